@@ -1,0 +1,185 @@
+"""``python -m bench.inprocess``: warm latency of each variant's handler, called in-process.
+
+What is timed: (1) the whole ``lambda_handler(event, None)`` call, from just before the call
+to just after it returns (``perf_counter_ns``), and (2) the predict step alone, as the handler
+reports it in ``Server-Timing: predict;dur=`` (building the model input + the model call).
+Not timed: the Lambda runtime, HTTP, JSON (de)serialization of the event by the runtime, or
+init (see ``bench.coldstart``). Each variant runs in a fresh process, after ``--warmup`` calls;
+the tutorial's ``print`` of each event goes to /dev/null, which is cheaper than CloudWatch.
+The parent only aggregates: each child returns HdrHistograms (ns) on one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.latency import LatencyRecorder
+from bench.results import Metadata, utc_stamp, write_json_atomic
+from bench.servertiming import duration_ns, parse_server_timing
+from handler.variants import VARIANTS, select
+
+TUTORIAL_QUERY = {
+    "G1": "1", "G2": "0", "G3": "1", "G4": "1", "G5": "0",
+    "G6": "0", "G7": "1", "G8": "0", "G9": "1", "G10": "0",
+}  # fmt: skip
+KIND = "inprocess"
+
+
+@dataclass(frozen=True)
+class InprocessConfig:
+    variants: tuple[str, ...]
+    calls: int
+    warmup: int
+    models_dir: Path
+    results: Path
+
+
+def run_child(variant_name: str, calls: int, warmup: int, models_dir: str) -> dict:
+    """In the child process: import the variant, warm it up, time ``calls`` calls."""
+    variant = VARIANTS[variant_name]
+    os.environ.update(variant.environment(models_dir))
+    module_name, function_name = variant.handler.rsplit(".", 1)
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        handler = getattr(importlib.import_module(module_name), function_name)
+        event = {"queryStringParameters": dict(TUTORIAL_QUERY)}
+        for _ in range(warmup):
+            handler(event, None)
+        durations = [0] * calls
+        timings: list[str | None] = [None] * calls
+        clock = time.perf_counter_ns
+        for index in range(calls):
+            started = clock()
+            response = handler(event, None)
+            durations[index] = clock() - started
+            timings[index] = response.get("headers", {}).get("Server-Timing")
+    whole = LatencyRecorder("ns")
+    predict = LatencyRecorder("ns")
+    for duration, header in zip(durations, timings, strict=True):
+        whole.record_ns(duration)
+        predict_ns = duration_ns(parse_server_timing(header), "predict")
+        if predict_ns is not None:
+            predict.record_ns(predict_ns)
+    return {
+        "variant": variant_name,
+        "calls": calls,
+        "response": response,
+        "handler_ns": whole.encode(),
+        "predict_ns": predict.encode() if predict.count else None,
+    }
+
+
+def _spawn(variant: str, config: InprocessConfig) -> dict:
+    command = [
+        sys.executable, "-m", "bench.inprocess", "--child", variant,
+        "--calls", str(config.calls), "--warmup", str(config.warmup),
+        "--models", str(config.models_dir),
+    ]  # fmt: skip
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        tail = completed.stderr.strip().splitlines()[-1:] or ["(no output)"]
+        raise RuntimeError(f"variant {variant} failed: {tail[0]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def measure(config: InprocessConfig) -> dict:
+    rows = []
+    for name in config.variants:
+        child = _spawn(name, config)
+        whole = LatencyRecorder.decode(child["handler_ns"], "ns")
+        predict = LatencyRecorder.decode(child["predict_ns"], "ns") if child["predict_ns"] else None
+        rows.append(
+            {
+                "name": name,
+                "handler": VARIANTS[name].handler,
+                "calls": child["calls"],
+                "handler_us": whole.to_dict(),
+                "predict_us": predict.to_dict() if predict else None,
+                "response_body": child["response"].get("body"),
+            }
+        )
+    tutorial = next((row for row in rows if row["name"] == "tutorial"), None)
+    for row in rows:
+        row["speedup_vs_tutorial"] = (
+            round(tutorial["handler_us"]["p50"] / row["handler_us"]["p50"], 1) if tutorial else None
+        )
+    return {
+        "kind": KIND,
+        "schema_version": 1,
+        "metadata": Metadata.collect(
+            {"calls": config.calls, "warmup": config.warmup, "variants": list(config.variants)}
+        ).to_dict(),
+        "variants": rows,
+    }
+
+
+def format_table(document: dict) -> str:
+    lines = [
+        f"{'variant':<11} {'handler p50':>12} {'p99':>10} {'predict p50':>12} {'p99':>10} "
+        f"{'x tutorial':>10}   (µs, {document['metadata']['options']['calls']} warm calls)"
+    ]
+    for row in document["variants"]:
+        predict = row["predict_us"] or {}
+        speedup = row["speedup_vs_tutorial"]
+        whole = row["handler_us"]
+        lines.append(
+            f"{row['name']:<11} {whole['p50']:>12.2f} {whole['p99']:>10.2f} "
+            f"{predict.get('p50', float('nan')):>12.2f} {predict.get('p99', float('nan')):>10.2f} "
+            f"{'' if speedup is None else f'{speedup:.1f}x':>10}"
+        )
+    return "\n".join(lines)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.inprocess", description=__doc__)
+    parser.add_argument("--variants", default="all", help="'all' or names, comma-separated")
+    parser.add_argument("--calls", type=_positive, default=10_000)
+    parser.add_argument("--warmup", type=_positive, default=1_000)
+    parser.add_argument("--models", type=Path, default=Path("models"))
+    parser.add_argument("--results", type=Path, default=None)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(run_child(args.child, args.calls, args.warmup, str(args.models))))
+        return 0
+    try:
+        variants = tuple(variant.name for variant in select(args.variants))
+    except ValueError as exc:
+        parser.error(f"--variants {args.variants!r}: {exc}")
+    if not (args.models / "manifest.json").is_file():
+        parser.error(f"--models {str(args.models)!r}: no manifest.json; run python -m training")
+    results = args.results or Path("results") / f"inprocess-{utc_stamp()}.json"
+    config = InprocessConfig(variants, args.calls, args.warmup, args.models.resolve(), results)
+    try:
+        document = measure(config)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    write_json_atomic(config.results, document)
+    print(format_table(document))
+    print(f"results: {config.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

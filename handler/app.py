@@ -1,0 +1,71 @@
+"""The production logit handler, configured as Lambda functions are: by environment variables.
+
+``MODEL_URI`` (a path, or ``s3://bucket/key``), ``MODEL_FORMAT`` (pickle | joblib | skops |
+json | onnx), ``INPUT_PATH`` (pandas | numpy | python; see ``handler.predictors`` for the valid
+pairs), ``MODEL_SHA256`` (optional; else the manifest beside the model). Init happens at
+import, as Lambda's INIT phase; each variant imports only what it needs.
+
+Response (API Gateway proxy format): 200 with ``{"prediction": p, "model": "<sha256[:12]>"}``
+and ``Server-Timing: predict;dur=<ms>, handler;dur=<ms>``, where *predict* times building the
+input and the model computation, and *handler* times validation + predict (not the response
+serialization). The first invocation of an environment also reports ``init;dur=<ms>`` (module
+import to ready) and ``"cold": true``. Bad input: 400 with ``{"error", "details"}``.
+"""
+
+from time import perf_counter_ns
+
+_INIT_STARTED_NS = perf_counter_ns()
+
+import json  # noqa: E402
+import os  # noqa: E402
+
+from handler.artifacts import ARTIFACT_BY_FORMAT, fetch_verified  # noqa: E402
+from handler.features import InvalidInput, parse_features  # noqa: E402
+from handler.predictors import VALID_INPUT_PATHS, build_predictor, check_combination  # noqa: E402
+
+MODEL_FORMAT = os.environ.get("MODEL_FORMAT", "joblib")
+INPUT_PATH = os.environ.get("INPUT_PATH") or VALID_INPUT_PATHS.get(MODEL_FORMAT, ("numpy",))[0]
+check_combination(MODEL_FORMAT, INPUT_PATH)
+MODEL_URI = os.environ.get("MODEL_URI") or f"models/{ARTIFACT_BY_FORMAT[MODEL_FORMAT]}"
+
+_artifact = fetch_verified(MODEL_URI, os.environ.get("MODEL_SHA256") or None)
+_predict = build_predictor(MODEL_FORMAT, INPUT_PATH, _artifact)
+MODEL_ID = _artifact.sha256[:12]
+del _artifact  # the bytes are no longer needed
+INIT_MS = (perf_counter_ns() - _INIT_STARTED_NS) / 1e6
+_cold = True
+
+
+def _bad_request(error: InvalidInput) -> dict:
+    return {
+        "statusCode": 400,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"error": error.message, "details": error.details}),
+    }
+
+
+def lambda_handler(event, context):
+    global _cold
+    started = perf_counter_ns()
+    try:
+        values = parse_features(event)
+    except InvalidInput as error:
+        return _bad_request(error)
+    predict_started = perf_counter_ns()
+    probability = _predict(values)
+    finished = perf_counter_ns()
+    timing = (
+        f"predict;dur={(finished - predict_started) / 1e6:.6f}, "
+        f"handler;dur={(finished - started) / 1e6:.6f}"
+    )
+    if _cold:
+        _cold = False
+        timing += f", init;dur={INIT_MS:.3f}"
+        body = f'{{"prediction": {probability!r}, "model": "{MODEL_ID}", "cold": true}}'
+    else:
+        body = f'{{"prediction": {probability!r}, "model": "{MODEL_ID}"}}'
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json", "Server-Timing": timing},
+        "body": body,
+    }

@@ -1,0 +1,1 @@
+"""Reports read results JSON written by ``bench`` and never run a benchmark."""
