@@ -55,8 +55,7 @@ def lambda_handler(event, context):
     probability = _predict(values)
     finished = perf_counter_ns()
     timing = (
-        f"predict;dur={(finished - predict_started) / 1e6:.6f}, "
-        f"handler;dur={(finished - started) / 1e6:.6f}"
+        f"predict;dur={(finished - predict_started) / 1e6:.6f}, handler;dur={(finished - started) / 1e6:.6f}"
     )
     if _cold:
         _cold = False

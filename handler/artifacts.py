@@ -107,7 +107,6 @@ def fetch_verified(uri: str, expected_sha256: str | None = None) -> Artifact:
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected.lower():
         raise ModelLoadError(
-            f"sha256 mismatch for {uri}: expected {expected[:16]}…, got {actual[:16]}…; "
-            "refusing to load it"
+            f"sha256 mismatch for {uri}: expected {expected[:16]}…, got {actual[:16]}…; refusing to load it"
         )
     return Artifact(uri=uri, data=data, sha256=actual)

@@ -49,3 +49,110 @@ def real_models_dir(tmp_path_factory) -> Path:
     completed = run_module("training", "--data", str(SHARED_DATA), "--out", str(out))
     assert completed.returncode == 0, completed.stderr
     return out
+
+
+class RunningEmulator:
+    """A ``python -m handler.serve`` process on 127.0.0.1, with its base URL and log file."""
+
+    def __init__(self, process: subprocess.Popen, base_url: str, log_file: Path, pumps: list) -> None:
+        self.process = process
+        self.pumps = pumps
+        self.base_url = base_url
+        self.log_file = log_file
+
+    def url(self, function: str, query: str = "") -> str:
+        return f"{self.base_url}/staging/{function}" + (f"?{query}" if query else "")
+
+    def children(self) -> list:
+        import psutil
+
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+    def stop(self, timeout: float = 20) -> list:
+        """SIGTERM, wait; returns the environment processes still alive afterwards (none, we hope)."""
+        import signal as signal_module
+
+        import psutil
+
+        children = self.children()
+        if self.process.poll() is None:
+            self.process.send_signal(signal_module.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        for thread in self.pumps:
+            thread.join(5)
+        _gone, alive = psutil.wait_procs(children, timeout=5)
+        for process in alive:
+            process.kill()
+        return alive
+
+
+def start_emulator(
+    *args: str, config: Path | None = None, log_file: Path, models: Path | None = None
+) -> RunningEmulator:
+    import queue
+    import threading
+
+    command = [sys.executable, "-m", "handler.serve", "--port", "0", "--quiet"]
+    command += ["--log-file", str(log_file)]
+    if config is not None:
+        command += ["--config", str(config)]
+    if models is not None:
+        command += ["--models", str(models)]
+    process = subprocess.Popen(
+        [*command, *args],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    )
+    lines: list[str] = []
+    received: queue.Queue[str] = queue.Queue()
+
+    def pump(stream, sink: queue.Queue | None) -> None:  # drains the pipe for the process's life
+        for text in stream:
+            if sink is not None:
+                sink.put(text)
+        if sink is not None:
+            sink.put("")
+        stream.close()
+
+    pumps = [
+        threading.Thread(target=pump, args=(process.stdout, received), daemon=True),
+        threading.Thread(target=pump, args=(process.stderr, None), daemon=True),
+    ]
+    for thread in pumps:
+        thread.start()
+    while True:
+        try:
+            line = received.get(timeout=30)
+        except queue.Empty:
+            line = ""
+        if not line:
+            process.kill()
+            process.wait(5)
+            for thread in pumps:
+                thread.join(5)
+            raise RuntimeError(f"emulator did not start: {lines}")
+        lines.append(line)
+        if line.startswith("log:"):
+            break
+    base_url = lines[0].rsplit(" on ", 1)[1].strip()
+    return RunningEmulator(process, base_url, log_file, pumps)
+
+
+@pytest.fixture(scope="module")
+def emulator(models_dir, tmp_path_factory):
+    """The emulator with tests/emulator.toml (real handlers and misbehaving ones)."""
+    log_file = tmp_path_factory.mktemp("emulator") / "emulator.log"
+    running = start_emulator(
+        config=PROJECT_ROOT / "tests" / "emulator.toml", log_file=log_file, models=models_dir
+    )
+    try:
+        yield running
+    finally:
+        assert running.stop() == [], "environment processes outlived the emulator"

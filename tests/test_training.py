@@ -46,9 +46,7 @@ def test_every_artifact_is_written_with_its_hash_in_the_manifest(models_dir: Pat
 
 def test_real_data_manifest_records_the_data_hash(real_models_dir: Path):
     manifest = json.loads((real_models_dir / "manifest.json").read_text())
-    assert manifest["data"]["sha256"] == (
-        "c8472047c284dd8cddadddab82462e779609213a3c31d497769a52b64ae31fe3"
-    )
+    assert manifest["data"]["sha256"] == ("c8472047c284dd8cddadddab82462e779609213a3c31d497769a52b64ae31fe3")
     assert manifest["data"]["rows"] == 22_905
 
 

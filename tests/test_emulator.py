@@ -1,0 +1,238 @@
+"""The local API Gateway + Lambda emulator, as real processes over loopback."""
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+import joblib
+import numpy as np
+import psutil
+import pytest
+from botocore.config import Config
+
+from tests.conftest import PROJECT_ROOT, TUTORIAL_QUERY, start_emulator
+
+QUERY = "&".join(f"{key}={value}" for key, value in TUTORIAL_QUERY.items())
+
+
+def get(url: str, headers: dict | None = None, method: str = "GET", data: bytes | None = None):
+    request = urllib.request.Request(url, headers=headers or {}, method=method, data=data)
+    try:
+        with urllib.request.urlopen(request, timeout=40) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def lambda_client(emulator):
+    return boto3.client(
+        "lambda",
+        endpoint_url=emulator.base_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1}, read_timeout=40),
+    )
+
+
+def expected_probability(models_dir: Path) -> float:
+    model = joblib.load(models_dir / "logit.pkl")
+    del model.feature_names_in_
+    row = np.array([[float(TUTORIAL_QUERY[f"G{i}"]) for i in range(1, 11)]])
+    return float(model.predict_proba(row)[0, 1])
+
+
+def test_the_tutorials_url_returns_its_prediction(emulator, models_dir):
+    status, headers, body = get(emulator.url("logitModel", QUERY))
+    assert status == 200
+    assert headers["Content-Type"] == "application/json"
+    text = body.decode()
+    assert text.startswith("Prediction ")
+    assert abs(float(text.removeprefix("Prediction ")) - expected_probability(models_dir)) < 1e-12
+
+
+def test_lean_function_through_the_gateway(emulator, models_dir):
+    status, headers, body = get(emulator.url("logit-lean", QUERY))
+    assert status == 200
+    assert abs(json.loads(body)["prediction"] - expected_probability(models_dir)) < 1e-12
+    assert "predict;dur=" in headers["Server-Timing"]
+
+
+def test_bad_input_reaches_the_handlers_400(emulator):
+    status, _, body = get(emulator.url("logit-lean", "G1=nan&G2=1"))
+    assert status == 400
+    details = json.loads(body)["details"]
+    assert "G1" in details and details["G3"] == "is required"
+
+
+def test_unknown_function_and_stage_are_403_missing_token(emulator):
+    for url in (emulator.url("nope"), f"{emulator.base_url}/prod/logit-lean", emulator.base_url):
+        status, _, body = get(url)
+        assert status == 403
+        assert json.loads(body) == {"message": "Missing Authentication Token"}
+
+
+def test_cold_then_warm_with_report_lines_via_boto3_tail(emulator):
+    client = lambda_client(emulator)
+    client.update_function_configuration(
+        FunctionName="faulty", Environment={"Variables": {"FORCE": "cold-1"}}
+    )
+    event = json.dumps({"queryStringParameters": {"fault": "print"}})
+    first = client.invoke(FunctionName="faulty", Payload=event, LogType="Tail")
+    second = client.invoke(FunctionName="faulty", Payload=event, LogType="Tail")
+    first_log = base64.b64decode(first["LogResult"]).decode()
+    second_log = base64.b64decode(second["LogResult"]).decode()
+    assert first["StatusCode"] == 200 and "FunctionError" not in first
+    assert "REPORT RequestId: " in first_log and "\tInit Duration: " in first_log
+    assert "REPORT RequestId: " in second_log and "Init Duration" not in second_log
+    assert "hello from the function" in second_log
+    report = next(line for line in second_log.splitlines() if line.startswith("REPORT"))
+    fields = dict(part.split(": ", 1) for part in report.split("\t"))
+    assert set(fields) == {
+        "REPORT RequestId",
+        "Duration",
+        "Billed Duration",
+        "Memory Size",
+        "Max Memory Used",
+    }
+    assert fields["Memory Size"] == "128 MB"
+    assert int(fields["Max Memory Used"].removesuffix(" MB")) > 5
+    assert json.loads(first["Payload"].read())["statusCode"] == 200
+
+
+def test_configuration_update_makes_the_next_call_cold(emulator):
+    client = lambda_client(emulator)
+    warm_pid = json.loads(json.loads(client.invoke(FunctionName="faulty")["Payload"].read())["body"])
+    response = client.update_function_configuration(
+        FunctionName="faulty", Environment={"Variables": {"FORCE": "cold-2"}}
+    )
+    assert response["Environment"]["Variables"] == {"FORCE": "cold-2"}
+    client.get_waiter("function_updated").wait(FunctionName="faulty")
+    after = client.invoke(FunctionName="faulty", LogType="Tail")
+    assert "Init Duration" in base64.b64decode(after["LogResult"]).decode()
+    new_pid = json.loads(json.loads(after["Payload"].read())["body"])["pid"]
+    assert new_pid != warm_pid["pid"]
+
+
+def test_concurrent_slow_invocations_start_environments_up_to_the_limit(emulator):
+    url = emulator.url("faulty", "fault=sleep&seconds=0.8")
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        results = list(pool.map(lambda _: get(url), range(5)))
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses == [200, 200, 200, 429, 429]  # reserved_concurrency = 3
+    pids = {json.loads(body)["pid"] for status, _, body in results if status == 200}
+    assert len(pids) == 3
+
+
+def test_lambda_throttle_at_the_invoke_api_is_too_many_requests(emulator):
+    client = lambda_client(emulator)
+    payload = json.dumps({"queryStringParameters": {"fault": "sleep", "seconds": "0.8"}})
+
+    def invoke(_):
+        try:
+            return client.invoke(FunctionName="faulty", Payload=payload)["StatusCode"]
+        except client.exceptions.TooManyRequestsException:
+            return 429
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        assert sorted(pool.map(invoke, range(5))) == [200, 200, 200, 429, 429]
+
+
+def test_api_keys_forbidden_and_usage_plan_throttle(emulator):
+    status, _, body = get(emulator.url("keyed"))
+    assert (status, json.loads(body)) == (403, {"message": "Forbidden"})
+    status, _, _ = get(emulator.url("keyed"), {"x-api-key": "wrong"})
+    assert status == 403
+    assert get(emulator.url("keyed"), {"x-api-key": "test-key-with-a-big-plan"})[0] == 200
+    tiny = {"x-api-key": "test-key-with-a-tiny-plan"}
+    statuses = [get(emulator.url("keyed"), tiny)[0] for _ in range(3)]
+    assert statuses[0] == 200
+    assert 429 in statuses[1:]
+
+
+@pytest.mark.parametrize(
+    ("fault", "error_type"),
+    [
+        ("raise", "RuntimeError"),
+        ("exit", "Runtime.ExitError"),
+        ("sigkill", "Runtime.ExitError"),
+        ("sleep&seconds=3", "Sandbox.Timedout"),
+        ("huge", "Function.ResponseSizeTooLarge"),
+    ],
+)
+def test_faults_get_aws_outcomes_and_the_next_request_succeeds(emulator, fault, error_type):
+    status, _, body = get(emulator.url("faulty", f"fault={fault}"))
+    assert status == 502
+    assert json.loads(body) == {"message": "Internal server error"}
+    assert get(emulator.url("faulty", "fault=none"))[0] == 200
+    client = lambda_client(emulator)
+    name, _, seconds = fault.partition("&seconds=")
+    params = {"fault": name, **({"seconds": seconds} if seconds else {})}
+    response = client.invoke(FunctionName="faulty", Payload=json.dumps({"queryStringParameters": params}))
+    assert response["FunctionError"] == "Unhandled"
+    assert json.loads(response["Payload"].read())["errorType"] == error_type
+    assert client.invoke(FunctionName="faulty")["StatusCode"] == 200
+
+
+def test_malformed_proxy_reply_is_502(emulator):
+    status, _, body = get(emulator.url("faulty", "fault=malformed"))
+    assert (status, json.loads(body)) == (502, {"message": "Internal server error"})
+
+
+def test_import_error_is_an_init_error(emulator):
+    status, _, _ = get(emulator.url("broken-import"))
+    assert status == 502
+    response = lambda_client(emulator).invoke(FunctionName="broken-import")
+    assert response["FunctionError"] == "Unhandled"
+    assert json.loads(response["Payload"].read())["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_init_over_the_limit_fails_and_leaves_no_environment(emulator):
+    # tests/emulator.toml: init_timeout_s = 2; the function sleeps 5 s at import
+    before = {child.pid for child in emulator.children()}
+    response = lambda_client(emulator).invoke(FunctionName="slow-init")
+    assert response["FunctionError"] == "Unhandled"
+    assert json.loads(response["Payload"].read())["errorType"] == "Sandbox.Timedout"
+    psutil.wait_procs([p for p in emulator.children() if p.pid not in before], timeout=5)
+    assert {child.pid for child in emulator.children()} <= before
+
+
+def test_stage_throttle_and_shutdown_leaves_no_process(models_dir, tmp_path):
+    running = start_emulator(
+        "--throttle-rate", "1", "--throttle-burst", "2", "--functions", "logit-lean",
+        log_file=tmp_path / "e.log", models=models_dir,
+    )  # fmt: skip
+    try:
+        statuses = [get(running.url("logit-lean", QUERY))[0] for _ in range(4)]
+        assert statuses[:2] == [200, 200]
+        assert 429 in statuses[2:]
+        status, _, body = get(running.url("logit-lean", QUERY))
+        if status == 429:
+            assert json.loads(body) == {"message": "Too Many Requests"}
+        assert len(running.children()) == 1
+    finally:
+        alive = running.stop()
+    assert alive == []
+    assert running.process.returncode == 0
+    assert "REPORT RequestId:" in (tmp_path / "e.log").read_text()
+
+
+def test_serve_rejects_bad_arguments(tmp_path):
+    from tests.conftest import run_module
+
+    bad_config = tmp_path / "bad.toml"
+    bad_config.write_text("[[functions]]\nname = 1\n")
+    for args, message in [
+        (["--config", str(bad_config)], "'name' has the wrong type"),
+        (["--port", "99999"], "not a port"),
+        (["--functions", "nope"], "unknown 'nope'"),
+        (["--throttle-rate", "-1"], "must be > 0"),
+        (["--config", str(PROJECT_ROOT / "missing.toml")], "cannot read"),
+    ]:
+        completed = run_module("handler.serve", *args, timeout=30)
+        assert completed.returncode == 2, args
+        assert message in completed.stderr
