@@ -236,3 +236,27 @@ def test_serve_rejects_bad_arguments(tmp_path):
         completed = run_module("handler.serve", *args, timeout=30)
         assert completed.returncode == 2, args
         assert message in completed.stderr
+
+
+def test_endpoint_benchmark_cli_against_the_emulator(emulator, tmp_path):
+    from bench.results import read_results
+    from tests.conftest import run_module
+
+    results = tmp_path / "endpoint.json"
+    completed = run_module(
+        "bench.endpoint", emulator.url("logit-lean", QUERY),
+        "--requests", "200", "--warmup", "10", "--cold-trials", "2",
+        "--results", str(results),
+        env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+             "AWS_DEFAULT_REGION": "us-east-1"},
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    document = read_results(results)
+    warm = document["warm"]
+    assert warm["statuses"] == {"200": 200}
+    assert warm["e2e_us"]["count"] == warm["in_handler_us"]["count"] == 200
+    # sub-millisecond figures keep their precision (not rounded to whole milliseconds)
+    assert warm["in_handler_us"]["p50"] < 1000 and warm["in_handler_us"]["p50"] % 1000 != 0
+    assert warm["e2e_us"]["p50"] > warm["in_handler_us"]["p50"]
+    assert document["cold"]["first_request_us"]["count"] == 2
+    assert document["cold"]["first_request_us"]["min"] > warm["e2e_us"]["p50"]

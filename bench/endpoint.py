@@ -1,0 +1,159 @@
+"""``python -m bench.endpoint URL``: latency through an HTTP endpoint, one client, closed loop.
+
+Warm: ``--requests`` sequential GETs on one keep-alive connection after ``--warmup``; the
+end-to-end time is from just before the request is written to just after the body is read
+(``perf_counter_ns``, client side); *in-handler* is the handler's ``Server-Timing: handler``;
+their difference is the gateway + runtime + loopback overhead. Cold (``--cold-trials N``,
+against the local emulator or any Lambda Invoke API at ``--lambda-endpoint``): before each
+trial, UpdateFunctionConfiguration changes an environment variable (how lambda-perf forces a
+cold start), then the first request is timed. Not measured here: throughput under
+concurrency (the Locust harness does that) and anything the client's own Python adds beyond
+http.client's request/response cycle (~50 µs here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import sys
+import time
+import urllib.parse
+from dataclasses import dataclass
+
+from bench.latency import LatencyRecorder
+from bench.results import Metadata, utc_stamp, write_json_atomic
+from bench.servertiming import duration_ns, parse_server_timing
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    url: str
+    requests: int
+    warmup: int
+    cold_trials: int
+    function: str | None
+    lambda_endpoint: str | None
+    results: str | None
+
+
+def _connection(url: str) -> tuple[http.client.HTTPConnection, str]:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    factory = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return factory(parts.hostname, parts.port, timeout=30), path
+
+
+def _get(connection: http.client.HTTPConnection, path: str) -> tuple[int, int, str | None]:
+    started = time.perf_counter_ns()
+    connection.request("GET", path)
+    response = connection.getresponse()
+    response.read()
+    return response.status, time.perf_counter_ns() - started, response.getheader("Server-Timing")
+
+
+def measure_warm(config: EndpointConfig) -> dict:
+    connection, path = _connection(config.url)
+    for _ in range(config.warmup):
+        _get(connection, path)
+    e2e, in_handler, overhead = LatencyRecorder(), LatencyRecorder(), LatencyRecorder()
+    statuses: dict[str, int] = {}
+    for _ in range(config.requests):
+        status, elapsed_ns, timing = _get(connection, path)
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+        e2e.record_ns(elapsed_ns)
+        handler_ns = duration_ns(parse_server_timing(timing), "handler")
+        if handler_ns is not None:
+            in_handler.record_ns(handler_ns)
+            overhead.record_ns(elapsed_ns - handler_ns)
+    connection.close()
+    return {
+        "statuses": statuses,
+        "e2e_us": e2e.to_dict(),
+        "in_handler_us": in_handler.to_dict(),
+        "overhead_us": overhead.to_dict(),
+    }
+
+
+def measure_cold(config: EndpointConfig) -> dict:
+    import boto3
+
+    client = boto3.client("lambda", endpoint_url=config.lambda_endpoint)
+    cold = LatencyRecorder()
+    for trial in range(config.cold_trials):
+        current = client.get_function_configuration(FunctionName=config.function)
+        variables = dict(current.get("Environment", {}).get("Variables", {}))
+        variables["BENCH_FORCE_COLD"] = f"{time.time_ns()}-{trial}"
+        client.update_function_configuration(
+            FunctionName=config.function, Environment={"Variables": variables}
+        )
+        client.get_waiter("function_updated").wait(FunctionName=config.function)
+        connection, path = _connection(config.url)
+        _, elapsed_ns, _ = _get(connection, path)
+        connection.close()
+        cold.record_ns(elapsed_ns)
+    return {"first_request_us": cold.to_dict()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.endpoint", description=__doc__)
+    parser.add_argument("url", help="e.g. http://127.0.0.1:3000/staging/logit-lean?G1=1&...")
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--warmup", type=int, default=1_000)
+    parser.add_argument("--cold-trials", type=int, default=0)
+    parser.add_argument("--function", help="Lambda function name (cold trials)")
+    parser.add_argument("--lambda-endpoint", help="Invoke API endpoint (default: the URL's host)")
+    parser.add_argument("--results", help="results JSON path")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.requests < 1 or args.warmup < 0 or args.cold_trials < 0:
+        parser.error("--requests must be >= 1, --warmup and --cold-trials >= 0")
+    parts = urllib.parse.urlsplit(args.url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        parser.error(f"not an http(s) URL: {args.url!r}")
+    function = args.function or parts.path.rstrip("/").rsplit("/", 1)[-1]
+    config = EndpointConfig(
+        url=args.url,
+        requests=args.requests,
+        warmup=args.warmup,
+        cold_trials=args.cold_trials,
+        function=function,
+        lambda_endpoint=args.lambda_endpoint or f"{parts.scheme}://{parts.netloc}",
+        results=args.results,
+    )
+    try:
+        document = {"warm": measure_warm(config)}
+        if config.cold_trials:
+            document["cold"] = measure_cold(config)
+    except (OSError, http.client.HTTPException) as exc:
+        print(f"error: {config.url}: {exc}", file=sys.stderr)
+        return 1
+    document = {
+        "kind": "endpoint",
+        "schema_version": 1,
+        "metadata": Metadata.collect(vars(args)).to_dict(),
+        **document,
+    }
+    path = config.results or f"results/endpoint-{utc_stamp()}.json"
+    write_json_atomic(path, document)
+    warm = document["warm"]
+    for name in ("e2e_us", "in_handler_us", "overhead_us"):
+        summary = warm[name]
+        print(f"{name:<14} p50 {summary['p50']:>9.1f}  p99 {summary['p99']:>9.1f}  n={summary['count']}")
+    if "cold" in document:
+        cold = document["cold"]["first_request_us"]
+        print(
+            f"{'cold first':<14} p50 {cold['p50']:>9.1f}  min {cold['min']:>9.1f}  "
+            f"max {cold['max']:>9.1f}  n={cold['count']}"
+        )
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
