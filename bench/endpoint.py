@@ -7,8 +7,8 @@ their difference is the gateway + runtime + loopback overhead. Cold (``--cold-tr
 against the local emulator or any Lambda Invoke API at ``--lambda-endpoint``): before each
 trial, UpdateFunctionConfiguration changes an environment variable (how lambda-perf forces a
 cold start), then the first request is timed. Not measured here: throughput under
-concurrency (the Locust harness does that) and anything the client's own Python adds beyond
-http.client's request/response cycle (~50 µs here).
+concurrency (the Locust harness does that); the client's own http.client time is inside the
+end-to-end figure and not separated out.
 """
 
 from __future__ import annotations
