@@ -25,12 +25,9 @@ from pathlib import Path
 from bench.latency import LatencyRecorder
 from bench.results import Metadata, utc_stamp, write_json_atomic
 from bench.servertiming import duration_ns, parse_server_timing
+from handler.features import TUTORIAL_QUERY
 from handler.variants import VARIANTS, select
 
-TUTORIAL_QUERY = {
-    "G1": "1", "G2": "0", "G3": "1", "G4": "1", "G5": "0",
-    "G6": "0", "G7": "1", "G8": "0", "G9": "1", "G10": "0",
-}  # fmt: skip
 KIND = "inprocess"
 
 

@@ -17,6 +17,11 @@ import math
 import re
 
 FEATURES: tuple[str, ...] = ("G1", "G2", "G3", "G4", "G5", "G6", "G7", "G8", "G9", "G10")
+# The tutorial's example input, as API Gateway passes it (strings).
+TUTORIAL_QUERY: dict[str, str] = {
+    "G1": "1", "G2": "0", "G3": "1", "G4": "1", "G5": "0",
+    "G6": "0", "G7": "1", "G8": "0", "G9": "1", "G10": "0",
+}  # fmt: skip
 MAX_ABS_VALUE = 1_000_000.0
 MAX_VALUE_CHARS = 32
 

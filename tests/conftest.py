@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from handler.features import TUTORIAL_QUERY  # noqa: F401  (re-exported for the tests)
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "games-expand.csv"
-TUTORIAL_QUERY = {
-    "G1": "1", "G2": "0", "G3": "1", "G4": "1", "G5": "0",
-    "G6": "0", "G7": "1", "G8": "0", "G9": "1", "G10": "0",
-}  # fmt: skip
 
 
 def run_module(*args: str, cwd: Path = PROJECT_ROOT, env: dict | None = None, timeout: float = 300):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from pathlib import Path
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -15,9 +16,10 @@ from handler.emulator.invoke_api import InvokeApi
 from handler.emulator.logs import LogSink
 from handler.emulator.pool import Pool
 from handler.emulator.runtime_api import RuntimeApi
+from handler.features import TUTORIAL_QUERY
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
-TUTORIAL_QUERY = "G1=1&G2=0&G3=1&G4=1&G5=0&G6=0&G7=1&G8=0&G9=1&G10=0"
+TUTORIAL_QUERY_STRING = urlencode(TUTORIAL_QUERY)
 
 
 async def _missing_token(request: web.Request) -> web.StreamResponse:
@@ -53,7 +55,7 @@ class Emulator:
 
     def urls(self) -> dict[str, str]:
         return {
-            name: f"{self.gateway.url(self.config.host, self.port, name)}?{TUTORIAL_QUERY}"
+            name: f"{self.gateway.url(self.config.host, self.port, name)}?{TUTORIAL_QUERY_STRING}"
             for name in self.pool.functions
         }
 
