@@ -35,7 +35,7 @@ def lambda_client(emulator):
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1}, read_timeout=40),
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=40),
     )
 
 
@@ -129,10 +129,15 @@ def test_concurrent_slow_invocations_start_environments_up_to_the_limit(emulator
 
 
 def test_lambda_throttle_at_the_invoke_api_is_too_many_requests(emulator):
+    import threading
+
     client = lambda_client(emulator)
+    client.invoke(FunctionName="faulty")  # connection and signer ready before the burst
     payload = json.dumps({"queryStringParameters": {"fault": "sleep", "seconds": "0.8"}})
+    start = threading.Barrier(5)
 
     def invoke(_):
+        start.wait(10)  # all five in flight together
         try:
             return client.invoke(FunctionName="faulty", Payload=payload)["StatusCode"]
         except client.exceptions.TooManyRequestsException:
