@@ -61,6 +61,14 @@ class LatencyRecorder:
     def percentile_us(self, percentile: float) -> float:
         return self._to_us(self.histogram.get_value_at_percentile(percentile))
 
+    def count_over_us(self, threshold_us: float) -> int:
+        """Samples over ``threshold_us``; a bucket straddling it counts as over (pessimistic)."""
+        return sum(
+            item.count_at_value_iterated_to
+            for item in self.histogram.get_recorded_iterator()
+            if self._to_us(item.value_iterated_to) > threshold_us
+        )
+
     def _to_us(self, value: float) -> float:
         return value * self._ns_per_unit / 1_000
 

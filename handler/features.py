@@ -22,6 +22,8 @@ TUTORIAL_QUERY: dict[str, str] = {
     "G1": "1", "G2": "0", "G3": "1", "G4": "1", "G5": "0",
     "G6": "0", "G7": "1", "G8": "0", "G9": "1", "G10": "0",
 }  # fmt: skip
+# The published share of 1s per feature in the tutorial's games-expand.csv (../shared/data).
+FEATURE_MEANS = (0.2296, 0.1319, 0.2191, 0.0868, 0.2066, 0.1215, 0.2727, 0.3092, 0.0599, 0.1340)
 MAX_ABS_VALUE = 1_000_000.0
 MAX_VALUE_CHARS = 32
 

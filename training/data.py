@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-FEATURES: tuple[str, ...] = tuple(f"G{i}" for i in range(1, 11))
+from handler.features import FEATURE_MEANS, FEATURES
+
 LABEL = "label"
 COLUMNS: tuple[str, ...] = (*FEATURES, LABEL)
 
 SYNTHETIC_ROWS = 22_905
-FEATURE_MEANS = (0.2296, 0.1319, 0.2191, 0.0868, 0.2066, 0.1215, 0.2727, 0.3092, 0.0599, 0.1340)
 LABEL_RATE = 0.1325
 # liblinear fit on the real file (see ../shared/data/README.md), rounded.
 TRUE_COEF = (-0.435, 0.332, 0.396, -0.413, 0.336, -0.176, -0.367, -0.488, 0.883, 1.707)

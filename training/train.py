@@ -63,7 +63,12 @@ def train(dataset: Dataset, config: TrainConfig) -> dict:
             "coef": [float(value) for value in model.coef_[0]],
             "intercept": float(model.intercept_[0]),
         },
-        "data": {"source": dataset.source, "sha256": dataset.sha256, "rows": dataset.rows},
+        "data": {
+            "source": dataset.source,
+            "sha256": dataset.sha256,
+            "rows": dataset.rows,
+            "feature_rates": {name: float(dataset.frame[name].mean()) for name in FEATURES},
+        },
         "metrics": holdout_metrics(dataset, config.solver, config.seed),
     }
     return write_models(model, config.out_dir, fields)

@@ -1,0 +1,227 @@
+"""Short headless Locust runs (127.0.0.1 only, seconds each) against the emulator: the harness as
+users run it, ``locust -f locustfile.py ...``, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+LEAN = "staging/logit-lean"
+
+
+def locust_command(emulator, *args: str) -> list[str]:
+    return [sys.executable, "-m", "locust", "-f", "locustfile.py", "--host", emulator.base_url, *args]
+
+
+def run_locust(emulator, tmp_path: Path, *args: str, timeout: float = 90):
+    results = tmp_path / "locust.json"
+    command = locust_command(emulator, "--headless", "--results", str(results), "--only-summary", *args)
+    completed = subprocess.run(
+        command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert results.is_file(), completed.stderr[-3000:]
+    return completed, json.loads(results.read_text())
+
+
+def check_accounting(document: dict) -> None:
+    total_sent = 0
+    for endpoint in document["endpoints"].values():
+        assert endpoint["sent"] == sum(endpoint["outcomes"].values())
+        total_sent += endpoint["sent"] - endpoint["outcomes"]["cancelled"]
+    assert total_sent == document["locust_totals"]["requests"]
+
+
+def test_closed_loop_run_records_microseconds_and_verifies(emulator, models_dir, tmp_path):
+    completed, document = run_locust(
+        emulator,
+        tmp_path,
+        *("-u", "2", "-r", "2", "-t", "3s", "--function", LEAN, "--function", "staging/logitModel:1"),
+        *("--verify", "--models", str(models_dir), "--target-ms", "10000"),
+    )
+    assert document["kind"] == "locust" and document["schema_version"] == 1
+    assert document["metadata"]["git_sha"] is not None or document["metadata"]["host"]
+    lean = document["endpoints"][LEAN]
+    tutorial = document["endpoints"]["staging/logitModel"]
+    for endpoint in (lean, tutorial):
+        assert endpoint["outcomes"]["2xx"] > 50
+        assert endpoint["verify_failures"] == 0
+        assert endpoint["outcomes"]["4xx"] == endpoint["outcomes"]["5xx"] == 0
+    # Sub-millisecond resolution: Locust itself would print whole milliseconds here.
+    e2e = lean["e2e_us"]
+    assert any(e2e[key] % 1000 != 0 for key in ("p50", "p90", "p99")), e2e
+    assert lean["handler_us"]["count"] == lean["outcomes"]["2xx"]
+    assert 0 < lean["handler_us"]["p50"] < e2e["p50"]
+    assert tutorial["handler_us"]["count"] == 0  # the tutorial's handler sends no Server-Timing
+    check_accounting(document)
+    assert document["timeline"] and document["timeline"][0]["requests"] > 0
+    assert document["verdict"]["status"] == "PASS" and completed.returncode == 0, completed.stdout[-2000:]
+    assert "p99 µs" in completed.stdout and "verdict: PASS" in completed.stdout
+
+
+def test_distributed_run_totals_are_the_sum_of_the_workers(emulator, tmp_path):
+    _completed, document = run_locust(
+        emulator, tmp_path, "--processes", "2", "-u", "2", "-r", "2", "-t", "3s", "--function", LEAN
+    )
+    expected = {"workers_reporting": 2, "workers_with_final_report": 2, "complete": True}
+    assert document["distributed"] == expected
+    lean = document["endpoints"][LEAN]
+    assert lean["outcomes"]["2xx"] > 100
+    assert lean["e2e_us"]["count"] == lean["sent"] - lean["outcomes"]["cancelled"]
+    check_accounting(document)
+    assert document["partial"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "code"),
+    [
+        (("--target-ms", "0.001"), "FAIL", 1),
+        (("--target-ms", "10000", "--percentile", "99.999"), "INVALID", 3),
+    ],
+)
+def test_verdict_sets_the_exit_code(emulator, tmp_path, args, status, code):
+    completed, document = run_locust(
+        emulator, tmp_path, "-u", "1", "-r", "1", "-t", "2s", "--function", LEAN, *args
+    )
+    assert document["verdict"]["status"] == status
+    assert completed.returncode == code
+    verdict = document["endpoints"][LEAN]["verdict"]
+    if status == "INVALID":
+        assert verdict["samples_needed"] > 0 and "more samples" in verdict["message"]
+
+
+def test_open_loop_keeps_a_schedule_and_measures_from_the_intended_time(emulator, tmp_path):
+    _completed, document = run_locust(
+        emulator,
+        tmp_path,
+        *("-u", "1", "-r", "1", "-t", "3s", "--function", LEAN, "--arrival", "open", "--rate", "200"),
+        *("--arrival-dist", "poisson", "--target-ms", "10000"),
+    )
+    lean = document["endpoints"][LEAN]
+    assert 300 <= lean["sent"] <= 800  # ~200/s for ~2-3 s of schedule
+    assert lean["schedule_lag_us"]["count"] == lean["sent"]
+    assert lean["e2e_intended_us"]["count"] == lean["e2e_us"]["count"]
+    assert lean["e2e_intended_us"]["p50"] >= lean["e2e_us"]["p50"]
+    assert document["verdict"]["series"] == "e2e_intended_us"
+    assert document["schedule"]["missed_sends"] == 0
+    check_accounting(document)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "args", "stage_names"),
+    [
+        ("step", ("--steps", "2", "--step-time", "1.5"), ["step 1", "step 2"]),
+        ("spike", ("--step-time", "1.5", "--spike-users", "4"), ["baseline", "spike", "recovery"]),
+        ("soak", ("-t", "2s"), ["soak"]),
+    ],
+)
+def test_scenarios_run_and_keep_their_stages_apart(emulator, tmp_path, scenario, args, stage_names):
+    _completed, document = run_locust(
+        emulator, tmp_path, "-u", "1", "-r", "1", "--scenario", scenario, "--function", LEAN, *args
+    )
+    assert [stage["name"] for stage in document["stages"]] == stage_names
+    assert all(stage["requests"] > 0 for stage in document["stages"])
+    if scenario == "step":
+        assert [stage["users"] for stage in document["stages"]] == [1, 2]
+    assert document["partial"] is False
+    check_accounting(document)
+
+
+def test_spike_on_a_cold_function_shows_cold_starts(emulator, tmp_path):
+    # Recycle the lean function's environments first (UpdateFunctionConfiguration), so the
+    # spike's new environments are cold starts.
+    url = f"{emulator.base_url}/2015-03-31/functions/logit-lean/configuration"
+    variables = json.load(urllib.request.urlopen(url, timeout=10))["Environment"]["Variables"]
+    variables["FORCE_COLD"] = str(time.time())
+    request = urllib.request.Request(
+        url,
+        data=json.dumps({"Environment": {"Variables": variables}}).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    current = json.load(urllib.request.urlopen(request, timeout=10))
+    assert current["Environment"]["Variables"]["FORCE_COLD"]
+    _completed, document = run_locust(
+        emulator,
+        tmp_path,
+        *("-u", "1", "-r", "1", "--scenario", "spike", "--step-time", "1.5", "--spike-users", "6"),
+        *("--function", LEAN, "--arrival", "open", "--rate", "100"),
+    )
+    lean = document["endpoints"][LEAN]
+    assert lean["cold_starts"]["count"] >= 1
+    assert lean["cold_starts"]["init_us"]["p50"] > 1000  # a real init, in µs
+    assert sum(stage["cold_starts"] for stage in document["stages"]) == lean["cold_starts"]["count"]
+
+
+def test_a_bad_option_is_one_line_and_exit_2(emulator, tmp_path):
+    completed = subprocess.run(
+        locust_command(
+            emulator, "--headless", "-t", "1s", "--arrival", "open", "--results", str(tmp_path / "x.json")
+        ),
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert "--arrival open needs --rate" in completed.stderr
+    assert not (tmp_path / "x.json").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_web_ui_has_a_microsecond_tab(emulator, tmp_path):
+    port = _free_port()
+    process = subprocess.Popen(
+        locust_command(
+            emulator,
+            "--web-host",
+            "127.0.0.1",
+            "--web-port",
+            str(port),
+            "--function",
+            LEAN,
+            "--results",
+            str(tmp_path / "ui.json"),
+        ),
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ},
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                page = urllib.request.urlopen(base + "/", timeout=5).read().decode()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the web UI did not start"
+                time.sleep(0.2)
+        assert "Latency (\\u00b5s)" in page or "Latency (µs)" in page
+        form = f"user_count=1&spawn_rate=1&host={emulator.base_url}".encode()
+        urllib.request.urlopen(base + "/swarm", data=form, timeout=10).read()
+        time.sleep(2.5)
+        stats = json.load(urllib.request.urlopen(base + "/stats/requests", timeout=10))
+        rows = stats["extended_stats"][0]["data"]
+        assert rows[0]["name"] == LEAN and rows[0]["sent"] > 0 and rows[0]["p50_us"] > 0
+    finally:
+        process.terminate()
+        process.wait(20)
+    document = json.loads((tmp_path / "ui.json").read_text())
+    check_accounting(document)
