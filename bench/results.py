@@ -4,7 +4,7 @@ Every results file is ``{"kind": ..., "schema_version": N, "metadata": {...}, ..
 ``kind`` is one of KINDS. Readers reject an unknown kind or a schema version they do not
 know with a one-line :class:`ResultsError`. Format history (bump on any incompatible change):
 
-- inprocess 1, endpoint 1, coldstart 1, locust 1: first versions.
+- inprocess 1, endpoint 1, coldstart 1, locust 1, harness 1: first versions.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-SCHEMA_VERSIONS = {"inprocess": 1, "endpoint": 1, "coldstart": 1, "locust": 1}
+SCHEMA_VERSIONS = {"inprocess": 1, "endpoint": 1, "coldstart": 1, "locust": 1, "harness": 1}
 KINDS = tuple(SCHEMA_VERSIONS)
 REPORTED_PACKAGES = (
     "numpy",

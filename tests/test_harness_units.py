@@ -171,3 +171,29 @@ def test_function_option_and_prediction_parsing():
     assert prediction_of('{"prediction": 0.25, "model": "abc"}') == 0.25
     assert prediction_of("Prediction 0.10652960571858628") == pytest.approx(0.10652960571858628)
     assert prediction_of("nonsense") is None
+
+
+def test_truth_server_busy_waits_and_rejects_bad_input():
+    import json
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from tests.conftest import PROJECT_ROOT
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.truth_server"], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        base = process.stdout.readline().split(" ", 1)[1].strip()
+        with urllib.request.urlopen(f"{base}/truth/1500", timeout=10) as response:
+            timing = response.headers["Server-Timing"]
+        assert timing.startswith("handler;dur=") and 1.5 <= float(timing.split("=")[1]) < 3.0
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(f"{base}/truth/abc", timeout=10)
+        assert error.value.code == 400 and "not an integer" in json.load(error.value)["message"]
+    finally:
+        process.terminate()
+        process.wait(10)
+        process.stdout.close()
