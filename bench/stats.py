@@ -1,0 +1,48 @@
+"""Small-sample statistics for per-trial figures (cold starts): median, spread, warnings.
+
+Latency *distributions* go through HdrHistogram (``bench.latency``); this module is for a
+handful of trials, where pyperf's approach applies: report the median with min and max, a
+robust spread (median absolute deviation, as a share of the median), and say in words when
+the result should not be trusted. Pure arithmetic, no I/O.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+
+MIN_SAMPLES = 5
+HIGH_SPREAD = 0.10
+
+
+@dataclass(frozen=True)
+class TrialStats:
+    samples: int
+    p50: float
+    min: float
+    max: float
+    mad: float
+    spread: float  # MAD / median
+    warnings: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["warnings"] = list(self.warnings)
+        return data
+
+
+def summarize(values: list[float], what: str = "result") -> TrialStats:
+    if not values:
+        raise ValueError("no samples")
+    median = statistics.median(values)
+    mad = statistics.median(abs(value - median) for value in values)
+    spread = mad / median if median else 0.0
+    warnings = []
+    if len(values) < MIN_SAMPLES:
+        warnings.append(f"{what}: only {len(values)} samples; use at least {MIN_SAMPLES} (--trials)")
+    if spread > HIGH_SPREAD:
+        warnings.append(
+            f"{what}: unstable, the median absolute deviation is {spread:.0%} of the median "
+            f"(the machine is noisy; more --trials, or fewer background jobs)"
+        )
+    return TrialStats(len(values), median, min(values), max(values), mad, spread, tuple(warnings))
