@@ -5,11 +5,13 @@
 Every standard Locust flag works. Ours (``locust -f locustfile.py --help``): ``--function``,
 ``--target-ms``, ``--percentile``, ``--arrival closed|open``, ``--rate``, ``--arrival-dist``,
 ``--scenario steady|step|spike|soak``, ``--payload``, ``--verify``, ``--results``. The logic
-lives in ``bench/``: the plugin (``bench.locust_plugin``), the scenarios (``bench.scenarios``).
+lives in ``bench/``: the plugin (``bench.locust_plugin``), the scenario plans (``bench.scenarios``).
 """
 
-from bench.locust_plugin import LambdaUser
-from bench.scenarios import ScenarioShape  # noqa: F401  (Locust finds the load shape here)
+from bench.locust_plugin import (
+    LambdaUser,
+    ScenarioShape,  # noqa: F401  (Locust finds the load shape here)
+)
 
 
 class LogitUser(LambdaUser):

@@ -15,7 +15,6 @@ Imported by ``locustfile.py``; works with every standard Locust flag (``--headle
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 import time
@@ -25,23 +24,26 @@ from urllib.parse import urlencode
 
 import gevent
 from gevent.pool import Pool
-from locust import FastHttpUser, constant, events, task
+from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from bench.arrivals import ARRIVAL_DISTRIBUTIONS, DEFAULT_SPIN_NS, intended_instants, wait_until
+from bench.loadoptions import (
+    DEFAULT_FUNCTION,
+    OptionError,
+    feature_rates,
+    parse_functions,
+    prediction_of,
+    random_query,
+)
 from bench.loadrecorder import RunRecorder
 from bench.loadresults import RunFacts, build_document, console_table
 from bench.results import Metadata, utc_stamp, write_json_atomic
 from bench.scenarios import SCENARIOS, options_from, plan, stage_at
 from bench.verdict import EXIT_CODES, Threshold
-from handler.features import FEATURE_MEANS, FEATURES, TUTORIAL_QUERY
+from handler.features import FEATURES, TUTORIAL_QUERY
 
-DEFAULT_FUNCTION = "staging/logitModel"
 VERIFY_TOLERANCE = 1e-9
-
-
-class OptionError(ValueError):
-    """A harness option is unusable; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -58,27 +60,6 @@ class HarnessConfig:
     max_inflight: int
     spin_ns: int
     miss_ns: int
-
-
-def parse_functions(values: list[str] | str | None) -> tuple[tuple[str, float], ...]:
-    """``["staging/logitModel:3", "staging/logit-lean"]`` (or one comma-separated string)."""
-    if not values:
-        values = [DEFAULT_FUNCTION]
-    if isinstance(values, str):
-        values = [values]
-    entries = [item.strip() for value in values for item in value.split(",") if item.strip()]
-    functions = []
-    for entry in entries:
-        path, _, weight_text = entry.partition(":")
-        path = path.strip().strip("/")
-        try:
-            weight = float(weight_text) if weight_text else 1.0
-        except ValueError:
-            raise OptionError(f"--function {entry!r}: the weight after ':' must be a number") from None
-        if not path or weight <= 0 or weight != weight:
-            raise OptionError(f"--function {entry!r}: needs a path and a positive weight")
-        functions.append((path, weight))
-    return tuple(functions)
 
 
 def config_from(parsed) -> HarnessConfig:
@@ -144,43 +125,12 @@ def add_options(parser) -> None:
     )
 
 
-def feature_rates(models: Path) -> tuple[float, ...]:
-    """The share of 1s per feature in the training data (the manifest), else the published means."""
-    try:
-        manifest = json.loads((models / "manifest.json").read_text(encoding="utf-8"))
-        rates = manifest["data"]["feature_rates"]
-        return tuple(float(rates[name]) for name in FEATURES)
-    except (OSError, ValueError, KeyError, TypeError):
-        return FEATURE_MEANS
-
-
-def random_query(rng: random.Random, rates: tuple[float, ...]) -> dict[str, str]:
-    return {name: "1" if rng.random() < rate else "0" for name, rate in zip(FEATURES, rates, strict=True)}
-
-
 def load_reference(models: Path):
     """The local model as a pure-Python predictor, for ``--verify``."""
     from handler.artifacts import fetch_verified
     from handler.predictors import build_predictor
 
     return build_predictor("json", "python", fetch_verified(str(models / "logit.json")))
-
-
-def prediction_of(body: str) -> float | None:
-    """The probability in a response body: ``{"prediction": p}`` or the tutorial's ``Prediction p``."""
-    text = body.strip()
-    if text.startswith("{"):
-        try:
-            value = json.loads(text).get("prediction")
-        except (ValueError, AttributeError):
-            return None
-        return float(value) if isinstance(value, int | float) else None
-    if text.startswith("Prediction "):
-        try:
-            return float(text.removeprefix("Prediction "))
-        except ValueError:
-            return None
-    return None
 
 
 class Harness:
@@ -246,6 +196,33 @@ class Harness:
 
 
 _harness: Harness | None = None
+
+
+class ScenarioShape(LoadTestShape):
+    """Drives Locust through the chosen ``--scenario``; remembers when each stage began."""
+
+    use_common_options = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stages_run: list[dict] = []
+        self._current: int | None = None
+
+    def reset_time(self) -> None:
+        super().reset_time()
+        self.stages_run = []
+        self._current = None
+
+    def tick(self) -> tuple[int, float] | None:
+        parsed = self.runner.environment.parsed_options  # type: ignore[union-attr]
+        found = stage_at(plan(options_from(parsed)), self.get_run_time())
+        if found is None:
+            return None
+        index, stage = found
+        if index != self._current:
+            self._current = index
+            self.stages_run.append({"index": index, **asdict(stage), "start_unix": time.time()})
+        return stage.users, stage.spawn_rate
 
 
 def harness() -> Harness:

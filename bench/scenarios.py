@@ -10,16 +10,15 @@ A scenario is a list of stages (name, duration, users, spawn rate), built from L
   started at once for ``--step-time`` s (on Lambda: cold starts), then ``-u`` again.
 - ``soak``: ``-u`` users for ``-t`` (default 30 min).
 
-The shape runs where the load is steered (the master, or the single process) and records
-each stage's start as a wall-clock time, so the results can cut the timeline per stage.
+Pure planning here (no Locust import, so it is testable in any process); the
+``LoadTestShape`` that follows the plan is ``bench.locust_plugin.ScenarioShape``. It runs
+where the load is steered (the master, or the single process) and records each stage's start
+as a wall-clock time, so the results can cut the timeline per stage.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
-
-from locust import LoadTestShape
+from dataclasses import dataclass
 
 SCENARIOS = ("steady", "step", "spike", "soak")
 SOAK_DEFAULT_S = 1800.0
@@ -88,30 +87,3 @@ def options_from(parsed) -> ScenarioOptions:
         steps=int(parsed.steps),
         spike_users=int(parsed.spike_users) if parsed.spike_users else None,
     )
-
-
-class ScenarioShape(LoadTestShape):
-    """Drives Locust through the chosen ``--scenario``; remembers when each stage began."""
-
-    use_common_options = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stages_run: list[dict] = []
-        self._current: int | None = None
-
-    def reset_time(self) -> None:
-        super().reset_time()
-        self.stages_run = []
-        self._current = None
-
-    def tick(self) -> tuple[int, float] | None:
-        parsed = self.runner.environment.parsed_options  # type: ignore[union-attr]
-        found = stage_at(plan(options_from(parsed)), self.get_run_time())
-        if found is None:
-            return None
-        index, stage = found
-        if index != self._current:
-            self._current = index
-            self.stages_run.append({"index": index, **asdict(stage), "start_unix": time.time()})
-        return stage.users, stage.spawn_rate

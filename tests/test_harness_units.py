@@ -7,8 +7,8 @@ import random
 import pytest
 
 from bench.arrivals import intended_instants, wait_until
+from bench.loadoptions import OptionError, parse_functions, prediction_of
 from bench.loadrecorder import OUTCOMES, RunRecorder, outcome_of
-from bench.locust_plugin import OptionError, parse_functions, prediction_of
 from bench.scenarios import ScenarioOptions, plan, stage_at
 from bench.verdict import FAIL, INVALID, PASS, Threshold, binomial_cdf, evaluate, min_samples
 
@@ -118,6 +118,13 @@ def test_worker_payloads_add_up_exactly_on_the_master():
     assert sum(second.requests for second in record.timeline.values()) == 1100
     assert master.workers_final == {"w0", "w1"}
     assert set(record.outcomes) == set(OUTCOMES)
+
+
+def test_the_pure_modules_do_not_import_locust():
+    # Importing Locust monkey-patches the whole process with gevent: never in the test runner.
+    import sys
+
+    assert "locust" not in sys.modules
 
 
 def test_fixed_and_poisson_schedules_keep_the_rate():
