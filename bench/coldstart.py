@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cli import positive_int
 from bench.lambdacost import cost_per_million, parse_report
 from bench.latency import LatencyRecorder
 from bench.results import PROJECT_ROOT, SCHEMA_VERSIONS, Metadata, utc_stamp, write_json_atomic
@@ -315,21 +316,14 @@ def importtime(variant: str, models_dir: Path, top: int = 15) -> list[tuple[str,
     return sorted(rows, key=lambda row: row[1], reverse=True)[:top]
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.coldstart", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--variants", default="all", help="'all' or names, comma-separated")
-    parser.add_argument("--trials", type=_positive, default=20)
+    parser.add_argument("--trials", type=positive_int, default=20)
     parser.add_argument("--warm", type=int, default=1_000, help="warm calls per trial (default 1000)")
     parser.add_argument("--models", type=Path, default=Path("models"))
-    parser.add_argument("--memory-mb", type=_positive, default=128, help="for the cost (default 128)")
+    parser.add_argument("--memory-mb", type=positive_int, default=128, help="for the cost (default 128)")
     parser.add_argument("--cold-fraction", type=float, default=0.01, help="share of cold invocations")
     parser.add_argument("--target-ms", type=float, default=1.0, help="warm p99 target (default 1)")
     parser.add_argument("--cold-target-ms", type=float, default=100.0, help="cold p50 target (default 100)")

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cli import positive_int
 from bench.latency import LatencyRecorder
 from bench.results import Metadata, utc_stamp, write_json_atomic
 from bench.servertiming import duration_ns, parse_server_timing
@@ -135,18 +136,11 @@ def format_table(document: dict) -> str:
     return "\n".join(lines)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.inprocess", description=__doc__)
     parser.add_argument("--variants", default="all", help="'all' or names, comma-separated")
-    parser.add_argument("--calls", type=_positive, default=10_000)
-    parser.add_argument("--warmup", type=_positive, default=1_000)
+    parser.add_argument("--calls", type=positive_int, default=10_000)
+    parser.add_argument("--warmup", type=positive_int, default=1_000)
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--results", type=Path, default=None)
     parser.add_argument("--child", help=argparse.SUPPRESS)
