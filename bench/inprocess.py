@@ -121,7 +121,7 @@ def measure(config: InprocessConfig) -> dict:
 
 def format_table(document: dict) -> str:
     lines = [
-        f"{'variant':<11} {'handler p50':>12} {'p99':>10} {'predict p50':>12} {'p99':>10} "
+        f"{'variant':<14} {'handler p50':>12} {'p99':>10} {'predict p50':>12} {'p99':>10} "
         f"{'x tutorial':>10}   (µs, {document['metadata']['options']['calls']} warm calls)"
     ]
     for row in document["variants"]:
@@ -129,7 +129,7 @@ def format_table(document: dict) -> str:
         speedup = row["speedup_vs_tutorial"]
         whole = row["handler_us"]
         lines.append(
-            f"{row['name']:<11} {whole['p50']:>12.2f} {whole['p99']:>10.2f} "
+            f"{row['name']:<14} {whole['p50']:>12.2f} {whole['p99']:>10.2f} "
             f"{predict.get('p50', float('nan')):>12.2f} {predict.get('p99', float('nan')):>10.2f} "
             f"{'' if speedup is None else f'{speedup:.1f}x':>10}"
         )
