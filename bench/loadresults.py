@@ -11,11 +11,11 @@ cold starts) and ``verdict``; top-level ``timeline``, ``stages``, ``verdict``, `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.loadrecorder import OUTCOMES, EndpointRecord, RunRecorder, Second
 from bench.results import SCHEMA_VERSIONS, Metadata
-from bench.verdict import Threshold, combine, evaluate
+from bench.verdict import FAIL, Threshold, combine, evaluate
 
 SCHEDULE_LAG_GOAL_US = 100.0
 
@@ -94,6 +94,13 @@ def _endpoint(name: str, record: EndpointRecord, facts: RunFacts) -> dict:
         observed_us=chosen.percentile_us(facts.threshold.percentile) if chosen.count else 0.0,
         field=f"{name} {field}",
     )
+    mismatches = record.counters["verify_failures"]
+    if mismatches:  # --verify: a wrong prediction fails the run whatever its latency
+        verdict = replace(
+            verdict,
+            status=FAIL,
+            message=f"FAIL: {name}: {mismatches} predictions differ from the local model (--verify)",
+        )
     document = {
         "requests": record.counters["sent"],
         "sent": record.counters["sent"],

@@ -3,8 +3,10 @@ users run it, ``locust -f locustfile.py ...``, in a subprocess."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -49,7 +51,7 @@ def test_closed_loop_run_records_microseconds_and_verifies(emulator, models_dir,
         *("--verify", "--models", str(models_dir), "--target-ms", "10000"),
     )
     assert document["kind"] == "locust" and document["schema_version"] == 1
-    assert document["metadata"]["git_sha"] is not None or document["metadata"]["host"]
+    assert document["metadata"]["versions"]["locust"] and document["metadata"]["options"]["verify"] is True
     lean = document["endpoints"][LEAN]
     tutorial = document["endpoints"]["staging/logitModel"]
     for endpoint in (lean, tutorial):
@@ -66,6 +68,29 @@ def test_closed_loop_run_records_microseconds_and_verifies(emulator, models_dir,
     assert document["timeline"] and document["timeline"][0]["requests"] > 0
     assert document["verdict"]["status"] == "PASS" and completed.returncode == 0, completed.stdout[-2000:]
     assert "p99 µs" in completed.stdout and "verdict: PASS" in completed.stdout
+
+
+def test_verify_catches_a_model_that_differs_from_the_served_one(emulator, models_dir, tmp_path):
+    other = tmp_path / "other-models"
+    shutil.copytree(models_dir, other)
+    coefficients = json.loads((other / "logit.json").read_text())
+    coefficients["intercept"] += 0.5
+    (other / "logit.json").write_text(json.dumps(coefficients))
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["artifacts"]["logit.json"]["sha256"] = hashlib.sha256(
+        (other / "logit.json").read_bytes()
+    ).hexdigest()
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    completed, document = run_locust(
+        emulator, tmp_path, "-u", "1", "-r", "1", "-t", "2s", "--function", LEAN, "--verify",
+        "--models", str(other), "--target-ms", "10000",
+    )  # fmt: skip
+    lean = document["endpoints"][LEAN]
+    assert lean["outcomes"]["2xx"] > 0
+    assert lean["verify_failures"] == lean["outcomes"]["2xx"]
+    assert document["locust_totals"]["failures"] == lean["verify_failures"]
+    assert document["verdict"]["status"] == "FAIL" and completed.returncode == 1
+    assert "differ from the local model" in lean["verdict"]["message"]
 
 
 def test_distributed_run_totals_are_the_sum_of_the_workers(emulator, tmp_path):
