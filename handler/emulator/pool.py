@@ -143,6 +143,8 @@ class Environment:
         self.last_used = time.monotonic()
         self._init_timer: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task] = []
+        self._output_fd: int | None = None
+        self._output_buffer = b""
 
     # -- start and stop -------------------------------------------------------------------
     def environment_variables(self) -> dict[str, str]:
@@ -178,25 +180,35 @@ class Environment:
     async def start(self) -> None:
         self.port = await self.pool.runtime.open_endpoint(self)
         self.spawned_ns = time.perf_counter_ns()
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "awslambdaric",
-            self.config.handler,
-            cwd=self.config.code_dir,
-            env=self.environment_variables(),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
+        # Our own pipe rather than asyncio's, so that output can be drained synchronously when
+        # the response arrives: a line printed before the handler returned is in the pipe by
+        # then, and belongs in that invocation's log tail.
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(read_fd, False)
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "awslambdaric",
+                self.config.handler,
+                cwd=self.config.code_dir,
+                env=self.environment_variables(),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=write_fd,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
         loop = asyncio.get_running_loop()
+        self._output_fd = read_fd
+        loop.add_reader(read_fd, self._drain_output)
         self._init_timer = loop.call_later(self.pool.config.init_timeout_s, self._init_timed_out)
-        self._tasks = [
-            asyncio.create_task(self._read_output()),
-            asyncio.create_task(self._watch_exit()),
-        ]
+        self._tasks = [asyncio.create_task(self._watch_exit())]
 
     def stop(self) -> None:
         """Discard the environment: kill its process; the exit watcher cleans up."""
@@ -218,20 +230,43 @@ class Environment:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _read_output(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
+    def _drain_output(self) -> None:
+        """Read whatever the process has written so far; on end of file, close the pipe."""
+        fd = self._output_fd
+        if fd is None:
+            return
         name = self.config.name
-        buffer = b""
-        while chunk := await self.process.stdout.read(65_536):
-            buffer += chunk
+        eof = False
+        while True:
+            try:
+                chunk = os.read(fd, 65_536)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                eof = True
+                break
+            buffer = self._output_buffer + chunk
             *lines, buffer = buffer.split(b"\n")
             for raw in lines:
                 self._log(name, raw.decode("utf-8", "replace"))
             if len(buffer) > 65_536:
                 self._log(name, buffer.decode("utf-8", "replace"))
                 buffer = b""
-        if buffer:
-            self._log(name, buffer.decode("utf-8", "replace"))
+            self._output_buffer = buffer
+        if eof:
+            self._close_output()
+
+    def _close_output(self) -> None:
+        fd, self._output_fd = self._output_fd, None
+        if fd is None:
+            return
+        asyncio.get_running_loop().remove_reader(fd)
+        os.close(fd)
+        if self._output_buffer:
+            self._log(self.config.name, self._output_buffer.decode("utf-8", "replace"))
+            self._output_buffer = b""
 
     def _log(self, name: str, line: str) -> None:
         invocation = self.current or self.pending
@@ -242,6 +277,8 @@ class Environment:
     async def _watch_exit(self) -> None:
         assert self.process is not None
         code = await self.process.wait()
+        self._drain_output()  # what it printed before dying belongs to the failed invocation
+        self._close_output()
         self.function.environments.discard(self)
         if self in self.function.idle:
             self.function.idle.remove(self)
@@ -330,6 +367,7 @@ class Environment:
         invocation = self.current
         if invocation is None or invocation.request_id != request_id:
             return False
+        self._drain_output()
         size = len(payload) if size is None else size
         oversize = function_error is None and size > MAX_RESPONSE_BYTES
         if oversize:
