@@ -210,12 +210,11 @@ def add_ratios(rows: list[dict]) -> None:
 
 def measure_endpoint(function: str, lambda_endpoint: str | None, config: ColdstartConfig) -> dict:
     """Forced cold starts through a Lambda Invoke API (the emulator, or AWS when no endpoint)."""
-    import boto3
     from botocore.config import Config
 
-    client = boto3.client(
-        "lambda", endpoint_url=lambda_endpoint, config=Config(retries={"total_max_attempts": 1})
-    )
+    from handler.awsclients import client as aws_client
+
+    client = aws_client("lambda", lambda_endpoint, config=Config(retries={"total_max_attempts": 1}))
     payload = json.dumps({"queryStringParameters": dict(TUTORIAL_QUERY)}).encode()
     trials, warm = [], LatencyRecorder("us")
     progress = Progress(config.trials, config.progress)

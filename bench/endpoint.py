@@ -6,7 +6,9 @@ end-to-end time is from just before the request is written to just after the bod
 their difference is the gateway + runtime + loopback overhead. Cold (``--cold-trials N``,
 against the local emulator or any Lambda Invoke API at ``--lambda-endpoint``): before each
 trial, UpdateFunctionConfiguration changes an environment variable (how lambda-perf forces a
-cold start), then the first request is timed. Not measured here: throughput under
+cold start), then the first request is timed. ``--pause-ms`` idles before each timed request
+(think time): on a VM, waking the client, gateway and environment from idle costs more than
+the handler. Not measured here: throughput under
 concurrency (the Locust harness does that); the client's own http.client time is inside the
 end-to-end figure and not separated out.
 """
@@ -34,6 +36,7 @@ class EndpointConfig:
     function: str | None
     lambda_endpoint: str | None
     results: str | None
+    pause_ms: float = 0.0
 
 
 def _connection(url: str) -> tuple[http.client.HTTPConnection, str]:
@@ -60,6 +63,8 @@ def measure_warm(config: EndpointConfig) -> dict:
     e2e, in_handler, overhead = LatencyRecorder(), LatencyRecorder(), LatencyRecorder()
     statuses: dict[str, int] = {}
     for _ in range(config.requests):
+        if config.pause_ms:  # think time: the whole path goes idle between requests
+            time.sleep(config.pause_ms / 1_000)
         status, elapsed_ns, timing = _get(connection, path)
         statuses[str(status)] = statuses.get(str(status), 0) + 1
         e2e.record_ns(elapsed_ns)
@@ -77,9 +82,9 @@ def measure_warm(config: EndpointConfig) -> dict:
 
 
 def measure_cold(config: EndpointConfig) -> dict:
-    import boto3
+    from handler.awsclients import client as aws_client
 
-    client = boto3.client("lambda", endpoint_url=config.lambda_endpoint)
+    client = aws_client("lambda", config.lambda_endpoint)
     cold = LatencyRecorder()
     for trial in range(config.cold_trials):
         current = client.get_function_configuration(FunctionName=config.function)
@@ -104,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cold-trials", type=int, default=0)
     parser.add_argument("--function", help="Lambda function name (cold trials)")
     parser.add_argument("--lambda-endpoint", help="Invoke API endpoint (default: the URL's host)")
+    parser.add_argument(
+        "--pause-ms", type=float, default=0.0, help="idle time before each timed request (default 0)"
+    )
     parser.add_argument("--results", help="results JSON path")
     return parser
 
@@ -111,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.requests < 1 or args.warmup < 0 or args.cold_trials < 0:
-        parser.error("--requests must be >= 1, --warmup and --cold-trials >= 0")
+    if args.requests < 1 or args.warmup < 0 or args.cold_trials < 0 or not 0 <= args.pause_ms <= 60_000:
+        parser.error("--requests must be >= 1, --warmup and --cold-trials >= 0, --pause-ms in [0, 60000]")
     parts = urllib.parse.urlsplit(args.url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         parser.error(f"not an http(s) URL: {args.url!r}")
@@ -125,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         function=function,
         lambda_endpoint=args.lambda_endpoint or f"{parts.scheme}://{parts.netloc}",
         results=args.results,
+        pause_ms=args.pause_ms,
     )
     try:
         document = {"warm": measure_warm(config)}

@@ -123,15 +123,3 @@ def test_inprocess_cli_rejects_bad_arguments(args, message):
     completed = run_module("bench.inprocess", *args)
     assert completed.returncode == 2
     assert message in completed.stderr
-
-
-def test_main_job_quick_runs_offline_from_any_directory(tmp_path: Path):
-    completed = run_module("bench", "--quick", "--models", str(tmp_path / "models"), cwd=tmp_path)
-    assert completed.returncode == 0, completed.stderr
-    assert completed.stderr == ""
-    assert (tmp_path / "models" / "manifest.json").is_file()
-    results = list((tmp_path / "results").glob("inprocess-*.json"))
-    assert len(results) == 1
-    document = read_results(results[0])
-    assert {row["name"] for row in document["variants"]} >= {"tutorial", "lean"}
-    assert "lean" in completed.stdout

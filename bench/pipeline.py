@@ -1,0 +1,263 @@
+"""The main job, stage by stage: train → emulator → cold-start profile → Locust → report.
+
+Each stage is the project's own command line, run as a child process with its output in the
+run's folder (``results/run-<UTC>/``): what the pipeline did can be re-run stage by stage
+from the commands recorded in each results file. The emulator runs for the whole job; every
+process started here is stopped in a ``finally``, also on Ctrl-C. The pipeline itself times
+nothing; it reads back the results files to print a summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.emulator_process import running_emulator, stop
+from bench.results import PROJECT_ROOT, read_results, utc_stamp
+from handler.features import TUTORIAL_QUERY
+
+TUTORIAL_FUNCTION = "logitModel"
+LEAN_FUNCTION = "logit-lean"
+STAGE = "staging"
+LOCUST_OK = (0, 1, 3)  # PASS, FAIL, INVALID: the run completed and wrote its results
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of everything: the defaults (<= 5 min on 2 cores) or ``--quick`` (<= 60 s)."""
+
+    coldstart_variants: str
+    coldstart_trials: int
+    coldstart_warm: int
+    endpoint_cold_trials: int
+    steady_s: int
+    steady_rate: float
+    steady_users: int
+    step_steps: int
+    step_time_s: float
+    target_ms: float
+
+    @classmethod
+    def default(cls, target_ms: float) -> Plan:
+        return cls("all", 5, 1000, 5, 20, 100.0, 2, 5, 6.0, target_ms)
+
+    @classmethod
+    def quick(cls, target_ms: float) -> Plan:
+        return cls("tutorial,numpy,lean", 2, 200, 0, 4, 50.0, 1, 3, 1.5, target_ms)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    models: Path
+    data: str | None
+    run_dir: Path
+    plan: Plan
+    functions: tuple[str, ...] = (TUTORIAL_FUNCTION, LEAN_FUNCTION)
+
+
+class StageFailed(RuntimeError):
+    """A stage exited with an unexpected code; the message names it and its log."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def default_run_dir() -> Path:
+    return Path("results") / f"run-{utc_stamp()}"
+
+
+def run_stage(
+    name: str,
+    command: list[str],
+    log: Path,
+    ok: tuple[int, ...] = (0,),
+    timeout_s: float = 600,
+    writes: Path | None = None,
+) -> int:
+    """Run one stage to completion; on any way out, make sure its process is gone. A stage
+    that ``writes`` a results file has failed if the file is not there afterwards."""
+    started = time.monotonic()
+    print(f"  {name} …", end="", flush=True)
+    with open(log, "w", encoding="utf-8") as sink:
+        sink.write("$ " + " ".join(command) + "\n")
+        sink.flush()
+        process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        try:
+            code = process.wait(timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            raise StageFailed(f"{name}: did not finish within {timeout_s:g} s (log: {log})") from exc
+        finally:
+            if process.poll() is None:
+                stop(process, grace_s=10)
+    print(f" {time.monotonic() - started:.1f} s")
+    if code not in ok or (writes is not None and not writes.is_file()):
+        tail = (log.read_text(encoding="utf-8", errors="replace").strip().splitlines() or [""])[-1]
+        raise StageFailed(f"{name}: exit code {code}: {tail} (log: {log})", code)
+    return code
+
+
+def warm_up(base_url: str, function: str, requests: int = 3, timeout_s: float = 60) -> None:
+    """A few sequential requests, so that the load runs start from a warm environment (the
+    cold starts have stages of their own): a cold, 1 s-init function hit at full rate opens
+    every environment its concurrency allows at once, and the run measures the pile-up."""
+    started = time.monotonic()
+    print(f"  warm-up {function} …", end="", flush=True)
+    url = f"{base_url}/{STAGE}/{function}?{urllib.parse.urlencode(TUTORIAL_QUERY)}"
+    for _ in range(requests):
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as response:
+                response.read()
+        except (OSError, urllib.error.HTTPError) as exc:
+            raise StageFailed(f"warm-up {function}: {url}: {exc}") from exc
+    print(f" {time.monotonic() - started:.1f} s")
+
+
+def _python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def _locust(config: PipelineConfig, host: str, function: str, scenario: str) -> Path:
+    plan = config.plan
+    results = config.run_dir / f"locust-{function}-{scenario}.json"
+    command = _python(
+        "-m", "locust", "-f", str(PROJECT_ROOT / "locustfile.py"), "--headless", "--only-summary"
+    )
+    command += ["--host", host, "--function", f"{STAGE}/{function}", "--results", str(results)]
+    command += ["--target-ms", f"{plan.target_ms:g}", "--models", str(config.models)]
+    if scenario == "steady":
+        command += ["-u", str(plan.steady_users), "-r", str(plan.steady_users), "-t", f"{plan.steady_s}s"]
+        command += ["--arrival", "open", "--rate", f"{plan.steady_rate:g}"]
+    else:
+        command += ["-u", "1", "-r", "1", "--scenario", "step"]
+        command += ["--steps", str(plan.step_steps), "--step-time", f"{plan.step_time_s:g}"]
+    run_stage(
+        f"locust {scenario} {function}", command, results.with_suffix(".log"), LOCUST_OK, writes=results
+    )
+    return results
+
+
+def execute(config: PipelineConfig) -> list[Path]:
+    """Every stage in order; returns the results files the report is built from."""
+    plan, run_dir = config.plan, config.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    train = _python("-m", "training", "--out", str(config.models)) + (
+        ["--data", config.data] if config.data else []
+    )
+    run_stage("train", train, run_dir / "train.log")
+    produced: list[Path] = []
+    coldstart = run_dir / "coldstart.json"
+    command = _python("-m", "bench.coldstart", "--variants", plan.coldstart_variants, "--no-progress")
+    command += ["--trials", str(plan.coldstart_trials), "--warm", str(plan.coldstart_warm)]
+    command += [
+        "--models",
+        str(config.models),
+        "--results",
+        str(coldstart),
+        "--target-ms",
+        f"{plan.target_ms:g}",
+    ]
+    run_stage(
+        "cold-start profile (process mode)", command, run_dir / "coldstart.log", (0, 1), writes=coldstart
+    )
+    produced.append(coldstart)
+    with running_emulator(config.models, run_dir) as emulator:
+        print(f"  emulator on {emulator.base_url}")
+        for function in config.functions if plan.endpoint_cold_trials else ():
+            results = run_dir / f"coldstart-endpoint-{function}.json"
+            command = _python(
+                "-m", "bench.coldstart", "--endpoint", emulator.base_url, "--function", function
+            )
+            command += ["--trials", str(plan.endpoint_cold_trials), "--warm", "100", "--no-progress"]
+            command += ["--results", str(results)]
+            log = results.with_suffix(".log")
+            run_stage(f"cold starts through the emulator {function}", command, log, (0, 1), writes=results)
+            produced.append(results)
+        for function in config.functions:
+            warm_up(emulator.base_url, function)
+            produced.append(_locust(config, emulator.base_url, function, "steady"))
+        for function in config.functions:
+            produced.append(_locust(config, emulator.base_url, function, "step"))
+    report_dir = run_dir / "report"
+    command = _python("-m", "reports", *map(str, produced), "-o", str(report_dir))
+    run_stage("report", command, run_dir / "report.log")
+    return produced
+
+
+def _load(path: Path) -> dict | None:
+    with contextlib.suppress(Exception):
+        return read_results(path)
+    return None
+
+
+def summary(config: PipelineConfig, produced: list[Path]) -> str:
+    """Verdict per function and the headline ratios, read back from the results files."""
+    documents = {path.name: document for path in produced if (document := _load(path))}
+    plan = config.plan
+    lines = [f"verdicts (steady, open loop {plan.steady_rate:g} req/s, p99 <= {plan.target_ms:g} ms):"]
+    steady = {}
+    for function in config.functions:
+        document = documents.get(f"locust-{function}-steady.json")
+        if document is None:
+            continue
+        endpoint = document["endpoints"][f"{STAGE}/{function}"]
+        steady[function] = endpoint
+        e2e, handler = endpoint["e2e_intended_us"], endpoint["handler_us"]
+        inside = (
+            f"in-handler p50 {handler['p50']:>7,.0f} µs, {endpoint['cold_starts']['count']} cold"
+            if handler["count"]
+            else "in-handler n/a (no Server-Timing from this handler)"
+        )
+        lines.append(
+            f"  {function:<14}{endpoint['verdict']['status']:<9}e2e p50 {e2e['p50']:>9,.0f} µs  "
+            f"p99 {e2e['p99']:>9,.0f} µs  {endpoint['sent']:,} requests; {inside}"
+        )
+    coldstart = documents.get("coldstart.json")
+    rows = {row["name"]: row for row in coldstart["variants"]} if coldstart else {}
+    if "tutorial" in rows and "lean" in rows:
+        tutorial, lean = rows["tutorial"]["cold_start_ms"]["p50"], rows["lean"]["cold_start_ms"]["p50"]
+        lines.append(
+            f"cold start p50 (fresh process): tutorial {tutorial:,.1f} ms, lean {lean:,.1f} ms: "
+            f"{tutorial / lean:.1f}x faster"
+        )
+    if TUTORIAL_FUNCTION in steady and LEAN_FUNCTION in steady:
+        slow, fast = steady[TUTORIAL_FUNCTION], steady[LEAN_FUNCTION]
+        e2e_ratio = slow["e2e_intended_us"]["p50"] / fast["e2e_intended_us"]["p50"]
+        lines.append(f"warm end-to-end p50 through the emulator, tutorial / lean: {e2e_ratio:.1f}x")
+    if "tutorial" in rows and "lean" in rows:
+        warm_ratio = rows["tutorial"]["warm_us"]["p50"] / rows["lean"]["warm_us"]["p50"]
+        lines.append(f"warm in-handler p50 (fresh process), tutorial / lean: {warm_ratio:.0f}x")
+    lines.append(f"report: {config.run_dir / 'report' / 'index.html'}")
+    return "\n".join(lines)
+
+
+def run(config: PipelineConfig, out: Callable[[str], None] = print) -> int:
+    """0 when every stage ran (the verdicts are in the summary), 1 when a stage failed, 2 when a
+    stage refused its input, 130 on Ctrl-C or SIGTERM."""
+    started = time.monotonic()
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C: finally runs
+    try:
+        produced = execute(config)
+    except StageFailed as exc:
+        print(f"\npython -m bench: {exc}", file=sys.stderr)
+        return 2 if exc.code == 2 else 1  # a stage's bad input (say --data) is the user's bad input
+    except KeyboardInterrupt:
+        print("\npython -m bench: interrupted; every process it started has been stopped", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    out(summary(config, produced))
+    out(f"done in {time.monotonic() - started:.0f} s; results in {config.run_dir}")
+    return 0

@@ -1,0 +1,341 @@
+"""``index.html``: verdicts, summary tables, comparisons, charts and metadata in one file.
+
+Self-contained: the charts are embedded as data URIs and the style is inline, so the page
+opens from ``file://`` with no network. The one script marks, once the page has loaded, how
+many of its images decoded (``data-images-loaded`` / ``data-images-total`` on ``<body>``),
+which the headless-browser check reads.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+from pathlib import Path
+
+from reports.runs import Ratio, Run, locust_series, of_kind, verdicts
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1280px; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.86em; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.55em; text-align: right; }
+th { background: #f3f3f3; } td.text, th.text { text-align: left; }
+.PASS { color: #1a7f37; font-weight: bold; } .FAIL { color: #cf222e; font-weight: bold; }
+.INVALID { color: #9a6700; font-weight: bold; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: 0.85em; color: #555; } .note { color: #555; font-size: 0.9em; }
+pre { background: #f6f8fa; padding: 0.6em; overflow-x: auto; font-size: 0.8em; }
+"""
+CHECK_SCRIPT = """
+window.addEventListener("load", function () {
+  var images = Array.prototype.slice.call(document.images);
+  var loaded = images.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  document.body.setAttribute("data-images-total", String(images.length));
+  document.body.setAttribute("data-images-loaded", String(loaded));
+});
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _us(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.1f}"
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.2f}"
+
+
+def _table(headers: list[str], rows: list[list[str]], text_columns: int = 1) -> str:
+    head = "".join(
+        f'<th class="text">{_e(h)}</th>' if i < text_columns else f"<th>{_e(h)}</th>"
+        for i, h in enumerate(headers)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="text">{cell}</td>' if i < text_columns else f"<td>{cell}</td>"
+            for i, cell in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _status(status: str) -> str:
+    return f'<span class="{_e(status)}">{_e(status)}</span>'
+
+
+def verdict_section(runs: list[Run]) -> str:
+    rows = [
+        [_e(label), _e(kind), _status(status), "<br>".join(_e(r) for r in reasons) or "–"]
+        for label, kind, status, reasons in verdicts(runs)
+    ]
+    if not rows:
+        return ""
+    return "<h2>Verdicts</h2>" + _table(["run", "kind", "verdict", "reasons"], rows, text_columns=4)
+
+
+def locust_section(runs: list[Run]) -> str:
+    rows = []
+    for run in of_kind(runs, "locust"):
+        series = locust_series(run.document)
+        for name, endpoint in run.document["endpoints"].items():
+            e2e = endpoint.get(series) or endpoint["e2e_us"]
+            handler = endpoint["handler_us"]
+            outcomes = endpoint["outcomes"]
+            rows.append(
+                [
+                    _e(run.label),
+                    _e(name),
+                    f"{endpoint['sent']:,}",
+                    f"{outcomes['2xx']:,}",
+                    f"{outcomes['4xx']:,}",
+                    f"{outcomes['429']:,}",
+                    f"{outcomes['5xx'] + outcomes['other']:,}",
+                    f"{outcomes['connection_error']:,}",
+                    f"{endpoint['cold_starts']['count']:,}",
+                    *(_us(e2e[q]) if e2e["count"] else "–" for q in ("p50", "p90", "p99", "p999", "max")),
+                    *(_us(handler[q]) if handler["count"] else "–" for q in ("p50", "p99")),
+                    _status(endpoint["verdict"]["status"]),
+                ]
+            )
+    if not rows:
+        return ""
+    notes = []
+    for run in of_kind(runs, "locust"):
+        options = run.metadata.get("options", {})
+        series = locust_series(run.document)
+        notes.append(
+            f"{_e(run.label)}: {_e(options.get('scenario', '?'))} scenario, "
+            f"{_e(options.get('users', '?'))} users, "
+            + (
+                f"open loop at {options.get('rate', 0):g} req/s, "
+                if options.get("open_loop")
+                else "closed loop, "
+            )
+            + f"{_e(options.get('host', ''))}, "
+            f"end-to-end series <code>{_e(series)}</code>"
+            + (" (from each request's intended send time)" if series == "e2e_intended_us" else "")
+            + (" — <b>partial run</b>" if run.document.get("partial") else "")
+        )
+        schedule = run.document.get("schedule")
+        if schedule and schedule.get("warning"):
+            notes.append(f"{_e(run.label)}: WARNING: {_e(schedule['warning'])}")
+    headers = ["run", "function", "sent", "2xx", "4xx", "429 throttled", "5xx", "conn. errors", "cold starts"]
+    headers += [
+        "p50 µs",
+        "p90 µs",
+        "p99 µs",
+        "p99.9 µs",
+        "max µs",
+        "handler p50 µs",
+        "handler p99 µs",
+        "verdict",
+    ]
+    return (
+        "<h2>Load runs (Locust)</h2>"
+        + _table(headers, rows, text_columns=2)
+        + "".join(f'<p class="note">{note}</p>' for note in notes)
+    )
+
+
+def coldstart_section(runs: list[Run]) -> str:
+    parts = []
+    for run in of_kind(runs, "coldstart"):
+        options = run.metadata.get("options", {})
+        if run.document.get("mode") == "endpoint":
+            rows = [
+                [
+                    _e(row["name"]),
+                    _ms(row["cold_start_ms"]["p50"]),
+                    _ms((row.get("init_duration_ms") or {}).get("p50")),
+                    f"{row['cold_start_ms']['samples']}",
+                    _us(row["warm_us"]["p50"]),
+                    _us(row["warm_us"]["p99"]),
+                    _e(row.get("peak_rss_mb", "–")),
+                    f"{row['cost_per_million_usd']:.4f}",
+                ]
+                for row in run.document["variants"]
+            ]
+            headers = [
+                "function",
+                "cold p50 ms",
+                "Init Duration p50 ms",
+                "trials",
+                "warm p50 µs",
+                "warm p99 µs",
+            ]
+            headers += ["max memory MB", "$ per million"]
+        else:
+            rows = [
+                [
+                    _e(row["name"]),
+                    _e(f"{row['model_format']} + {row['input_path']}"),
+                    _ms(row["cold_start_ms"]["p50"]),
+                    f"{_ms(row['cold_start_ms']['min'])}–{_ms(row['cold_start_ms']['max'])}",
+                    _ms(row["cold_start_ms"]["mad"]),
+                    *(_ms(row["phases_ms"][phase]) for phase in row["phases_ms"]),
+                    _us(row["warm_us"]["p50"]),
+                    _us(row["warm_us"]["p99"]),
+                    _e(row["peak_rss_mb"]),
+                    f"{row['cost_per_million_usd']:.4f}",
+                    f"{row.get('cold_speedup_vs_tutorial', 0):.1f}×",
+                    _status(row["verdict"]),
+                ]
+                for row in run.document["variants"]
+            ]
+            phases = list(run.document["variants"][0]["phases_ms"]) if run.document["variants"] else []
+            headers = ["variant", "format + input", "cold p50 ms", "min–max ms", "MAD ms"]
+            headers += [f"{phase.replace('_', ' ')} ms" for phase in phases]
+            headers += ["warm p50 µs", "warm p99 µs", "peak RSS MB", "$ per million", "cold vs tutorial"]
+            headers += ["verdict"]
+        warnings = [w for row in run.document["variants"] for w in row["cold_start_ms"].get("warnings", [])]
+        parts.append(
+            f"<h3>{_e(run.label)} ({_e(run.document.get('mode'))} mode, {options.get('trials', '?')} trials, "
+            f"{options.get('memory_mb', '?')} MB, cold target {options.get('cold_target_ms', '?')} ms, "
+            f"warm target {options.get('target_ms', '?')} ms)</h3>"
+            + _table(headers, rows, text_columns=2 if run.document.get("mode") != "endpoint" else 1)
+            + "".join(f'<p class="note">{_e(w)}</p>' for w in warnings)
+        )
+    return "<h2>Cold starts</h2>" + "".join(parts) if parts else ""
+
+
+def inprocess_section(runs: list[Run]) -> str:
+    parts = []
+    for run in of_kind(runs, "inprocess"):
+        rows = [
+            [
+                _e(row["name"]),
+                f"{row['handler_us']['count']:,}",
+                *(_us(row["handler_us"][q]) for q in ("p50", "p90", "p99", "max")),
+                _us((row.get("predict_us") or {}).get("p50")),
+                f"{row.get('speedup_vs_tutorial', 0):.1f}×",
+            ]
+            for row in run.document["variants"]
+        ]
+        headers = [
+            "variant",
+            "calls",
+            "p50 µs",
+            "p90 µs",
+            "p99 µs",
+            "max µs",
+            "predict p50 µs",
+            "vs tutorial",
+        ]
+        parts.append(f"<h3>{_e(run.label)}</h3>" + _table(headers, rows))
+    return "<h2>Warm handler, in-process</h2>" + "".join(parts) if parts else ""
+
+
+def endpoint_section(runs: list[Run]) -> str:
+    rows = []
+    for run in of_kind(runs, "endpoint"):
+        warm = run.document["warm"]
+        for name in ("e2e_us", "in_handler_us", "overhead_us"):
+            series = warm.get(name) or {}
+            if series.get("count"):
+                rows.append(
+                    [_e(run.label), _e(name), f"{series['count']:,}"]
+                    + [_us(series[q]) for q in ("p50", "p99", "max")]
+                )
+    if not rows:
+        return ""
+    return "<h2>Endpoint (one client)</h2>" + _table(
+        ["run", "series", "requests", "p50 µs", "p99 µs", "max µs"], rows, 2
+    )
+
+
+def harness_section(runs: list[Run]) -> str:
+    parts = []
+    for run in of_kind(runs, "harness"):
+        summary = {
+            key: value
+            for key, value in run.document.items()
+            if key not in ("metadata", "kind", "schema_version")
+        }
+        parts.append(f"<h3>{_e(run.label)}</h3><pre>{_e(json.dumps(summary, indent=2))}</pre>")
+    return "<h2>Harness self-check</h2>" + "".join(parts) if parts else ""
+
+
+def ratio_section(found: list[Ratio]) -> str:
+    if not found:
+        return ""
+    rows = [
+        [
+            _e(ratio.subject),
+            _e(ratio.figure),
+            _e(f"{ratio.after_label} / {ratio.before_label}"),
+            f"{ratio.before:,.1f}",
+            f"{ratio.after:,.1f}",
+            "–" if ratio.value is None else f"{ratio.value:.2f}×",
+        ]
+        for ratio in found
+    ]
+    return (
+        '<h2>Comparison</h2><p class="note">Each later run of a kind against the first one given; '
+        "below 1× is faster.</p>" + _table(["subject", "figure", "runs", "before", "after", "ratio"], rows, 3)
+    )
+
+
+def charts_section(charts: list[tuple[str, Path]]) -> str:
+    figures = []
+    for title, path in charts:
+        encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+        figures.append(
+            f'<figure><img src="data:image/png;base64,{encoded}" alt="{_e(title)}">'
+            f"<figcaption>{_e(title)} ({_e(path.name)})</figcaption></figure>"
+        )
+    return "<h2>Charts</h2>" + "".join(figures) if figures else ""
+
+
+def metadata_section(runs: list[Run]) -> str:
+    parts = []
+    for run in runs:
+        meta = run.metadata
+        get = meta.get
+        versions = ", ".join(f"{k} {v}" for k, v in get("versions", {}).items())
+        machine = (
+            f"host {_e(get('host'))}: {_e(get('cpu_model'))}, {_e(get('cpu_count'))} CPUs, "
+            f"{_e(get('memory_gib'))} GiB; {_e(get('platform'))}"
+        )
+        parts.append(
+            f"<details><summary>{_e(run.label)} — {_e(run.kind)}, {_e(get('utc_time', '?'))}</summary>"
+            f"<p>file: <code>{_e(run.path)}</code><br>"
+            f"command: <code>{_e(get('command', '?'))}</code><br>"
+            f"git: <code>{_e(get('git_sha'))}</code>; {machine}<br>"
+            f"versions: {_e(versions)}</p>"
+            f"<pre>{_e(json.dumps(get('options', {}), indent=1))}</pre></details>"
+        )
+    return "<h2>Metadata</h2>" + "".join(parts)
+
+
+def render(runs: list[Run], charts: list[tuple[str, Path]], found: list[Ratio]) -> str:
+    generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    sections = [
+        verdict_section(runs),
+        locust_section(runs),
+        coldstart_section(runs),
+        inprocess_section(runs),
+        endpoint_section(runs),
+        harness_section(runs),
+        ratio_section(found),
+        charts_section(charts),
+        metadata_section(runs),
+    ]
+    files = ", ".join(f"<code>{_e(run.path.name)}</code>" for run in runs)
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Lambda latency report</title>"
+        f"<style>{STYLE}</style></head><body>"
+        "<h1>Lambda latency report</h1>"
+        f'<p class="note">Generated {generated} by <code>python -m reports</code> from {files}. '
+        "Latencies in µs (HdrHistogram), cold starts in ms.</p>"
+        + "".join(sections)
+        + f"<script>{CHECK_SCRIPT}</script></body></html>\n"
+    )
