@@ -192,12 +192,14 @@ def coldstart_phases(runs: list[Run], path: Path) -> Path | None:
         options = run.metadata.get("options", {})
         target = target or options.get("cold_target_ms")
         for row in run.document["variants"]:
-            if run.document.get("mode") == "endpoint":
+            if run.document.get("mode") != "process":
                 init = (row.get("init_duration_ms") or {}).get("p50", 0.0)
                 rest = max(row["cold_start_ms"]["p50"] - init, 0.0)
-                bars.append(
-                    (f"{prefix}{row['name']} (endpoint)", {"Init Duration": init, "invoke + transport": rest})
+                rest_label = (
+                    "first Duration" if run.document["mode"] == "cloudwatch" else "invoke + transport"
                 )
+                label = f"{prefix}{row['name']} ({run.document['mode']})"
+                bars.append((label, {"Init Duration": init, rest_label: rest}))
             else:
                 bars.append(
                     (f"{prefix}{row['name']}", {PHASE_LABELS[k]: v for k, v in row["phases_ms"].items()})

@@ -149,7 +149,7 @@ def coldstart_section(runs: list[Run]) -> str:
     parts = []
     for run in of_kind(runs, "coldstart"):
         options = run.metadata.get("options", {})
-        if run.document.get("mode") == "endpoint":
+        if run.document.get("mode") != "process":
             rows = [
                 [
                     _e(row["name"]),
@@ -200,7 +200,7 @@ def coldstart_section(runs: list[Run]) -> str:
             f"<h3>{_e(run.label)} ({_e(run.document.get('mode'))} mode, {options.get('trials', '?')} trials, "
             f"{options.get('memory_mb', '?')} MB, cold target {options.get('cold_target_ms', '?')} ms, "
             f"warm target {options.get('target_ms', '?')} ms)</h3>"
-            + _table(headers, rows, text_columns=2 if run.document.get("mode") != "endpoint" else 1)
+            + _table(headers, rows, text_columns=2 if run.document.get("mode") == "process" else 1)
             + "".join(f'<p class="note">{_e(w)}</p>' for w in warnings)
         )
     return "<h2>Cold starts</h2>" + "".join(parts) if parts else ""
