@@ -26,6 +26,7 @@ import argparse
 import base64
 import json
 import os
+import signal
 import site
 import subprocess
 import sys
@@ -161,10 +162,18 @@ def summarize_variant(variant: str, trials: list[dict], config: ColdstartConfig)
 def measure(config: ColdstartConfig) -> dict:
     progress = Progress(config.trials * len(config.variants), config.progress)
     raw: dict[str, list[dict]] = {variant: [] for variant in config.variants}
-    for _ in range(config.trials):
-        for variant in config.variants:  # interleaved: A B C A B C ...
-            raw[variant].append(run_trial(variant, config))
-            progress.step(variant)
+    partial = False
+    try:
+        for _ in range(config.trials):
+            for variant in config.variants:  # interleaved: A B C A B C ...
+                raw[variant].append(run_trial(variant, config))
+                progress.step(variant)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep the complete rounds measured so far
+        partial = True
+        rounds = min(len(trials) for trials in raw.values())
+        if rounds == 0:
+            raise
+        raw = {variant: trials[:rounds] for variant, trials in raw.items()}
     rows = [summarize_variant(variant, raw[variant], config) for variant in config.variants]
     add_ratios(rows)
     return {
@@ -172,6 +181,7 @@ def measure(config: ColdstartConfig) -> dict:
         "schema_version": SCHEMA_VERSIONS["coldstart"],
         "mode": "process",
         "metadata": Metadata.collect(_options(config)).to_dict(),
+        "partial": partial,
         "variants": rows,
         "trials": {variant: [_raw_row(trial) for trial in trials] for variant, trials in raw.items()},
         "verdict": "FAIL" if any(row["verdict"] == "FAIL" for row in rows) else "PASS",
@@ -364,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         results=args.results or Path("results") / f"coldstart-{utc_stamp()}.json",
         progress=sys.stderr.isatty() if args.progress is None else args.progress,
     )
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
     try:
         if args.importtime:
             if args.importtime not in VARIANTS:
@@ -379,9 +390,17 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted before a complete round of trials: nothing written", file=sys.stderr)
+        return 130
     write_json_atomic(config.results, document)
     print(format_table(document))
     print(f"results: {config.results}")
+    if document.get("partial"):
+        print(
+            "interrupted: the results hold the complete rounds only and are marked partial", file=sys.stderr
+        )
+        return 130
     return 1 if document.get("verdict") == "FAIL" else 0
 
 

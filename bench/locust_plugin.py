@@ -15,7 +15,9 @@ Imported by ``locustfile.py``; works with every standard Locust flag (``--headle
 
 from __future__ import annotations
 
+import logging
 import random
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -340,6 +342,18 @@ def _on_init(environment, **_kwargs) -> None:
         from bench.locust_webui import install
 
         install(environment, lambda: _harness.recorder if _harness else None)
+    if not isinstance(environment.runner, WorkerRunner):
+        gevent.signal_handler(signal.SIGTERM, _stop_shape_on_sigterm, environment)
+
+
+def _stop_shape_on_sigterm(environment) -> None:
+    """Locust (2.47) joins a shape run in headless mode before it installs its own SIGTERM
+    handler, so a SIGTERM then kills it with no results. Ending the shape instead lets Locust
+    shut down as at the end of a run: quit events fire, the results are written (``partial``)."""
+    greenlet = getattr(environment.runner, "shape_greenlet", None)
+    if greenlet is not None and not greenlet.dead:
+        logging.info("SIGTERM: stopping the run; its results will be marked partial")
+        greenlet.kill(block=False)
 
 
 @events.request.add_listener

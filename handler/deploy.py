@@ -128,7 +128,14 @@ def deploy(config: DeployConfig) -> Deployment:
         zip_bytes = config.package.read_bytes()
     else:
         package = build(
-            PackageConfig(config.variant, config.arch, config.models_dir, Path("dist"), config.model_from_s3)
+            PackageConfig(
+                config.variant,
+                config.arch,
+                config.models_dir,
+                Path("dist"),
+                config.model_from_s3,
+                s3_upload=True,
+            )
         )
         zip_bytes = package.path.read_bytes()
     digest = hashlib.sha256(zip_bytes)

@@ -3,7 +3,8 @@
 The tutorial ``pip install``s the libraries into a folder, adds the handler and the pickled
 model, and zips it. We do the same, but for Lambda's platform whatever the build machine:
 ``pip install --target --platform manylinux2014_x86_64 --only-binary=:all: --python-version
-3.12`` (``--arch arm64``: ``manylinux2014_aarch64``), the model's library versions pinned from
+3.12`` (also ``manylinux_2_28``/``_2_34``: Lambda's Python 3.12 runs on Amazon Linux 2023,
+glibc 2.34; ``--arch arm64``: the ``aarch64`` tags), the model's library versions pinned from
 the training manifest (a pickle needs the scikit-learn that wrote it). The zip is
 deterministic (sorted entries, fixed timestamps), so the same inputs give the same bytes and
 the same CodeSha256, which is what makes ``handler.deploy`` idempotent. boto3 is not packaged:
@@ -31,7 +32,12 @@ from handler.variants import VARIANTS, Variant
 MB = 1024 * 1024  # Lambda's "MB": 250 MB unzipped is 262,144,000 bytes
 MAX_ZIPPED_BYTES = 50 * MB
 MAX_UNZIPPED_BYTES = 250 * MB
-PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
+# Lambda's python3.12 runs on Amazon Linux 2023 (glibc 2.34): manylinux2014 (glibc 2.17) wheels,
+# and the newer manylinux_2_28 / _2_34 ones that recent numpy and scikit-learn releases ship.
+PLATFORMS = {
+    "x86_64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64"),
+    "arm64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64", "manylinux_2_34_aarch64"),
+}
 RUNTIME_PYTHON = "3.12"
 HANDLER_DIR = Path(__file__).resolve().parent
 # The modules a function needs at run time (not the emulator, the deployer or this packager).
@@ -61,6 +67,7 @@ class PackageConfig:
     out_dir: Path
     model_from_s3: bool
     python_version: str = RUNTIME_PYTHON
+    s3_upload: bool = False  # uploaded through S3 (handler.deploy): the 50 MB direct limit does not apply
 
 
 @dataclass(frozen=True)
@@ -74,10 +81,10 @@ class Package:
     sha256: str
     model_included: bool
 
-    def within_limits(self) -> list[str]:
+    def within_limits(self, s3_upload: bool = False) -> list[str]:
         """Empty when within Lambda's limits, else one message per limit broken."""
         problems = []
-        if self.zipped_bytes > MAX_ZIPPED_BYTES:
+        if self.zipped_bytes > MAX_ZIPPED_BYTES and not s3_upload:
             problems.append(f"{self.zipped_bytes / MB:.1f} MB zipped > Lambda's 50 MB for a direct upload")
         if self.unzipped_bytes > MAX_UNZIPPED_BYTES:
             problems.append(f"{self.unzipped_bytes / MB:.1f} MB unzipped > Lambda's 250 MB")
@@ -102,7 +109,8 @@ def requirements(variant: Variant, models_dir: Path) -> tuple[str, ...]:
 
 def _pip_install(requirements_: tuple[str, ...], target: Path, arch: str, python_version: str) -> None:
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    command += ["--target", str(target), "--platform", PLATFORMS[arch], "--only-binary=:all:"]
+    command += ["--target", str(target), "--only-binary=:all:"]
+    command += [part for platform in PLATFORMS[arch] for part in ("--platform", platform)]
     command += ["--implementation", "cp", "--python-version", python_version, *requirements_]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
@@ -166,11 +174,18 @@ def build(config: PackageConfig) -> Package:
         sha256=hashlib.sha256(temporary.read_bytes()).hexdigest(),
         model_included=not config.model_from_s3,
     )
-    problems = package.within_limits()
+    problems = package.within_limits(config.s3_upload)
     if problems:
         temporary.unlink()
+        sizes = f"{package.unzipped_bytes / MB:.1f} MB unzipped, {package.zipped_bytes / MB:.1f} MB zipped"
         raise PackageError(
-            f"variant {config.variant.name} ({config.arch}) is too big for Lambda: " + "; ".join(problems)
+            f"variant {config.variant.name} ({config.arch}, {sizes}) is too big for Lambda: "
+            + "; ".join(problems)
+            + (
+                ""
+                if config.s3_upload
+                else " (--s3-upload lifts the 50 MB limit: handler.deploy uploads via S3)"
+            )
         )
     temporary.replace(destination)
     return package
@@ -185,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path("dist"), help="output folder (default dist/)")
     parser.add_argument(
         "--model-from-s3", action="store_true", help="leave the model out (MODEL_URI=s3://...)"
+    )
+    parser.add_argument(
+        "--s3-upload",
+        action="store_true",
+        help="the zip goes through S3: only the 250 MB unzipped limit applies",
     )
     return parser
 
@@ -201,7 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'variant':<16}{'arch':<8}{'unzipped MB':>12}{'zipped MB':>11}  (limits: 250 and 50 MB)")
     for name in names:
         config = PackageConfig(
-            VARIANTS[name], args.arch, args.models, args.out, args.model_from_s3, args.python_version
+            VARIANTS[name],
+            args.arch,
+            args.models,
+            args.out,
+            args.model_from_s3,
+            args.python_version,
+            args.s3_upload,
         )
         try:
             package = build(config)

@@ -129,3 +129,34 @@ def test_endpoint_mode_forces_a_cold_start_every_trial(emulator, tmp_path):
     assert all(trial["report"]["init_ms"] > 0 for trial in document["trials"]["logit-lean"])
     assert row["cold_start_ms"]["p50"] > row["warm_us"]["p50"] / 1000
     assert math.isfinite(row["cost_per_million_usd"])
+
+
+def test_sigterm_keeps_the_complete_rounds_marked_partial(models_dir, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import PROJECT_ROOT
+
+    results = tmp_path / "partial.json"
+    command = [sys.executable, "-m", "bench.coldstart", "--variants", "lean,json-numpy", "--trials", "500"]
+    command += ["--warm", "10", "--models", str(models_dir), "--results", str(results), "--no-progress"]
+    process = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        time.sleep(3.0)  # a few rounds of two ~50 ms trials
+        process.send_signal(signal.SIGTERM)
+        _stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, stderr
+    assert "marked partial" in stderr
+    document = json.loads(results.read_text())
+    assert document["partial"] is True
+    lean, numpy = (len(document["trials"][name]) for name in ("lean", "json-numpy"))
+    assert 1 <= lean == numpy < 500  # complete rounds only
+    assert document["variants"][0]["cold_start_ms"]["samples"] == lean

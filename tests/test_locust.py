@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -257,3 +258,32 @@ def test_web_ui_has_a_microsecond_tab(emulator, tmp_path):
         process.wait(20)
     document = json.loads((tmp_path / "ui.json").read_text())
     check_accounting(document)
+
+
+def test_sigterm_mid_run_writes_partial_results_that_account_for_every_request(emulator, tmp_path):
+    results, log = tmp_path / "term.json", tmp_path / "locust.log"
+    command = locust_command(
+        emulator, "--headless", "--only-summary", "-u", "2", "-r", "2", "-t", "60s", "--function", LEAN
+    )
+    with open(log, "w") as sink:
+        process = subprocess.Popen(
+            [*command, "--results", str(results)], cwd=PROJECT_ROOT, stdout=sink, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "All users spawned" not in log.read_text():
+            time.sleep(0.2)
+        time.sleep(1.0)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output = log.read_text()
+    assert process.returncode in (0, 1, 3), output[-2000:]  # the verdict's code, not killed (-15)
+    document = json.loads(results.read_text())
+    assert document["partial"] is True
+    assert document["endpoints"][LEAN]["outcomes"]["2xx"] > 0
+    check_accounting(document)
+    assert f"results: {results}" in output
