@@ -58,6 +58,7 @@ class ColdstartConfig:
     cold_target_ms: float
     results: Path
     progress: bool
+    model_base: str | None = None  # e.g. s3://bucket/prefix: MODEL_URI there instead of models_dir
 
 
 class Progress:
@@ -76,7 +77,7 @@ class Progress:
             sys.stderr.flush()
 
 
-def child_command(variant: str, models_dir: Path, warm: int, *python_flags: str) -> list[str]:
+def child_command(variant: str, models_dir: Path | str, warm: int, *python_flags: str) -> list[str]:
     """``python -S``: no .pth files run at start-up. Our editable install's finder alone costs
     ~10 ms per interpreter and has no counterpart on Lambda; the child puts the project and
     site-packages on ``sys.path`` itself, as Lambda's task root is."""
@@ -90,7 +91,7 @@ def child_command(variant: str, models_dir: Path, warm: int, *python_flags: str)
 
 
 def run_trial(variant: str, config: ColdstartConfig) -> dict:
-    command = child_command(variant, config.models_dir, config.warm)
+    command = child_command(variant, config.model_base or config.models_dir, config.warm)
     spawned = time.perf_counter_ns()
     completed = subprocess.run(command, capture_output=True, text=True, check=False, cwd=PROJECT_ROOT)
     if completed.returncode != 0:
@@ -202,6 +203,7 @@ def _options(config: ColdstartConfig) -> dict:
         "target_ms": config.target_ms,
         "cold_target_ms": config.cold_target_ms,
         "models": str(config.models_dir),
+        "model_base": config.model_base,
     }
 
 
@@ -336,6 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cold-fraction", type=float, default=0.01, help="share of cold invocations")
     parser.add_argument("--target-ms", type=float, default=1.0, help="warm p99 target (default 1)")
     parser.add_argument("--cold-target-ms", type=float, default=100.0, help="cold p50 target (default 100)")
+    parser.add_argument(
+        "--model-base",
+        metavar="URI",
+        help="load the models from here, e.g. s3://bucket/prefix (the download is then in the load phase)",
+    )
     parser.add_argument("--importtime", metavar="VARIANT", help="show the top imports of one variant")
     parser.add_argument("--function", help="endpoint mode: the Lambda function name")
     parser.add_argument("--lambda-endpoint", help="endpoint mode: Invoke API URL (default: AWS)")
@@ -373,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         cold_target_ms=args.cold_target_ms,
         results=args.results or Path("results") / f"coldstart-{utc_stamp()}.json",
         progress=sys.stderr.isatty() if args.progress is None else args.progress,
+        model_base=args.model_base.rstrip("/") if args.model_base else None,
     )
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
     try:

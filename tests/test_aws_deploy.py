@@ -297,6 +297,20 @@ def test_model_from_s3_predicts_in_the_emulator_and_a_tampered_one_is_refused(
     assert completed.returncode == 0, completed.stderr
     variables = aws["lambda"].get_function_configuration(FunctionName="s3model")["Environment"]["Variables"]
     assert variables["MODEL_URI"] == f"s3://{BUCKET}/s3model/model/logit.json"
+    # The cold-start profiler, loading from S3: the download happens inside the measured load phase.
+    profile_downloads = tmp_path / "profile-downloads"
+    profile_downloads.mkdir()
+    profile = run_module(
+        "bench.coldstart", "--variants", "lean", "--trials", "2", "--warm", "5", "--models", str(models_dir),
+        "--model-base", f"s3://{BUCKET}/s3model/model", "--results", str(tmp_path / "cold.json"),
+        "--no-progress",
+        env={**ENV, "AWS_ENDPOINT_URL_S3": moto_server, "MODEL_DOWNLOAD_DIR": str(profile_downloads)},
+    )  # fmt: skip
+    assert profile.returncode in (0, 1), profile.stderr
+    cold = json.loads((tmp_path / "cold.json").read_text())
+    assert cold["metadata"]["options"]["model_base"] == f"s3://{BUCKET}/s3model/model"
+    assert cold["variants"][0]["phases_ms"]["load"] > 0
+    assert [path.name.startswith("model-") for path in profile_downloads.iterdir()] == [True]
     # Run the deployed package, with the deployed configuration, in the emulator.
     code_dir = tmp_path / "task"
     zipfile.ZipFile(package).extractall(code_dir)

@@ -48,7 +48,7 @@ def test_closed_loop_run_records_microseconds_and_verifies(emulator, models_dir,
     completed, document = run_locust(
         emulator,
         tmp_path,
-        *("-u", "2", "-r", "2", "-t", "3s", "--function", LEAN, "--function", "staging/logitModel:1"),
+        *("-u", "2", "-r", "2", "-t", "6s", "--function", LEAN, "--function", "staging/logitModel:1"),
         *("--verify", "--models", str(models_dir), "--target-ms", "10000"),
     )
     assert document["kind"] == "locust" and document["schema_version"] == 1
