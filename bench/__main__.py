@@ -16,17 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from bench.cli import positive_float
 from bench.pipeline import PipelineConfig, Plan, default_run_dir, run
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,16 +1,7 @@
-"""Argument types shared by the ``bench`` command lines."""
+"""Argument types shared by the ``bench`` command lines (defined once, in ``handler.cliargs``)."""
 
 from __future__ import annotations
 
-import argparse
+from handler.cliargs import positive_float, positive_int
 
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer of at least 1 (argparse quotes the bad value)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
-    return value
+__all__ = ["positive_float", "positive_int"]

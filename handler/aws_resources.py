@@ -231,11 +231,8 @@ def _retry_role(call: Callable[[], dict], sleep: Callable[[float], None] = time.
 
 
 def ensure_function(lam, spec: FunctionSpec, function_tags: dict[str, str], changes: Changes) -> str:
-    try:
-        current = lam.get_function(FunctionName=spec.name)
-    except ClientError as exc:
-        if _code(exc) != "ResourceNotFoundException":
-            raise
+    current = _get_function(lam, spec.name)
+    if current is None:
         created = _retry_role(
             lambda: lam.create_function(
                 FunctionName=spec.name,
@@ -249,11 +246,7 @@ def ensure_function(lam, spec: FunctionSpec, function_tags: dict[str, str], chan
         lam.get_waiter("function_active_v2").wait(FunctionName=spec.name)
         changes.note("lambda function", spec.name, "created")
         return created["FunctionArn"]
-    configuration = current["Configuration"]
-    if not is_ours(current.get("Tags"), spec.name):
-        raise DeployError(
-            f"Lambda function {spec.name} exists and was not created by this tool; refusing to change it"
-        )
+    configuration = current["Configuration"]  # ownership was checked before anything was created
     arn = configuration["FunctionArn"]
     if configuration.get("CodeSha256") != spec.code_sha256_b64 or configuration.get(
         "Architectures", ["x86_64"]
@@ -283,28 +276,27 @@ def ensure_function(lam, spec: FunctionSpec, function_tags: dict[str, str], chan
     return arn
 
 
-def check_function_is_ours(lam, function: str) -> None:
-    """Before anything is created: a same-named function we did not create stops the deploy."""
+def _get_function(lam, function: str) -> dict | None:
     try:
-        current = lam.get_function(FunctionName=function)
+        return lam.get_function(FunctionName=function)
     except ClientError as exc:
         if _code(exc) == "ResourceNotFoundException":
-            return
+            return None
         raise
-    if not is_ours(current.get("Tags"), function):
+
+
+def check_function_is_ours(lam, function: str) -> None:
+    """Before anything is created: a same-named function we did not create stops the deploy."""
+    current = _get_function(lam, function)
+    if current is not None and not is_ours(current.get("Tags"), function):
         raise DeployError(
             f"Lambda function {function} exists and was not created by this tool; refusing to change it"
         )
 
 
 def remove_function(lam, function: str, changes: Changes) -> None:
-    try:
-        current = lam.get_function(FunctionName=function)
-    except ClientError as exc:
-        if _code(exc) == "ResourceNotFoundException":
-            return
-        raise
-    if is_ours(current.get("Tags"), function):
+    current = _get_function(lam, function)
+    if current is not None and is_ours(current.get("Tags"), function):
         lam.delete_function(FunctionName=function)
         changes.note("lambda function", function, "deleted")
 

@@ -49,6 +49,7 @@ from handler.aws_resources import (
     tags_for,
 )
 from handler.awsclients import session
+from handler.cliargs import positive_float, positive_int
 from handler.features import TUTORIAL_QUERY
 from handler.package import MODEL_DIR, PLATFORMS, PackageConfig, PackageError, build
 from handler.variants import SEED_HANDLER, VARIANTS, Variant
@@ -189,19 +190,6 @@ def deploy(config: DeployConfig) -> Deployment:
     return Deployment(changes, invoke_url(api_id, region, config.stage, config.function), key_value)
 
 
-def positive(kind):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
-        return value
-
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m handler.deploy",
@@ -213,13 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bucket", required=True, help="S3 bucket for the package and the model")
     parser.add_argument("--region", help="default: the AWS configuration's (us-east-1 with --endpoint-url)")
     parser.add_argument("--endpoint-url", help="an AWS-compatible server, e.g. http://127.0.0.1:5000 (moto)")
-    parser.add_argument("--memory", type=positive(int), default=128, help="MB (default 128)")
-    parser.add_argument("--timeout", type=positive(int), default=3, help="seconds (default 3)")
+    parser.add_argument("--memory", type=positive_int, default=128, help="MB (default 128)")
+    parser.add_argument("--timeout", type=positive_int, default=3, help="seconds (default 3)")
     parser.add_argument("--role", help="execution role ARN (default: create a minimal one)")
     parser.add_argument(
-        "--throttle-rate", type=positive(float), default=100.0, help="stage req/s (default 100)"
+        "--throttle-rate", type=positive_float, default=100.0, help="stage req/s (default 100)"
     )
-    parser.add_argument("--throttle-burst", type=positive(int), default=50, help="stage burst (default 50)")
+    parser.add_argument("--throttle-burst", type=positive_int, default=50, help="stage burst (default 50)")
     parser.add_argument("--api-key", action="store_true", help="require an API key (usage plan + key)")
     parser.add_argument("--stage", default="staging")
     parser.add_argument("--arch", default="x86_64", choices=tuple(PLATFORMS))

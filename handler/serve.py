@@ -14,18 +14,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from handler.cliargs import positive_float
 from handler.emulator.config import DEFAULT_CONFIG, ConfigError, Throttle, load_config
 from handler.emulator.server import Emulator, run_until_stopped
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
-    return value
 
 
 def _port(text: str) -> int:
@@ -40,11 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=_port, help="default: the config's (3000); 0 picks one")
-    parser.add_argument("--throttle-rate", type=_positive_float, help="stage bucket, req/s")
+    parser.add_argument("--throttle-rate", type=positive_float, help="stage bucket, req/s")
     parser.add_argument("--throttle-burst", type=int, help="stage bucket depth")
     parser.add_argument("--models", type=Path, help="directory of trained models (MODEL_URI)")
     parser.add_argument("--functions", help="deploy only these functions (comma-separated)")
-    parser.add_argument("--idle-timeout", type=_positive_float, help="seconds (default 600)")
+    parser.add_argument("--idle-timeout", type=positive_float, help="seconds (default 600)")
     parser.add_argument("--log-file", type=Path, default=Path("results/emulator.log"))
     parser.add_argument("--quiet", action="store_true", help="no REPORT lines on stdout")
     return parser
