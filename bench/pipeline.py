@@ -88,6 +88,8 @@ def run_stage(
     that ``writes`` a results file has failed if the file is not there afterwards."""
     started = time.monotonic()
     print(f"  {name} …", end="", flush=True)
+    if writes is not None:
+        writes.unlink(missing_ok=True)  # a file left by an earlier run in this folder proves nothing
     with open(log, "w", encoding="utf-8") as sink:
         sink.write("$ " + " ".join(command) + "\n")
         sink.flush()
