@@ -28,7 +28,7 @@ from bench.servertiming import duration_ns, parse_server_timing
 
 OUTCOMES = ("2xx", "4xx", "429", "5xx", "other", "connection_error", "cancelled")
 INIT_HEADER = "X-Emulator-Init-Duration-Ms"
-SERIES = ("e2e", "e2e_intended", "handler", "cold_e2e", "cold_init", "schedule_lag")
+SERIES = ("e2e", "e2e_intended", "handler", "cold_e2e", "cold_init", "schedule_lag", "throttled")
 COUNTERS = ("sent", "verify_failures", "missed_sends")
 TIMELINE_HIGHEST_US = 60_000_000
 TIMELINE_DIGITS = 2
@@ -66,30 +66,51 @@ def timeline_histogram() -> HdrHistogram:
 
 
 class Second:
-    """One wall-clock second of one endpoint: counts and a coarse latency histogram."""
+    """One wall-clock second of one endpoint: counts and coarse latency histograms, of every
+    answer and of the 2xx ones alone (under overload, the admitted requests' latency must not
+    be averaged with the fast refusals')."""
 
-    __slots__ = ("cold_starts", "errors", "histogram", "requests")
+    __slots__ = ("cold_starts", "errors", "histogram", "ok", "ok_histogram", "requests", "throttled")
 
     def __init__(self) -> None:
         self.requests = 0
         self.errors = 0
         self.cold_starts = 0
+        self.ok = 0
+        self.throttled = 0
         self.histogram = timeline_histogram()
+        self.ok_histogram = timeline_histogram()
 
     def to_payload(self) -> dict:
         return {
             "requests": self.requests,
             "errors": self.errors,
             "cold_starts": self.cold_starts,
+            "ok": self.ok,
+            "throttled": self.throttled,
             "histogram": self.histogram.encode().decode("ascii") if self.requests else "",
+            "ok_histogram": self.ok_histogram.encode().decode("ascii") if self.ok else "",
         }
 
     def add_payload(self, payload: dict) -> None:
         self.requests += payload["requests"]
         self.errors += payload["errors"]
         self.cold_starts += payload["cold_starts"]
+        self.ok += payload["ok"]
+        self.throttled += payload["throttled"]
         if payload["histogram"]:
             self.histogram.decode_and_add(payload["histogram"].encode("ascii"))
+        if payload["ok_histogram"]:
+            self.ok_histogram.decode_and_add(payload["ok_histogram"].encode("ascii"))
+
+    def add(self, other: Second) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.cold_starts += other.cold_starts
+        self.ok += other.ok
+        self.throttled += other.throttled
+        self.histogram.add(other.histogram)
+        self.ok_histogram.add(other.ok_histogram)
 
 
 class EndpointRecord:
@@ -171,10 +192,18 @@ class RunRecorder:
         record.series["e2e"].record_ns(e2e_ns)
         if lag_ns is not None:
             record.series["e2e_intended"].record_ns(max(lag_ns, 0) + e2e_ns)
+        if outcome == "429":
+            record.series["throttled"].record_ns(e2e_ns)
         second = record.second(wall_second)
         second.requests += 1
         second.errors += outcome != "2xx" or verify_failed
-        second.histogram.record_value(min(max(round(e2e_ns / 1_000), 1), TIMELINE_HIGHEST_US))
+        timeline_us = min(max(round(e2e_ns / 1_000), 1), TIMELINE_HIGHEST_US)
+        second.histogram.record_value(timeline_us)
+        if outcome == "2xx":
+            second.ok += 1
+            second.ok_histogram.record_value(timeline_us)
+        elif outcome == "429":
+            second.throttled += 1
         if headers is None:
             return
         timing = parse_server_timing(headers.get("Server-Timing"))  # type: ignore[attr-defined]
@@ -212,9 +241,5 @@ class RunRecorder:
         merged: dict[int, Second] = {}
         for name in names if names is not None else self.endpoints:
             for wall_second, entry in self.endpoints[name].timeline.items():
-                target = merged.setdefault(wall_second, Second())
-                target.requests += entry.requests
-                target.errors += entry.errors
-                target.cold_starts += entry.cold_starts
-                target.histogram.add(entry.histogram)
+                merged.setdefault(wall_second, Second()).add(entry)
         return merged

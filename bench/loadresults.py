@@ -2,11 +2,13 @@
 
 Layout (``schema_version`` 1): ``metadata``; ``options``; ``endpoints.<function>`` with
 ``requests`` (= ``sent``), ``outcomes``, ``verify_failures``, ``missed_sends``, ``e2e_us``,
-``e2e_intended_us`` and ``schedule_lag_us`` (open loop), ``handler_us``, ``cold_starts``
-(``count``, ``e2e_us``, ``init_us``), ``timeline`` and ``stages`` (per wall-clock second and
-per scenario stage: requests, p50/p99 in µs from 2-significant-digit histograms, errors,
-cold starts) and ``verdict``; top-level ``timeline``, ``stages``, ``verdict``, ``schedule``,
-``locust_totals`` (Locust's own counts, to cross-check), ``distributed`` and ``partial``.
+``e2e_intended_us`` and ``schedule_lag_us`` (open loop), ``handler_us``, ``throttled_us`` (the
+429 answers' end-to-end time), ``cold_starts`` (``count``, ``e2e_us``, ``init_us``),
+``timeline`` and ``stages`` (per wall-clock second and per scenario stage: requests, p50/p99
+in µs from 2-significant-digit histograms, errors, cold starts, and the 2xx answers alone:
+``ok``, ``ok_p50_us``, ``ok_p99_us``, with the 429 count ``throttled``) and ``verdict``;
+top-level ``timeline``, ``stages``, ``verdict``, ``schedule``, ``locust_totals`` (Locust's
+own counts, to cross-check), ``distributed`` and ``partial``.
 """
 
 from __future__ import annotations
@@ -33,16 +35,22 @@ class RunFacts:
     partial: bool
 
 
+def _percentile(histogram, count: int, percentile: float) -> float | None:
+    return float(histogram.get_value_at_percentile(percentile)) if count else None
+
+
 def _second_row(wall_second: int, entry: Second) -> dict:
-    histogram = entry.histogram
-    has_data = entry.requests > 0
     return {
         "t": wall_second,
         "requests": entry.requests,
-        "p50_us": float(histogram.get_value_at_percentile(50)) if has_data else None,
-        "p99_us": float(histogram.get_value_at_percentile(99)) if has_data else None,
+        "p50_us": _percentile(entry.histogram, entry.requests, 50),
+        "p99_us": _percentile(entry.histogram, entry.requests, 99),
         "errors": entry.errors,
         "cold_starts": entry.cold_starts,
+        "ok": entry.ok,
+        "ok_p50_us": _percentile(entry.ok_histogram, entry.ok, 50),
+        "ok_p99_us": _percentile(entry.ok_histogram, entry.ok, 99),
+        "throttled": entry.throttled,
     }
 
 
@@ -62,10 +70,7 @@ def _stages(seconds: dict[int, Second], facts: RunFacts) -> list[dict]:
         merged = Second()
         for wall_second, entry in seconds.items():
             if int(start) <= wall_second < end:
-                merged.requests += entry.requests
-                merged.errors += entry.errors
-                merged.cold_starts += entry.cold_starts
-                merged.histogram.add(entry.histogram)
+                merged.add(entry)
         row = _second_row(int(start), merged)
         del row["t"]
         duration = max(end - start, 1e-9)
@@ -109,6 +114,7 @@ def _endpoint(name: str, record: EndpointRecord, facts: RunFacts) -> dict:
         "missed_sends": record.counters["missed_sends"],
         "e2e_us": series["e2e"].to_dict(),
         "handler_us": series["handler"].to_dict(),
+        "throttled_us": series["throttled"].to_dict(),
         "cold_starts": {
             "count": series["cold_e2e"].count,
             "e2e_us": series["cold_e2e"].to_dict(),

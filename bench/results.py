@@ -5,6 +5,7 @@ Every results file is ``{"kind": ..., "schema_version": N, "metadata": {...}, ..
 know with a one-line :class:`ResultsError`. Format history (bump on any incompatible change):
 
 - inprocess 1, endpoint 1, coldstart 1, locust 1, harness 1: first versions.
+- fuzz 1, overload 1: first versions.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-SCHEMA_VERSIONS = {"inprocess": 1, "endpoint": 1, "coldstart": 1, "locust": 1, "harness": 1}
+SCHEMA_VERSIONS = {
+    "inprocess": 1,
+    "endpoint": 1,
+    "coldstart": 1,
+    "locust": 1,
+    "harness": 1,
+    "fuzz": 1,
+    "overload": 1,
+}
 KINDS = tuple(SCHEMA_VERSIONS)
 REPORTED_PACKAGES = (
     "numpy",

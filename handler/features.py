@@ -57,7 +57,7 @@ def parse_features(event: object) -> list[float]:
 
 
 def _repeated(multi: object) -> bool:
-    if not multi:
+    if not isinstance(multi, dict):  # absent, null, or not API Gateway's shape: no repeats to see
         return False
     return any(isinstance(v, list) and len(v) > 1 for v in multi.values())
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 from dataclasses import replace
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         log_file=args.log_file,
         quiet=args.quiet,
     )
+    # Warnings (e.g. a request the HTTP parser refused) as one line each on stderr.
+    logging.basicConfig(level=logging.WARNING, format="emulator: %(levelname)s %(name)s: %(message)s")
     try:
         run_event_loop(_serve(config))
     except OSError as exc:

@@ -206,3 +206,81 @@ def test_invalid_format_and_input_path_pair_is_refused(models_dir: Path):
     )
     assert completed.returncode != 0
     assert "does not work with MODEL_FORMAT='onnx'" in completed.stderr
+
+
+EVIL_MODULE = """
+import os
+import pathlib
+
+
+class Evil:
+    def __setstate__(self, state):  # runs when an unpickler or skops builds the object
+        pathlib.Path(os.environ["EVIL_MARKER"]).touch()
+        self.__dict__.update(state)
+"""
+EVIL_ARTIFACT = """
+import sys
+
+import joblib
+import skops.io
+from evilmod import Evil
+
+model = joblib.load(sys.argv[1])
+model.payload = Evil()
+model.payload.note = "state, so that loading calls __setstate__"
+open(sys.argv[2], "wb").write(skops.io.dumps(model))
+"""
+
+
+def test_skops_artifact_with_an_untrusted_type_is_refused_even_when_its_hash_matches(
+    models_dir: Path, tmp_path: Path
+):
+    import hashlib
+    import subprocess
+
+    (tmp_path / "evilmod.py").write_text(EVIL_MODULE)
+    artifact = tmp_path / "logit.skops"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    subprocess.run(
+        [sys.executable, "-c", EVIL_ARTIFACT, str(models_dir / "logit.pkl"), str(artifact)],
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    # The payload is live: a loader that trusts the type runs it.
+    live_marker = tmp_path / "ran-when-trusted"
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, skops.io; skops.io.loads(open(sys.argv[1], 'rb').read(), trusted=['evilmod.Evil'])",
+            str(artifact),
+        ],
+        env={**env, "EVIL_MARKER": str(live_marker)},
+        check=True,
+        timeout=120,
+    )
+    assert live_marker.exists()
+    # The handler: the hash matches (MODEL_SHA256 is the artifact's own), yet it refuses.
+    marker = tmp_path / "ran-in-the-handler"
+    completed = run_module(
+        "handler.app",
+        env={
+            "MODEL_FORMAT": "skops",
+            "INPUT_PATH": "numpy",
+            "MODEL_URI": str(artifact),
+            "MODEL_SHA256": hashlib.sha256(artifact.read_bytes()).hexdigest(),
+            "EVIL_MARKER": str(marker),
+            "PYTHONPATH": str(tmp_path),
+        },
+    )
+    assert completed.returncode != 0
+    assert "ModelLoadError" in completed.stderr and "untrusted types" in completed.stderr
+    assert "evilmod.Evil" in completed.stderr
+    assert not marker.exists()
+
+
+def test_the_trained_skops_artifact_holds_no_untrusted_types(models_dir: Path):
+    import skops.io
+
+    assert skops.io.get_untrusted_types(file=models_dir / "logit.skops") == []

@@ -23,7 +23,14 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from handler.emulator.config import EmulatorConfig
-from handler.emulator.pool import ACCOUNT_ID, DeadlineExceeded, Pool, Throttled, UnknownFunction
+from handler.emulator.pool import (
+    ACCOUNT_ID,
+    MAX_REQUEST_BYTES,
+    DeadlineExceeded,
+    Pool,
+    Throttled,
+    UnknownFunction,
+)
 from handler.emulator.throttle import TokenBucket
 
 ALLOWED_REPLY_KEYS = frozenset(
@@ -174,10 +181,11 @@ class Gateway:
             return _message(429, "Too Many Requests", "TooManyRequestsException")
         request_id = str(uuid.uuid4())
         event = self._event(request, function, await request.read(), request_id)
+        payload = json.dumps(event).encode()
+        if len(payload) > MAX_REQUEST_BYTES:  # the event would exceed Lambda's invocation limit
+            return _message(413, "Request Too Long", "RequestTooLargeException")
         try:
-            outcome = await self.pool.invoke(
-                function, json.dumps(event).encode(), self.config.integration_timeout_s
-            )
+            outcome = await self.pool.invoke(function, payload, self.config.integration_timeout_s)
         except Throttled:
             status = self.config.lambda_throttle_status
             if status == 429:

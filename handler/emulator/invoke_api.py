@@ -18,7 +18,7 @@ import json
 
 from aiohttp import web
 
-from handler.emulator.pool import ACCOUNT_ID, Outcome, Pool, Throttled, UnknownFunction
+from handler.emulator.pool import ACCOUNT_ID, MAX_REQUEST_BYTES, Outcome, Pool, Throttled, UnknownFunction
 
 PREFIX = "/2015-03-31/functions"
 LOG_TAIL_BYTES = 4096
@@ -92,6 +92,12 @@ class InvokeApi:
         except UnknownFunction:
             return self._not_found(name)
         payload = await request.read() or b"{}"
+        if len(payload) > MAX_REQUEST_BYTES:
+            return _aws_error(
+                413,
+                "RequestTooLargeException",
+                f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the InvokeFunction operation",
+            )
         try:
             json.loads(payload)
         except ValueError:

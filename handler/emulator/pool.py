@@ -29,6 +29,7 @@ from handler.emulator.config import EmulatorConfig, FunctionConfig
 from handler.emulator.logs import LogSink, Report
 
 MAX_RESPONSE_BYTES = 6_291_556  # Lambda's synchronous response limit
+MAX_REQUEST_BYTES = 6_291_456  # Lambda's synchronous invocation payload limit
 MAX_LOG_LINES = 200
 ACCOUNT_ID = "123456789012"
 

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from handler.emulator.config import EmulatorConfig
 from handler.emulator.gateway import Gateway, _message
+from handler.emulator.httperrors import JsonErrorAppRunner, json_errors
 from handler.emulator.invoke_api import InvokeApi
 from handler.emulator.logs import LogSink
 from handler.emulator.pool import Pool
@@ -33,11 +34,11 @@ class Emulator:
         self.runtime = RuntimeApi(config.region)
         self.pool = Pool(config, self.runtime, self.logs)
         self.gateway = Gateway(config, self.pool)
-        self.app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        self.app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[json_errors])
         InvokeApi(self.pool, config.region).add_routes(self.app)
         self.gateway.add_routes(self.app)
         self.app.router.add_route("*", "/{tail:.*}", _missing_token)
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = JsonErrorAppRunner(self.app, access_log=None, handle_signals=False)
         self._site: web.SockSite | None = None
         self.port = 0
 
