@@ -59,6 +59,9 @@ def _timeline(seconds: dict[int, Second]) -> list[dict]:
 
 
 def _stages(seconds: dict[int, Second], facts: RunFacts) -> list[dict]:
+    """Per scenario stage. Each wall-clock second counts in the stage holding its midpoint;
+    the percentiles come from the seconds wholly inside the stage (when it has any), so that
+    a stage's latency is not mixed with the first moments of the next."""
     rows = []
     for position, stage in enumerate(facts.stages_run):
         start = stage["start_unix"]
@@ -67,11 +70,18 @@ def _stages(seconds: dict[int, Second], facts: RunFacts) -> list[dict]:
             if position + 1 < len(facts.stages_run)
             else facts.end_unix
         )
-        merged = Second()
+        first, last = position == 0, position + 1 == len(facts.stages_run)
+        counted, inside = Second(), Second()
         for wall_second, entry in seconds.items():
-            if int(start) <= wall_second < end:
-                merged.add(entry)
-        row = _second_row(int(start), merged)
+            middle = wall_second + 0.5
+            if start <= middle < end or (first and middle < start) or (last and middle >= end):
+                counted.add(entry)
+                if start <= wall_second and wall_second + 1 <= end:
+                    inside.add(entry)
+        row = _second_row(int(start), counted)
+        if inside.requests:
+            latency = _second_row(int(start), inside)
+            row.update({key: latency[key] for key in ("p50_us", "p99_us", "ok_p50_us", "ok_p99_us")})
         del row["t"]
         duration = max(end - start, 1e-9)
         rows.append(
@@ -80,7 +90,8 @@ def _stages(seconds: dict[int, Second], facts: RunFacts) -> list[dict]:
                 "users": stage["users"],
                 "start_unix": start,
                 "end_unix": end,
-                "achieved_rps": round(merged.requests / duration, 3),
+                "achieved_rps": round(counted.requests / duration, 3),
+                "full_seconds": sum(1 for t in seconds if start <= t and t + 1 <= end),
                 **row,
             }
         )

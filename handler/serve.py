@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--throttle-burst", type=int, help="stage bucket depth")
     parser.add_argument("--models", type=Path, help="directory of trained models (MODEL_URI)")
     parser.add_argument("--functions", help="deploy only these functions (comma-separated)")
+    parser.add_argument(
+        "--lambda-throttle-status",
+        type=int,
+        choices=(429, 500),
+        help="gateway status for a Lambda concurrency throttle (AWS: 500; 429 as a Gateway Response)",
+    )
     parser.add_argument("--idle-timeout", type=positive_float, help="seconds (default 600)")
     parser.add_argument("--log-file", type=Path, default=Path("results/emulator.log"))
     parser.add_argument("--quiet", action="store_true", help="no REPORT lines on stdout")
@@ -81,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port if args.port is not None else config.port,
         throttle=throttle,
         idle_timeout_s=args.idle_timeout or config.idle_timeout_s,
+        lambda_throttle_status=args.lambda_throttle_status or config.lambda_throttle_status,
         log_file=args.log_file,
         quiet=args.quiet,
     )
