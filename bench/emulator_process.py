@@ -73,12 +73,13 @@ def stop(process: subprocess.Popen, grace_s: float = 15.0) -> None:
 
 @contextlib.contextmanager
 def running_emulator(
-    models: Path, log_dir: Path, *extra_args: str, ready_timeout_s: float = READY_TIMEOUT_S
+    models: Path | None, log_dir: Path, *extra_args: str, ready_timeout_s: float = READY_TIMEOUT_S
 ) -> Iterator[EmulatorProcess]:
     log_dir.mkdir(parents=True, exist_ok=True)
     output = log_dir / "emulator.out"
     command = [sys.executable, "-m", "handler.serve", "--port", "0", "--quiet"]
-    command += ["--models", str(models), "--log-file", str(log_dir / "emulator.log"), *extra_args]
+    command += ["--models", str(models)] if models is not None else []
+    command += ["--log-file", str(log_dir / "emulator.log"), *extra_args]
     with open(output, "w", encoding="utf-8") as sink:
         process = subprocess.Popen(
             command, cwd=PROJECT_ROOT, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL

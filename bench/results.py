@@ -5,7 +5,7 @@ Every results file is ``{"kind": ..., "schema_version": N, "metadata": {...}, ..
 know with a one-line :class:`ResultsError`. Format history (bump on any incompatible change):
 
 - inprocess 1, endpoint 1, coldstart 1, locust 1, harness 1: first versions.
-- fuzz 1, overload 1: first versions.
+- fuzz 1, overload 1, faults 1: first versions.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Functions that misbehave on purpose, for the emulator's fault tests. Chosen by the event's
-query parameter ``fault``; ``INIT_SLEEP_S`` delays init."""
+"""Functions that misbehave on purpose, for the emulator's fault tests and ``bench.faults``.
+Chosen by the event's query parameter ``fault``; ``INIT_SLEEP_S`` delays init."""
 
 import json
 import os
