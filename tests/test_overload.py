@@ -9,6 +9,7 @@ the latency goals are judged by the benchmark, not asserted here.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import psutil
@@ -28,7 +29,7 @@ def test_a_short_overload_run_accounts_for_every_request_and_refuses_the_excess(
     out = tmp_path / "overload"
     before = {child.pid for child in psutil.Process().children(recursive=True)}
     completed = run_module(
-        "bench.overload", "--capacity", "100", "--overload-s", "3", "--warm-s", "2",
+        "bench.overload", "--capacity", "100", "--overload-s", "3", "--warm-s", "2", "--pin",
         "--models", str(models_dir), "--out", str(out), timeout=240,
     )  # fmt: skip
     assert completed.returncode in (0, 1), completed.stdout[-2000:] + completed.stderr[-2000:]
@@ -41,6 +42,11 @@ def test_a_short_overload_run_accounts_for_every_request_and_refuses_the_excess(
     assert overload["throttled"] > 0  # 300 req/s offered, 100 admitted
     assert 0.5 * 100 * 3 <= overload["ok"] <= 1.5 * 100 * 3 + 10  # about the capacity, plus the burst
     assert document["gateway_rss_mib"]["samples"] > 10
+    if len(os.sched_getaffinity(0)) >= 2:
+        placement = document["cpu_placement"]
+        assert placement["generator_cpus"] and not set(placement["generator_cpus"]) & set(
+            placement["server_cpus"]
+        )
     assert (out / "locust-overload.json").is_file() and (out / "emulator" / "emulator.log").is_file()
     after = {child.pid for child in psutil.Process().children(recursive=True)}
     assert after <= before, "processes outlived the run"
@@ -78,10 +84,11 @@ def _locust_document(recovery_p99s: list[float], rss_ok: bool = True) -> dict:
 
 def test_analysis_by_hand_passes_a_good_run():
     rss = [(101.0, 40 * 2**20), (104.0, 45 * 2**20), (107.0, 41 * 2**20)]
-    figures = analyse(PLAN, 100.0, _locust_document([5_000.0, 2_000.0, 2_000.0]), rss)
+    figures = analyse(PLAN, 100.0, _locust_document([5_000.0, 2_000.0, 2_000.0, 2_000.0, 5_000.0]), rss)
     goals = {goal["name"]: goal["met"] for goal in figures["goals"]}
     assert goals == dict.fromkeys(goals, True), figures["goals"]
-    assert figures["recovery_s"] == 1.0  # the first recovery second was over 2 x 2,000 µs
+    assert figures["recovery_s"] == 2.0  # the first recovery second was over 2 x 2,000 µs
+    assert figures["seconds_over_bound"]["recovery"] == 2  # the first, and a later one (noise)
     assert figures["gateway_rss_mib"]["peak_during_overload"] == 45.0
 
 
@@ -92,7 +99,7 @@ def test_analysis_by_hand_fails_what_it_should():
     figures = analyse(PLAN, 100.0, document, rss)
     goals = {goal["name"]: goal["met"] for goal in figures["goals"]}
     assert goals["accounted"] is False and goals["recovered"] is False and goals["memory bounded"] is False
-    assert figures["recovery_s"] == 7.0 and figures["passed"] is False
+    assert figures["recovery_s"] == 8.0 and figures["passed"] is False
     never = _locust_document([5_000.0] * 3)["endpoints"]["staging/logit-lean"]
     assert recovery_seconds(never, 4_000.0) is None
 
