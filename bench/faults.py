@@ -41,9 +41,8 @@ import psutil
 
 from bench.cli import positive_int
 from bench.emulator_process import EmulatorError, running_emulator
-from bench.results import PROJECT_ROOT, Metadata, utc_stamp, write_json_atomic
+from bench.results import PROJECT_ROOT, SCHEMA_VERSIONS, Metadata, utc_stamp, write_json_atomic
 
-SCHEMA_VERSION = 1
 FUNCTIONS_DIR = PROJECT_ROOT / "bench" / "faultfunctions"
 INTERNAL_ERROR = {"message": "Internal server error"}
 
@@ -216,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     document = {
         "kind": "faults",
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": SCHEMA_VERSIONS["faults"],
         "metadata": Metadata.collect({k: str(v) for k, v in vars(args).items()}).to_dict(),
         **figures,
     }

@@ -48,10 +48,9 @@ from bench.fuzzcases import (
     reference_prediction,
     valid_params,
 )
-from bench.results import Metadata, utc_stamp, write_json_atomic
+from bench.results import SCHEMA_VERSIONS, Metadata, utc_stamp, write_json_atomic
 from handler.variants import APP_HANDLER, VARIANTS
 
-SCHEMA_VERSION = 1
 DEFAULT_VARIANTS = "lean,numpy,pandas"
 TRACEBACK = "Traceback (most recent call last)"
 ENVIRONMENT_DIED = re.compile(r"environment \d+ (exit status|signal)")
@@ -290,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     passed = all(campaign.passed for campaign in campaigns)
     document = {
         "kind": "fuzz",
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": SCHEMA_VERSIONS["fuzz"],
         "metadata": Metadata.collect({k: str(v) for k, v in vars(args).items()}).to_dict(),
         "campaigns": [asdict(campaign) for campaign in campaigns],
         "passed": passed,

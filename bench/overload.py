@@ -53,9 +53,8 @@ import psutil
 from bench.cli import positive_float
 from bench.emulator_process import EmulatorError, running_emulator
 from bench.pipeline import LOCUST_OK, StageFailed, run_stage, warm_up
-from bench.results import PROJECT_ROOT, Metadata, utc_stamp, write_json_atomic
+from bench.results import PROJECT_ROOT, SCHEMA_VERSIONS, Metadata, utc_stamp, write_json_atomic
 
-SCHEMA_VERSION = 1
 STAGE = "staging"
 CAPACITY_USERS = 4
 CAPACITY_RUN_S = 5.0
@@ -369,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     document = {
         "kind": "overload",
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": SCHEMA_VERSIONS["overload"],
         "metadata": Metadata.collect({k: str(v) for k, v in vars(args).items()}).to_dict(),
         "plan": asdict(plan),
         **figures,
