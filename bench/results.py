@@ -30,6 +30,7 @@ SCHEMA_VERSIONS = {
     "harness": 1,
     "fuzz": 1,
     "overload": 1,
+    "faults": 1,
 }
 KINDS = tuple(SCHEMA_VERSIONS)
 REPORTED_PACKAGES = (
