@@ -23,6 +23,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from handler.emulator.config import EmulatorConfig
+from handler.emulator.httperrors import message_response as _message
 from handler.emulator.pool import (
     ACCOUNT_ID,
     MAX_REQUEST_BYTES,
@@ -37,11 +38,6 @@ ALLOWED_REPLY_KEYS = frozenset(
     {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded", "cookies"}
 )
 COLD_START_HEADER = "X-Emulator-Init-Duration-Ms"
-
-
-def _message(status: int, message: str, error_type: str | None = None) -> web.Response:
-    headers = {"x-amzn-ErrorType": error_type} if error_type else None
-    return web.json_response({"message": message}, status=status, headers=headers)
 
 
 class MalformedReply(ValueError):

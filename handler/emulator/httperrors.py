@@ -38,8 +38,14 @@ def _message_for(status: int) -> str:
         return "Error"
 
 
+def message_response(status: int, message: str, error_type: str | None = None) -> web.Response:
+    """API Gateway's error shape: JSON ``{"message": ...}``, with ``x-amzn-ErrorType``."""
+    headers = {"x-amzn-ErrorType": error_type} if error_type else None
+    return web.json_response({"message": message}, status=status, headers=headers)
+
+
 def error_response(status: int) -> web.Response:
-    return web.json_response({"message": _message_for(status)}, status=status)
+    return message_response(status, _message_for(status))
 
 
 class JsonErrorRequestHandler(RequestHandler):

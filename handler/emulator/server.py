@@ -11,8 +11,9 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from handler.emulator.config import EmulatorConfig
-from handler.emulator.gateway import Gateway, _message
+from handler.emulator.gateway import Gateway
 from handler.emulator.httperrors import JsonErrorAppRunner, json_errors
+from handler.emulator.httperrors import message_response as _message
 from handler.emulator.invoke_api import InvokeApi
 from handler.emulator.logs import LogSink
 from handler.emulator.pool import Pool
