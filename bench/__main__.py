@@ -13,11 +13,13 @@ function is expected to miss a 1 ms target), 1 when a stage failed, 2 for bad ar
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from bench.cli import positive_float
 from bench.pipeline import PipelineConfig, Plan, default_run_dir, run
+from handler import cpulatency
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,17 +33,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=None, help="run folder (default results/run-<UTC>)")
     parser.add_argument("--target-ms", type=positive_float, default=1.0, help="p99 target (default 1 ms)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: under a minute")
+    parser.add_argument(
+        "--low-latency",
+        action="store_true",
+        help="the emulator holds a 0 µs CPU latency limit (handler.serve --low-latency; needs root)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.low_latency and not os.access(cpulatency.DEVICE, os.W_OK):
+        parser.error(f"--low-latency: {cpulatency.DEVICE} is not writable here (needs root)")
     plan = Plan.quick(args.target_ms) if args.quick else Plan.default(args.target_ms)
     config = PipelineConfig(
         models=args.models.resolve(),
         data=args.data,
         run_dir=(args.out or default_run_dir()).resolve(),
         plan=plan,
+        low_latency=args.low_latency,
     )
     return run(config)
 

@@ -8,7 +8,11 @@ against the local emulator or any Lambda Invoke API at ``--lambda-endpoint``): b
 trial, UpdateFunctionConfiguration changes an environment variable (how lambda-perf forces a
 cold start), then the first request is timed. ``--pause-ms`` idles before each timed request
 (think time): on a VM, waking the client, gateway and environment from idle costs more than
-the handler. Not measured here: throughput under
+the handler. ``--runs N`` repeats the warm measurement N times, each on a new connection with
+its own warm-up (pyperf's habit): the merged histogram gives the percentiles, and the spread of
+the runs' p50 says whether the machine was steady enough to trust them. The machine's CPU idle
+regime (``handler.cpulatency``) is printed and recorded: on a VM it moves these figures 2x.
+Not measured here: throughput under
 concurrency (the Locust harness does that); the client's own http.client time is inside the
 end-to-end figure and not separated out.
 """
@@ -25,6 +29,9 @@ from dataclasses import dataclass
 from bench.latency import LatencyRecorder
 from bench.results import Metadata, utc_stamp, write_json_atomic
 from bench.servertiming import duration_ns, parse_server_timing
+from bench.stats import summarize
+from handler.cliargs import positive_int
+from handler.cpulatency import describe_phrase as cpu_idle_phrase
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class EndpointConfig:
     lambda_endpoint: str | None
     results: str | None
     pause_ms: float = 0.0
+    runs: int = 1
 
 
 def _connection(url: str) -> tuple[http.client.HTTPConnection, str]:
@@ -56,12 +64,12 @@ def _get(connection: http.client.HTTPConnection, path: str) -> tuple[int, int, s
     return response.status, time.perf_counter_ns() - started, response.getheader("Server-Timing")
 
 
-def measure_warm(config: EndpointConfig) -> dict:
+def _warm_run(config: EndpointConfig, statuses: dict[str, int]) -> tuple[LatencyRecorder, ...]:
+    """One run: a new connection, ``warmup`` untimed requests, then ``requests`` timed ones."""
     connection, path = _connection(config.url)
     for _ in range(config.warmup):
         _get(connection, path)
     e2e, in_handler, overhead = LatencyRecorder(), LatencyRecorder(), LatencyRecorder()
-    statuses: dict[str, int] = {}
     for _ in range(config.requests):
         if config.pause_ms:  # think time: the whole path goes idle between requests
             time.sleep(config.pause_ms / 1_000)
@@ -73,11 +81,28 @@ def measure_warm(config: EndpointConfig) -> dict:
             in_handler.record_ns(handler_ns)
             overhead.record_ns(elapsed_ns - handler_ns)
     connection.close()
+    return e2e, in_handler, overhead
+
+
+def measure_warm(config: EndpointConfig) -> dict:
+    statuses: dict[str, int] = {}
+    merged = LatencyRecorder(), LatencyRecorder(), LatencyRecorder()
+    runs = []
+    for _ in range(config.runs):
+        recorders = _warm_run(config, statuses)
+        for total, run in zip(merged, recorders, strict=True):
+            total.merge(run)
+        e2e = recorders[0].summary()
+        runs.append({"e2e_p50_us": e2e.p50, "e2e_p99_us": e2e.p99, "count": e2e.count})
+    e2e, in_handler, overhead = merged
+    run_p50 = summarize([run["e2e_p50_us"] for run in runs], "e2e p50 across runs", "--runs")
     return {
         "statuses": statuses,
         "e2e_us": e2e.to_dict(),
         "in_handler_us": in_handler.to_dict(),
         "overhead_us": overhead.to_dict(),
+        "runs": runs,
+        "run_e2e_p50_us": run_p50.to_dict(),
     }
 
 
@@ -112,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--pause-ms", type=float, default=0.0, help="idle time before each timed request (default 0)"
     )
+    parser.add_argument(
+        "--runs", type=positive_int, default=1, help="warm runs, each with its own connection (default 1)"
+    )
     parser.add_argument("--results", help="results JSON path")
     return parser
 
@@ -134,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda_endpoint=args.lambda_endpoint or f"{parts.scheme}://{parts.netloc}",
         results=args.results,
         pause_ms=args.pause_ms,
+        runs=args.runs,
     )
     try:
         document = {"warm": measure_warm(config)}
@@ -151,6 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     path = config.results or f"results/endpoint-{utc_stamp()}.json"
     write_json_atomic(path, document)
     warm = document["warm"]
+    print(f"machine: {cpu_idle_phrase(document['metadata']['cpu_idle'])}")
+    if config.runs > 1:
+        for number, run in enumerate(warm["runs"], 1):
+            print(f"run {number:<10} p50 {run['e2e_p50_us']:>9.1f}  p99 {run['e2e_p99_us']:>9.1f}")
+        spread = warm["run_e2e_p50_us"]
+        print(
+            f"e2e p50 across runs: median {spread['p50']:.1f}, min {spread['min']:.1f}, "
+            f"max {spread['max']:.1f} (MAD {spread['spread']:.0%} of the median)"
+        )
+        for warning in spread["warnings"]:
+            print(f"warning: {warning}")
     for name in ("e2e_us", "in_handler_us", "overhead_us"):
         summary = warm[name]
         print(f"{name:<14} p50 {summary['p50']:>9.1f}  p99 {summary['p99']:>9.1f}  n={summary['count']}")

@@ -62,6 +62,7 @@ class PipelineConfig:
     run_dir: Path
     plan: Plan
     functions: tuple[str, ...] = (TUTORIAL_FUNCTION, LEAN_FUNCTION)
+    low_latency: bool = False  # the emulator holds a 0 µs CPU latency limit (handler.cpulatency)
 
 
 class StageFailed(RuntimeError):
@@ -174,8 +175,10 @@ def execute(config: PipelineConfig) -> list[Path]:
         "cold-start profile (process mode)", command, run_dir / "coldstart.log", (0, 1), writes=coldstart
     )
     produced.append(coldstart)
-    with running_emulator(config.models, run_dir) as emulator:
-        print(f"  emulator on {emulator.base_url}")
+    extra = ("--low-latency",) if config.low_latency else ()
+    with running_emulator(config.models, run_dir, *extra) as emulator:
+        held = " (CPU latency limit 0 µs held: idle CPUs poll)" if config.low_latency else ""
+        print(f"  emulator on {emulator.base_url}{held}")
         for function in config.functions if plan.endpoint_cold_trials else ():
             results = run_dir / f"coldstart-endpoint-{function}.json"
             command = _python(

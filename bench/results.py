@@ -22,6 +22,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from handler import cpulatency
+
 SCHEMA_VERSIONS = {
     "inprocess": 1,
     "endpoint": 1,
@@ -102,6 +104,8 @@ class Metadata:
     platform: str
     versions: dict[str, str]
     options: dict = field(default_factory=dict)
+    # The idle regime (handler.cpulatency.describe): on a VM it moves warm latency by 2x.
+    cpu_idle: dict = field(default_factory=dict)
 
     @classmethod
     def collect(cls, options: dict | None = None, argv: list[str] | None = None) -> Metadata:
@@ -122,6 +126,7 @@ class Metadata:
             platform=platform.platform(),
             versions=_versions(),
             options=options or {},
+            cpu_idle=cpulatency.describe(),
         )
 
     def to_dict(self) -> dict:

@@ -31,7 +31,8 @@ class TrialStats:
         return data
 
 
-def summarize(values: list[float], what: str = "result") -> TrialStats:
+def summarize(values: list[float], what: str = "result", more: str = "--trials") -> TrialStats:
+    """Median, min, max and MAD of ``values``; warnings name ``what`` and the flag for ``more``."""
     if not values:
         raise ValueError("no samples")
     median = statistics.median(values)
@@ -39,10 +40,10 @@ def summarize(values: list[float], what: str = "result") -> TrialStats:
     spread = mad / median if median else 0.0
     warnings = []
     if len(values) < MIN_SAMPLES:
-        warnings.append(f"{what}: only {len(values)} samples; use at least {MIN_SAMPLES} (--trials)")
+        warnings.append(f"{what}: only {len(values)} samples; use at least {MIN_SAMPLES} ({more})")
     if spread > HIGH_SPREAD:
         warnings.append(
             f"{what}: unstable, the median absolute deviation is {spread:.0%} of the median "
-            f"(the machine is noisy; more --trials, or fewer background jobs)"
+            f"(the machine is noisy; more {more}, or fewer background jobs)"
         )
     return TrialStats(len(values), median, min(values), max(values), mad, spread, tuple(warnings))

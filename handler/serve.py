@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
 
+from handler import cpulatency
 from handler.cliargs import positive_float
 from handler.emulator.config import DEFAULT_CONFIG, ConfigError, Throttle, load_config
 from handler.emulator.server import Emulator, run_until_stopped
@@ -45,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--idle-timeout", type=positive_float, help="seconds (default 600)")
     parser.add_argument("--log-file", type=Path, default=Path("results/emulator.log"))
     parser.add_argument("--quiet", action="store_true", help="no REPORT lines on stdout")
+    parser.add_argument(
+        "--low-latency",
+        action="store_true",
+        help="hold a 0 µs CPU latency limit (/dev/cpu_dma_latency) while serving: idle CPUs poll "
+        "instead of halting, which on a VM removes most of a warm request's wake-up cost; "
+        "needs write access to the device (see handler/cpulatency.py)",
+    )
     return parser
 
 
@@ -93,15 +102,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     # Warnings (e.g. a request the HTTP parser refused) as one line each on stderr.
     logging.basicConfig(level=logging.WARNING, format="emulator: %(levelname)s %(name)s: %(message)s")
-    try:
-        run_event_loop(_serve(config))
-    except OSError as exc:
-        print(f"error: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr)
-        return 2
+    with contextlib.ExitStack() as stack:
+        if args.low_latency:
+            try:
+                stack.enter_context(cpulatency.held(0))
+            except cpulatency.CpuLatencyUnavailable as exc:
+                print(f"error: --low-latency: {exc}", file=sys.stderr)
+                return 2
+        try:
+            run_event_loop(_serve(config, args.low_latency))
+        except OSError as exc:
+            print(f"error: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr)
+            return 2
     return 0
 
 
-async def _serve(config) -> None:
+async def _serve(config, low_latency: bool = False) -> None:
     emulator = Emulator(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -113,6 +129,8 @@ async def _serve(config) -> None:
         print(f"  {name:<18} {url}")
     for missing in emulator.missing_models():
         print(f"  warning: no model for {missing} (run python -m training)")
+    if low_latency:
+        print(f"  CPU latency limit 0 µs held ({cpulatency.DEVICE}): idle CPUs poll")
     print(f"log: {config.log_file}  (Ctrl-C to stop)", flush=True)
     await run_until_stopped(emulator, stop)
     print("emulator: stopped", flush=True)

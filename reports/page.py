@@ -14,6 +14,7 @@ import html
 import json
 from pathlib import Path
 
+from handler.cpulatency import describe_phrase
 from reports.runs import Ratio, Run, locust_series, of_kind, verdicts
 
 STYLE = """
@@ -302,7 +303,7 @@ def metadata_section(runs: list[Run]) -> str:
         versions = ", ".join(f"{k} {v}" for k, v in get("versions", {}).items())
         machine = (
             f"host {_e(get('host'))}: {_e(get('cpu_model'))}, {_e(get('cpu_count'))} CPUs, "
-            f"{_e(get('memory_gib'))} GiB; {_e(get('platform'))}"
+            f"{_e(get('memory_gib'))} GiB; {_e(get('platform'))}; {_e(describe_phrase(get('cpu_idle')))}"
         )
         parts.append(
             f"<details><summary>{_e(run.label)} — {_e(run.kind)}, {_e(get('utc_time', '?'))}</summary>"

@@ -223,7 +223,10 @@ def test_stage_throttle_and_shutdown_leaves_no_process(models_dir, tmp_path):
         alive = running.stop()
     assert alive == []
     assert running.process.returncode == 0
-    assert "REPORT RequestId:" in (tmp_path / "e.log").read_text()
+    reports = [line for line in (tmp_path / "e.log").read_text().splitlines() if "REPORT RequestId:" in line]
+    assert reports
+    # Max Memory Used is read after the reply is written, from the live environment's /proc
+    assert all(int(line.split("Max Memory Used: ")[1].split(" MB")[0]) > 5 for line in reports)
 
 
 def test_serve_rejects_bad_arguments(tmp_path):
@@ -250,7 +253,7 @@ def test_endpoint_benchmark_cli_against_the_emulator(emulator, tmp_path):
     results = tmp_path / "endpoint.json"
     completed = run_module(
         "bench.endpoint", emulator.url("logit-lean", QUERY),
-        "--requests", "200", "--warmup", "10", "--cold-trials", "2",
+        "--requests", "100", "--warmup", "10", "--runs", "2", "--cold-trials", "2",
         "--results", str(results),
         env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
              "AWS_DEFAULT_REGION": "us-east-1"},
@@ -260,6 +263,13 @@ def test_endpoint_benchmark_cli_against_the_emulator(emulator, tmp_path):
     warm = document["warm"]
     assert warm["statuses"] == {"200": 200}
     assert warm["e2e_us"]["count"] == warm["in_handler_us"]["count"] == 200
+    # two runs of 100, merged; the spread of their p50s is reported, with the machine's regime
+    assert [run["count"] for run in warm["runs"]] == [100, 100]
+    spread = warm["run_e2e_p50_us"]
+    assert spread["samples"] == 2 and spread["min"] <= spread["p50"] <= spread["max"]
+    assert any("only 2 samples" in warning and "--runs" in warning for warning in spread["warnings"])
+    assert "cpuidle_driver" in document["metadata"]["cpu_idle"]
+    assert completed.stdout.startswith("machine: ")
     # sub-millisecond figures keep their precision (not rounded to whole milliseconds)
     assert warm["in_handler_us"]["p50"] < 1000 and warm["in_handler_us"]["p50"] % 1000 != 0
     assert warm["e2e_us"]["p50"] > warm["in_handler_us"]["p50"]

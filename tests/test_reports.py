@@ -92,6 +92,7 @@ def test_report_page_holds_the_figures_and_every_chart(quick_run):
     coldstart = json.loads((run_dir / "coldstart.json").read_text())
     assert f"<td>{coldstart['variants'][0]['cold_start_ms']['p50']:,.2f}</td>" in page
     assert steady["metadata"]["command"].split()[-1] in page  # the command that reproduces it
+    assert "CPU latency limit" in page  # the idle regime each run was measured in
 
 
 def test_report_renders_in_headless_chromium(quick_run, tmp_path):

@@ -197,6 +197,6 @@ class Gateway:
             return _message(502, "Internal server error", "InternalServerErrorException")
         response_headers = CIMultiDict(headers)
         response_headers["x-amzn-RequestId"] = request_id
-        if outcome.cold and outcome.report is not None and outcome.report.init_duration_ms:
-            response_headers[COLD_START_HEADER] = f"{outcome.report.init_duration_ms:.3f}"
+        if outcome.cold and outcome.init_duration_ms:
+            response_headers[COLD_START_HEADER] = f"{outcome.init_duration_ms:.3f}"
         return web.Response(status=status, body=body, headers=response_headers)

@@ -23,7 +23,8 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from handler.emulator.config import EmulatorConfig, FunctionConfig
 from handler.emulator.logs import LogSink, Report
@@ -48,14 +49,23 @@ class DeadlineExceeded(TimeoutError):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What an invocation returned: the payload and, for an error, its type."""
+    """What an invocation returned: the payload and, for an error, its type.
+
+    ``report`` (the REPORT line's figures) is computed on first use: Max Memory Used reads
+    ``/proc``, and that read belongs after the caller's reply, not before it.
+    """
 
     request_id: str
     payload: bytes
     function_error: str | None
     cold: bool
-    report: Report | None
+    init_duration_ms: float | None = None
     logs: tuple[str, ...] = ()
+    measure: Callable[[], Report] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def report(self) -> Report | None:
+        return self.measure() if self.measure is not None else None
 
     @property
     def error_type(self) -> str | None:
@@ -71,16 +81,36 @@ def _error_payload(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 
-def peak_rss_mb(pid: int) -> int:
-    """The process's peak resident set (VmHWM), in MB, as Lambda's Max Memory Used."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return -(-int(line.split()[1]) // 1024)
-    except OSError:
-        pass
-    return 0
+class PeakRss:
+    """A process's peak resident set (VmHWM), in MB, as Lambda's Max Memory Used.
+
+    ``/proc/<pid>/status`` is opened once and re-read with ``pread`` (3 µs here, against 11 µs
+    for open + read + close): it is read once per invocation. 0 where there is no procfs.
+    """
+
+    __slots__ = ("_fd",)
+
+    def __init__(self, pid: int) -> None:
+        try:
+            self._fd: int | None = os.open(f"/proc/{pid}/status", os.O_RDONLY)
+        except OSError:
+            self._fd = None
+
+    def mb(self) -> int:
+        if self._fd is None:
+            return 0
+        try:
+            status = os.pread(self._fd, 8192, 0)
+            start = status.index(b"VmHWM:") + 6
+            kib = int(status[start : status.index(b"kB", start)])
+        except (OSError, ValueError):
+            return 0
+        return -(-kib // 1024)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -132,6 +162,7 @@ class Environment:
         self.config = function.config
         self.generation = function.generation
         self.id = uuid.uuid4().hex[:12]
+        self.function_arn = f"arn:aws:lambda:{pool.config.region}:{ACCOUNT_ID}:function:{self.config.name}"
         self.state = "init"
         self.process: asyncio.subprocess.Process | None = None
         self.port = 0
@@ -146,6 +177,7 @@ class Environment:
         self._tasks: list[asyncio.Task] = []
         self._output_fd: int | None = None
         self._output_buffer = b""
+        self._peak_rss: PeakRss | None = None
 
     # -- start and stop -------------------------------------------------------------------
     def environment_variables(self) -> dict[str, str]:
@@ -206,6 +238,7 @@ class Environment:
         finally:
             os.close(write_fd)
         loop = asyncio.get_running_loop()
+        self._peak_rss = PeakRss(self.process.pid)
         self._output_fd = read_fd
         loop.add_reader(read_fd, self._drain_output)
         self._init_timer = loop.call_later(self.pool.config.init_timeout_s, self._init_timed_out)
@@ -299,6 +332,8 @@ class Environment:
         self.current = self.pending = None
         if self.next_waiter is not None and not self.next_waiter.done():
             self.next_waiter.cancel()
+        if self._peak_rss is not None:
+            self._peak_rss.close()
         await self.pool.runtime.close_endpoint(self.port)
         if not was_stopping and self.init_error is None and code != 0:
             self.pool.logs.function_line(self.config.name, f"environment {self.id} {reason}")
@@ -362,12 +397,15 @@ class Environment:
     ) -> bool:
         """Runtime API /response or /error; False when the request id is not the current one.
 
-        The invocation is settled just after the runtime's 202 is written (``call_soon``), so
-        the environment's next ``/next`` and our bookkeeping overlap instead of queueing.
+        Settles the invocation and returns the environment to the idle stack at once, then the
+        Runtime API writes its 202 in the same step: the runtime's next ``/next`` overlaps with
+        the caller's reply, written when the caller's task runs next. (Replying to the caller
+        before the 202 was measured too: the next invocation then waits for the ``/next``.)
         """
         invocation = self.current
         if invocation is None or invocation.request_id != request_id:
             return False
+        finished_ns = time.perf_counter_ns()
         self._drain_output()
         size = len(payload) if size is None else size
         oversize = function_error is None and size > MAX_RESPONSE_BYTES
@@ -378,28 +416,15 @@ class Environment:
             )
             payload = _error_payload("Function.ResponseSizeTooLarge", message)
             function_error = "Unhandled"
-        finished_ns = time.perf_counter_ns()
         self.current = None
         self.state = "finishing"
-        asyncio.get_running_loop().call_soon(
-            self._complete, invocation, payload, function_error, finished_ns, oversize
-        )
-        return True
-
-    def _complete(
-        self,
-        invocation: Invocation,
-        payload: bytes,
-        function_error: str | None,
-        finished_ns: int,
-        discard: bool,
-    ) -> None:
         if not invocation.future.done():
             self._finish(invocation, payload, function_error, finished_ns)
-        if discard:  # the runtime client fails on our 413 and exits: do not hand it more work
+        if oversize:  # the runtime client fails on our 413 and exits: do not hand it more work
             self.stop()
         else:
             self.pool.release(self)
+        return True
 
     def init_failed(self, payload: bytes) -> None:
         """Runtime API /init/error: the runtime reports it then exits; the watcher fails the work."""
@@ -416,24 +441,35 @@ class Environment:
             invocation.timer.cancel()
         now = finished_ns or time.perf_counter_ns()
         duration_ms = (now - invocation.dispatched_ns) / 1e6 if invocation.dispatched_ns else 0.0
-        report = Report(
-            request_id=invocation.request_id,
-            duration_ms=duration_ms,
-            memory_mb=self.config.memory_mb,
-            max_memory_used_mb=peak_rss_mb(self.process.pid) if self.process else 0,
-            init_duration_ms=invocation.init_duration_ms if invocation.cold else None,
-        )
+        init_duration_ms = invocation.init_duration_ms if invocation.cold else None
+        memory_mb, peak_rss = self.config.memory_mb, self._peak_rss
+
+        def measure() -> Report:
+            return Report(
+                request_id=invocation.request_id,
+                duration_ms=duration_ms,
+                memory_mb=memory_mb,
+                max_memory_used_mb=peak_rss.mb() if peak_rss is not None else 0,
+                init_duration_ms=init_duration_ms,
+            )
+
         outcome = Outcome(
             request_id=invocation.request_id,
             payload=payload,
             function_error=function_error,
             cold=invocation.cold,
-            report=report,
+            init_duration_ms=init_duration_ms,
             logs=tuple(invocation.logs),
+            measure=measure,
         )
         if not invocation.future.done():
             invocation.future.set_result(outcome)
-        asyncio.get_running_loop().call_soon(self.pool.logs.report, self.config.name, report)
+        # After the caller's task (scheduled first by set_result) has written its reply.
+        asyncio.get_running_loop().call_soon(self._log_report, outcome)
+
+    def _log_report(self, outcome: Outcome) -> None:
+        if outcome.report is not None:
+            self.pool.logs.report(self.config.name, outcome.report)
 
 
 class Pool:
@@ -515,7 +551,6 @@ class Pool:
                 _error_payload("Sandbox.Timedout", message),
                 "Unhandled",
                 invocation.cold,
-                None,
             )
         )
 

@@ -15,14 +15,24 @@ import time
 
 from aiohttp import web
 
-from handler.emulator.pool import ACCOUNT_ID, MAX_RESPONSE_BYTES, Environment
+from handler.emulator.pool import MAX_RESPONSE_BYTES, Environment
 
 PREFIX = "/2018-06-01/runtime"
+ACCEPTED_BODY = b'{"status": "OK"}'
+
+
+def _accepted() -> web.Response:
+    return web.Response(status=202, body=ACCEPTED_BODY, content_type="application/json")
+
+
+def _trace_id(request_id: str) -> str:
+    """An X-Ray trace header as Lambda passes it (``Root=1-<epoch hex>-<24 hex>;Parent=;Sampled=``)."""
+    digits = request_id.replace("-", "")
+    return f"Root=1-{int(time.time()):08x}-{digits[:24]};Parent={digits[-16:]};Sampled=0"
 
 
 class RuntimeApi:
-    def __init__(self, region: str) -> None:
-        self.region = region
+    def __init__(self) -> None:
         self.app = web.Application(client_max_size=MAX_RESPONSE_BYTES + 1_048_576)
         self.app.router.add_get(f"{PREFIX}/invocation/next", self._next)
         self.app.router.add_post(f"{PREFIX}/invocation/{{request_id}}/response", self._response)
@@ -70,10 +80,8 @@ class RuntimeApi:
         headers = {
             "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
             "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-            "Lambda-Runtime-Invoked-Function-Arn": (
-                f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{config.name}"
-            ),
-            "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{invocation.request_id[:24]}",
+            "Lambda-Runtime-Invoked-Function-Arn": environment.function_arn,
+            "Lambda-Runtime-Trace-Id": _trace_id(invocation.request_id),
         }
         return web.Response(body=invocation.payload, headers=headers, content_type="application/json")
 
@@ -97,16 +105,16 @@ class RuntimeApi:
             )
         if not environment.response(request_id, payload, None):
             return web.json_response({"errorMessage": "Invalid request ID"}, status=400)
-        return web.json_response({"status": "OK"}, status=202)
+        return _accepted()
 
     async def _error(self, request: web.Request) -> web.StreamResponse:
         environment = self._environment(request)
         payload = await request.read()
         if not environment.response(request.match_info["request_id"], payload, "Unhandled"):
             return web.json_response({"errorMessage": "Invalid request ID"}, status=400)
-        return web.json_response({"status": "OK"}, status=202)
+        return _accepted()
 
     async def _init_error(self, request: web.Request) -> web.StreamResponse:
         environment = self._environment(request)
         environment.init_failed(await request.read())
-        return web.json_response({"status": "OK"}, status=202)
+        return _accepted()

@@ -32,7 +32,7 @@ class Emulator:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         self.logs = LogSink(config.log_file, config.quiet)
-        self.runtime = RuntimeApi(config.region)
+        self.runtime = RuntimeApi()
         self.pool = Pool(config, self.runtime, self.logs)
         self.gateway = Gateway(config, self.pool)
         self.app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[json_errors])
