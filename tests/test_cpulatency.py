@@ -75,3 +75,13 @@ def test_serve_low_latency_without_the_device_is_exit_2(monkeypatch, tmp_path, c
     assert serve.main(["--low-latency", "--port", "0", "--log-file", str(tmp_path / "e.log")]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: --low-latency: cannot open ") and "\n" not in error
+
+
+def test_pipeline_low_latency_without_the_device_is_exit_2(monkeypatch, tmp_path, capsys):
+    from bench import __main__ as pipeline_cli
+
+    monkeypatch.setattr(cpulatency, "DEVICE", tmp_path / "missing")
+    with pytest.raises(SystemExit) as exit_info:
+        pipeline_cli.main(["--quick", "--low-latency", "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert "--low-latency: " in capsys.readouterr().err and not (tmp_path / "run").exists()

@@ -177,9 +177,15 @@ def test_faults_get_aws_outcomes_and_the_next_request_succeeds(emulator, fault, 
     client = lambda_client(emulator)
     name, _, seconds = fault.partition("&seconds=")
     params = {"fault": name, **({"seconds": seconds} if seconds else {})}
-    response = client.invoke(FunctionName="faulty", Payload=json.dumps({"queryStringParameters": params}))
+    response = client.invoke(
+        FunctionName="faulty", Payload=json.dumps({"queryStringParameters": params}), LogType="Tail"
+    )
     assert response["FunctionError"] == "Unhandled"
     assert json.loads(response["Payload"].read())["errorType"] == error_type
+    if error_type in ("Sandbox.Timedout", "RuntimeError"):  # the environment was alive to measure
+        log = base64.b64decode(response["LogResult"]).decode()
+        report = next(line for line in log.splitlines() if line.startswith("REPORT"))
+        assert int(report.split("Max Memory Used: ")[1].split(" MB")[0]) > 5, report
     assert client.invoke(FunctionName="faulty")["StatusCode"] == 200
 
 

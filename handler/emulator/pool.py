@@ -419,7 +419,7 @@ class Environment:
         self.current = None
         self.state = "finishing"
         if not invocation.future.done():
-            self._finish(invocation, payload, function_error, finished_ns)
+            self._finish(invocation, payload, function_error, finished_ns, measure_now=False)
         if oversize:  # the runtime client fails on our 413 and exits: do not hand it more work
             self.stop()
         else:
@@ -436,7 +436,11 @@ class Environment:
         payload: bytes,
         function_error: str | None,
         finished_ns: int | None = None,
+        measure_now: bool = True,
     ) -> None:
+        """Settle the invocation. Its REPORT figures are read after the reply when the runtime
+        answered (``measure_now=False``); on a timeout or a crash, now, before the process is
+        killed or reaped (a zombie's ``/proc`` has no peak RSS)."""
         if invocation.timer is not None:
             invocation.timer.cancel()
         now = finished_ns or time.perf_counter_ns()
@@ -462,6 +466,8 @@ class Environment:
             logs=tuple(invocation.logs),
             measure=measure,
         )
+        if measure_now:
+            _ = outcome.report
         if not invocation.future.done():
             invocation.future.set_result(outcome)
         # After the caller's task (scheduled first by set_result) has written its reply.
