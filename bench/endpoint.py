@@ -26,11 +26,11 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 
+from bench.cli import positive_int
 from bench.latency import LatencyRecorder
 from bench.results import Metadata, utc_stamp, write_json_atomic
 from bench.servertiming import duration_ns, parse_server_timing
 from bench.stats import summarize
-from handler.cliargs import positive_int
 from handler.cpulatency import describe_phrase as cpu_idle_phrase
 
 
