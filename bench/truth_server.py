@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is not on Windows
         pass
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # SIGINT too: a shell script's background job starts with SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(args.port))
     return 0
