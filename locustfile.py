@@ -5,10 +5,10 @@
 Every standard Locust flag works. Ours (``locust -f locustfile.py --help``): ``--function``,
 ``--target-ms``, ``--percentile``, ``--arrival closed|open``, ``--rate``, ``--arrival-dist``,
 ``--scenario steady|step|spike|soak``, ``--payload``, ``--verify``, ``--results``. The logic
-lives in ``bench/``: the plugin (``bench.locust_plugin``), the scenario plans (``bench.scenarios``).
+lives in ``bench/``: the plugin (``bench.load.plugin``), the scenario plans (``bench.load.scenarios``).
 """
 
-from bench.locust_plugin import (
+from bench.load.plugin import (
     LambdaUser,
     ScenarioShape,  # noqa: F401  (Locust finds the load shape here)
 )

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.cli import positive_float
 from bench.pipeline import PipelineConfig, Plan, default_run_dir, run
-from handler import cpulatency
+from handler.local import cpulatency
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ cold start), then the first request is timed. ``--pause-ms`` idles before each t
 the handler. ``--runs N`` repeats the warm measurement N times, each on a new connection with
 its own warm-up (pyperf's habit): the merged histogram gives the percentiles, and the spread of
 the runs' p50 says whether the machine was steady enough to trust them. The machine's CPU idle
-regime (``handler.cpulatency``) is printed and recorded: on a VM it moves these figures 2x.
+regime (``handler.local.cpulatency``) is printed and recorded: on a VM it moves these figures 2x.
 Not measured here: throughput under
 concurrency (the Locust harness does that); the client's own http.client time is inside the
 end-to-end figure and not separated out.
@@ -28,10 +28,9 @@ from dataclasses import dataclass
 
 from bench.cli import positive_int
 from bench.latency import LatencyRecorder
-from bench.results import Metadata, utc_stamp, write_json_atomic
+from bench.results import Metadata, cpu_idle_phrase, utc_stamp, write_json_atomic
 from bench.servertiming import duration_ns, parse_server_timing
 from bench.stats import summarize
-from handler.cpulatency import describe_phrase as cpu_idle_phrase
 
 
 @dataclass(frozen=True)
@@ -107,7 +106,7 @@ def measure_warm(config: EndpointConfig) -> dict:
 
 
 def measure_cold(config: EndpointConfig) -> dict:
-    from handler.awsclients import client as aws_client
+    from handler.aws.clients import client as aws_client
 
     client = aws_client("lambda", config.lambda_endpoint)
     cold = LatencyRecorder()

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.emulator_process import running_emulator, stop
+from bench.process import running_emulator, stop
 from bench.results import PROJECT_ROOT, read_results, utc_stamp
 from handler.features import TUTORIAL_QUERY
 
@@ -62,7 +62,7 @@ class PipelineConfig:
     run_dir: Path
     plan: Plan
     functions: tuple[str, ...] = (TUTORIAL_FUNCTION, LEAN_FUNCTION)
-    low_latency: bool = False  # the emulator holds a 0 µs CPU latency limit (handler.cpulatency)
+    low_latency: bool = False  # the emulator holds a 0 µs CPU latency limit (handler.local.cpulatency)
 
 
 class StageFailed(RuntimeError):

@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from handler import cpulatency
+from handler.local import cpulatency
 
 SCHEMA_VERSIONS = {
     "inprocess": 1,
@@ -104,7 +104,7 @@ class Metadata:
     platform: str
     versions: dict[str, str]
     options: dict = field(default_factory=dict)
-    # The idle regime (handler.cpulatency.describe): on a VM it moves warm latency by 2x.
+    # The idle regime (handler.local.cpulatency.describe): on a VM it moves warm latency by 2x.
     cpu_idle: dict = field(default_factory=dict)
 
     @classmethod
@@ -175,6 +175,18 @@ def read_results(path: Path) -> dict:
             f"(this version reads {SCHEMA_VERSIONS[kind]})"
         )
     return document
+
+
+def cpu_idle_phrase(cpu_idle: dict | None) -> str:
+    """``handler.local.cpulatency.describe()``'s record as one phrase, e.g. "cpuidle haltpoll,
+    CPU latency limit none"."""
+    if not cpu_idle:
+        return "CPU idle regime not recorded"
+    driver = cpu_idle.get("cpuidle_driver") or "no cpuidle driver"
+    if not cpu_idle.get("latency_limit_readable"):
+        return f"cpuidle {driver}, CPU latency limit unknown"
+    limit = cpu_idle.get("latency_limit_us")
+    return f"cpuidle {driver}, CPU latency limit {'none' if limit is None else f'{limit} µs'}"
 
 
 def utc_stamp() -> str:

@@ -14,7 +14,7 @@ import html
 import json
 from pathlib import Path
 
-from handler.cpulatency import describe_phrase
+from bench.results import cpu_idle_phrase as describe_phrase
 from reports.runs import Ratio, Run, locust_series, of_kind, verdicts
 
 STYLE = """

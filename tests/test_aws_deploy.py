@@ -17,7 +17,7 @@ import boto3
 import pytest
 import yaml
 
-from handler import package as packaging
+from handler.aws import package as packaging
 from handler.variants import VARIANTS
 from tests.conftest import PROJECT_ROOT, TUTORIAL_QUERY, run_module, start_emulator
 
@@ -32,14 +32,14 @@ def clients(url: str) -> dict:
 
 
 def deploy(moto_server: str, *args: str):
-    return run_module("handler.deploy", "--bucket", BUCKET, "--endpoint-url", moto_server, *args, env=ENV)
+    return run_module("handler.aws.deploy", "--bucket", BUCKET, "--endpoint-url", moto_server, *args, env=ENV)
 
 
 @pytest.fixture(scope="module")
 def lean_zip(models_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     completed = run_module(
-        "handler.package", "--variant", "lean", "--models", str(models_dir), "--out", str(out)
+        "handler.aws.package", "--variant", "lean", "--models", str(models_dir), "--out", str(out)
     )
     assert completed.returncode == 0, completed.stderr
     return out / "logit-lean-x86_64.zip"
@@ -50,10 +50,12 @@ def test_lean_package_needs_no_third_party_code_and_is_reproducible(lean_zip, mo
     assert names == sorted(names)
     assert {"handler/app.py", "handler/artifacts.py", "model/logit.json", "model/manifest.json"} <= set(names)
     assert not any(name.endswith(".dist-info/METADATA") for name in names)  # nothing pip-installed
-    assert "handler/serve.py" not in names and not any(name.startswith("handler/emulator") for name in names)
+    assert "handler/local/serve.py" not in names and not any(
+        name.startswith("handler/local") for name in names
+    )
     assert lean_zip.stat().st_size < 50_000
     again = run_module(
-        "handler.package", "--variant", "lean", "--models", str(models_dir), "--out", str(tmp_path)
+        "handler.aws.package", "--variant", "lean", "--models", str(models_dir), "--out", str(tmp_path)
     )
     assert again.returncode == 0
     assert (tmp_path / lean_zip.name).read_bytes() == lean_zip.read_bytes()  # same bytes, same CodeSha256
@@ -208,7 +210,7 @@ def test_bad_arguments_exit_2(moto_server, models_dir):
 
 
 def test_sam_template_matches_what_deploy_creates():
-    from handler.deploy import build_parser
+    from handler.aws.deploy import build_parser
 
     class Loader(yaml.SafeLoader):
         pass
@@ -272,7 +274,7 @@ def test_model_from_s3_predicts_in_the_emulator_and_a_tampered_one_is_refused(
     aws = clients(moto_server)
     out = tmp_path / "dist"
     packaged = run_module(
-        "handler.package",
+        "handler.aws.package",
         "--variant",
         "lean",
         "--model-from-s3",
@@ -365,8 +367,8 @@ def test_cloudwatch_report_lines_become_a_coldstart_result(moto_server, tmp_path
     logs.put_log_events(logGroupName=group, logStreamName="s1", logEvents=events)
     results = tmp_path / "cw.json"
     completed = run_module(
-        "bench.cloudwatch", "--function", "watched", "--since", "15m", "--endpoint-url", moto_server,
-        "--results", str(results), env=ENV,
+        "bench.coldstart.cloudwatch", "--function", "watched", "--since", "15m",
+        "--endpoint-url", moto_server, "--results", str(results), env=ENV,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
     row = json.loads(results.read_text())["variants"][0]
@@ -376,5 +378,5 @@ def test_cloudwatch_report_lines_become_a_coldstart_result(moto_server, tmp_path
     report = run_module("reports", str(results), "-o", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
     assert "<td>37.10</td>" in (tmp_path / "report" / "index.html").read_text()
-    bad = run_module("bench.cloudwatch", "--function", "watched", "--since", "an hour", env=ENV)
+    bad = run_module("bench.coldstart.cloudwatch", "--function", "watched", "--since", "an hour", env=ENV)
     assert bad.returncode == 2 and "15m, 1h or 2d" in bad.stderr

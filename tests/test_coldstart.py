@@ -7,8 +7,9 @@ import math
 
 import pytest
 
-from bench.lambdacost import cost_per_million, invocation_cost, parse_report
+from bench.lambdacost import cost_per_million, invocation_cost
 from bench.stats import summarize
+from handler.local.reportline import ReportLine
 from tests.conftest import run_module
 
 # AWS's own format (CloudWatch Logs), cold and warm.
@@ -24,12 +25,29 @@ REPORT_WARM = (
 
 
 def test_report_lines_with_and_without_init_duration():
-    cold = parse_report(REPORT_COLD)
-    assert cold is not None and cold.init_ms == 318.07 and cold.billed_ms == 321
-    assert cold.duration_ms == 2.51 and cold.memory_mb == 128 and cold.max_memory_mb == 41
-    warm = parse_report(REPORT_WARM)
-    assert warm is not None and warm.init_ms is None and warm.memory_mb == 256 and warm.request_id == "1"
-    assert parse_report("START RequestId: x\n") is None
+    cold = ReportLine.parse(REPORT_COLD)
+    assert cold is not None and cold.init_duration_ms == 318.07 and cold.billed_duration_ms == 321
+    assert cold.duration_ms == 2.51 and cold.memory_size_mb == 128 and cold.max_memory_used_mb == 41
+    assert cold.format() == REPORT_COLD  # the emulator writes what AWS writes
+    warm = ReportLine.parse(REPORT_WARM)
+    assert warm is not None and warm.init_duration_ms is None and warm.memory_size_mb == 256
+    assert warm.request_id == "1" and warm.status is None
+    assert ReportLine.parse("START RequestId: x\n") is None
+
+
+def test_report_lines_with_a_status_round_trip():
+    # As captured from Lambda (2026): no trailing tab after Status / Error Type.
+    line = (
+        "REPORT RequestId: 276ff3b9\tDuration: 10935.70 ms\tBilled Duration: 10936 ms\t"
+        "Memory Size: 1024 MB\tMax Memory Used: 1024 MB\tStatus: error\tError Type: Runtime.OutOfMemory"
+    )
+    parsed = ReportLine.parse(line)
+    assert parsed is not None and parsed.status == "error" and parsed.error_type == "Runtime.OutOfMemory"
+    assert parsed.format() == line
+    timeout = ReportLine.measured("r", 3000.0, 128, 60, init_duration_ms=516.31, status="timeout")
+    assert timeout.billed_duration_ms == 3517 and timeout.format().endswith(
+        "Init Duration: 516.31 ms\tStatus: timeout"
+    )
 
 
 def test_cost_formula_by_hand():
@@ -126,7 +144,7 @@ def test_endpoint_mode_forces_a_cold_start_every_trial(emulator, tmp_path):
     row = document["variants"][0]
     assert document["mode"] == "endpoint"
     assert row["trials_with_init_duration"] == 3
-    assert all(trial["report"]["init_ms"] > 0 for trial in document["trials"]["logit-lean"])
+    assert all(trial["report"]["init_duration_ms"] > 0 for trial in document["trials"]["logit-lean"])
     assert row["cold_start_ms"]["p50"] > row["warm_us"]["p50"] / 1000
     assert math.isfinite(row["cost_per_million_usd"])
 

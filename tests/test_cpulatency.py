@@ -8,8 +8,9 @@ import struct
 
 import pytest
 
-from handler import cpulatency
-from handler.cpulatency import NO_LIMIT, CpuLatencyUnavailable, describe_phrase, effective_limit_us, held
+from bench.results import cpu_idle_phrase as describe_phrase
+from handler.local import cpulatency
+from handler.local.cpulatency import NO_LIMIT, CpuLatencyUnavailable, effective_limit_us, held
 
 
 def _device_writable() -> bool:
@@ -69,7 +70,7 @@ def test_serve_low_latency_holds_the_limit_for_its_lifetime(models_dir, tmp_path
 
 
 def test_serve_low_latency_without_the_device_is_exit_2(monkeypatch, tmp_path, capsys):
-    from handler import serve
+    from handler.local import serve
 
     monkeypatch.setattr(cpulatency, "DEVICE", tmp_path / "missing")
     assert serve.main(["--low-latency", "--port", "0", "--log-file", str(tmp_path / "e.log")]) == 2

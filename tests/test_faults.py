@@ -1,4 +1,4 @@
-"""bench.faults, one round (issue 8): every fault through the gateway and the Invoke API gets
+"""bench.hardening.faults, one round (issue 8): every fault through the gateway and the Invoke API gets
 AWS's answer, the next request succeeds, and SIGINT leaves no process behind. The benchmark
 runs more rounds; figures in docs/reliability.md."""
 
@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.faults import FAULTS
+from bench.hardening.faults import FAULTS
 from tests.conftest import run_module
 
 
 def test_one_round_of_every_fault_is_survived(tmp_path: Path):
     results = tmp_path / "faults.json"
-    completed = run_module("bench.faults", "--rounds", "1", "--results", str(results), timeout=180)
+    completed = run_module("bench.hardening.faults", "--rounds", "1", "--results", str(results), timeout=180)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
     document = json.loads(results.read_text())
     assert document["kind"] == "faults" and document["passed"] is True

@@ -1,6 +1,6 @@
-"""Fuzzing (issue 8): bench.fuzz's campaigns, bounded for CI, and the rules they enforce.
+"""Fuzzing (issue 8): bench.hardening.fuzz's campaigns, bounded for CI, and the rules they enforce.
 
-The benchmark run (>= 10,000 cases per campaign) is ``python -m bench.fuzz``; figures in
+The benchmark run (>= 10,000 cases per campaign) is ``python -m bench.hardening.fuzz``; figures in
 docs/reliability.md. Here: 300 cases each, in a subprocess as a user runs it, plus proof that
 the rules and the campaign do fail on a broken answer, plus the edge cases the fuzzer reaches
 only by luck (bodies over API Gateway's and Lambda's limits).
@@ -12,8 +12,8 @@ import json
 import urllib.parse
 from pathlib import Path
 
-from bench.fuzz import fuzz_handlers, log_problems, send
-from bench.fuzzcases import HttpCase, check_handler_reply, check_http_answer
+from bench.hardening.fuzz import fuzz_handlers, log_problems, send
+from bench.hardening.fuzzcases import HttpCase, check_handler_reply, check_http_answer
 from handler.features import TUTORIAL_QUERY
 from tests.conftest import run_module
 
@@ -24,7 +24,13 @@ TUTORIAL_PATH = "/staging/logit-lean?" + urllib.parse.urlencode(TUTORIAL_QUERY)
 def test_both_campaigns_pass_and_account_for_every_case(models_dir: Path, tmp_path: Path):
     results = tmp_path / "fuzz.json"
     completed = run_module(
-        "bench.fuzz", "--cases", str(CI_CASES), "--models", str(models_dir), "--results", str(results)
+        "bench.hardening.fuzz",
+        "--cases",
+        str(CI_CASES),
+        "--models",
+        str(models_dir),
+        "--results",
+        str(results),
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     document = json.loads(results.read_text())

@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from bench.arrivals import intended_instants, wait_until
-from bench.loadoptions import OptionError, parse_functions, prediction_of
-from bench.loadrecorder import OUTCOMES, RunRecorder, outcome_of
-from bench.scenarios import ScenarioOptions, plan, stage_at
+from bench.load.arrivals import intended_instants, wait_until
+from bench.load.options import OptionError, parse_functions, prediction_of
+from bench.load.recorder import OUTCOMES, RunRecorder, outcome_of
+from bench.load.scenarios import ScenarioOptions, plan, stage_at
 from bench.verdict import FAIL, INVALID, PASS, Threshold, binomial_cdf, evaluate, min_samples
 
 
@@ -190,7 +190,7 @@ def test_truth_server_busy_waits_and_rejects_bad_input():
     from tests.conftest import PROJECT_ROOT
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.truth_server"], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "bench.truth.server"], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True
     )
     try:
         base = process.stdout.readline().split(" ", 1)[1].strip()

@@ -1,6 +1,6 @@
-"""Overload (issue 8): bench.overload end to end, bounded for CI, and its analysis by hand.
+"""Overload (issue 8): bench.hardening.overload end to end, bounded for CI, and its analysis by hand.
 
-The benchmark run (3x capacity for 30 s) is ``python -m bench.overload``; figures in
+The benchmark run (3x capacity for 30 s) is ``python -m bench.hardening.overload``; figures in
 docs/reliability.md. Here: 3 s per stage at a small capacity, checking what must hold on any
 machine (every request accounted for, the excess refused, no failure, nothing left running);
 the latency goals are judged by the benchmark, not asserted here.
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import psutil
 
-from bench.loadrecorder import Second
-from bench.loadresults import RunFacts, _stages
-from bench.overload import Plan, analyse, recovery_seconds
+from bench.hardening.overload import Plan, analyse, recovery_seconds
+from bench.load.recorder import Second
+from bench.load.results import RunFacts, _stages
 from bench.verdict import Threshold
 from tests.conftest import run_module
 
@@ -29,7 +29,7 @@ def test_a_short_overload_run_accounts_for_every_request_and_refuses_the_excess(
     out = tmp_path / "overload"
     before = {child.pid for child in psutil.Process().children(recursive=True)}
     completed = run_module(
-        "bench.overload", "--capacity", "100", "--overload-s", "3", "--warm-s", "2", "--pin",
+        "bench.hardening.overload", "--capacity", "100", "--overload-s", "3", "--warm-s", "2", "--pin",
         "--models", str(models_dir), "--out", str(out), timeout=240,
     )  # fmt: skip
     assert completed.returncode in (0, 1), completed.stdout[-2000:] + completed.stderr[-2000:]

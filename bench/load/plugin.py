@@ -1,0 +1,415 @@
+"""The Locust plugin: options, the Lambda endpoint user, and the event hooks that record µs.
+
+Imported by ``locustfile.py``; works with every standard Locust flag (``--headless -u -r -t``,
+``--processes N``, ``--master``/``--worker``, the web UI). Hooks, as Locust plugins do:
+
+- ``init_command_line_parser``: our options (see :func:`add_options`).
+- ``init``: validates them (a bad value: one line on stderr, exit 2) and adds a web UI tab.
+- ``request``: every finished request into :class:`bench.load.recorder.RunRecorder`, from the
+  exact float Locust carries (not its whole-millisecond buckets).
+- ``report_to_master`` / ``worker_report``: workers ship encoded histograms and counters; the
+  master adds them up.
+- ``quitting``: the verdict sets the exit code (0 PASS, 1 FAIL, 3 INVALID).
+- ``quit``: after the workers' last reports, the results JSON (atomically) and a µs table.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import gevent
+from gevent.pool import Pool
+from locust import FastHttpUser, LoadTestShape, constant, events, task
+from locust.runners import MasterRunner, WorkerRunner
+
+from bench.load.arrivals import ARRIVAL_DISTRIBUTIONS, DEFAULT_SPIN_NS, intended_instants, wait_until
+from bench.load.options import (
+    DEFAULT_FUNCTION,
+    OptionError,
+    feature_rates,
+    parse_functions,
+    prediction_of,
+    random_query,
+)
+from bench.load.recorder import RunRecorder
+from bench.load.results import RunFacts, build_document, console_table
+from bench.load.scenarios import SCENARIOS, options_from, plan, stage_at
+from bench.results import Metadata, utc_stamp, write_json_atomic
+from bench.verdict import EXIT_CODES, Threshold
+from handler.features import FEATURES, TUTORIAL_QUERY
+
+VERIFY_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class HarnessConfig:
+    functions: tuple[tuple[str, float], ...]  # (path after the host, weight)
+    threshold: Threshold
+    open_loop: bool
+    rate: float
+    arrival_dist: str
+    payload: str
+    verify: bool
+    models: Path
+    results: Path
+    max_inflight: int
+    spin_ns: int
+    miss_ns: int
+
+
+def config_from(parsed) -> HarnessConfig:
+    """The harness's settings from Locust's parsed options; raises OptionError."""
+    try:
+        threshold = Threshold(target_us=float(parsed.target_ms) * 1_000, percentile=float(parsed.percentile))
+    except ValueError as error:
+        raise OptionError(f"--target-ms/--percentile: {error}") from None
+    if parsed.arrival not in ("closed", "open"):
+        raise OptionError(f"--arrival must be closed or open, not {parsed.arrival!r}")
+    if parsed.arrival_dist not in ARRIVAL_DISTRIBUTIONS:
+        raise OptionError(f"--arrival-dist must be one of {ARRIVAL_DISTRIBUTIONS}")
+    if parsed.payload not in ("random", "tutorial"):
+        raise OptionError(f"--payload must be random or tutorial, not {parsed.payload!r}")
+    if parsed.scenario not in SCENARIOS:
+        raise OptionError(f"--scenario must be one of {SCENARIOS}, not {parsed.scenario!r}")
+    rate = float(parsed.rate or 0)
+    if parsed.arrival == "open" and not rate > 0:
+        raise OptionError("--arrival open needs --rate (total requests per second), e.g. --rate 500")
+    if int(parsed.max_inflight) < 1:
+        raise OptionError(f"--max-inflight must be at least 1, not {parsed.max_inflight}")
+    results = parsed.results or f"results/locust-{utc_stamp()}.json"
+    return HarnessConfig(
+        functions=parse_functions(parsed.function),
+        threshold=threshold,
+        open_loop=parsed.arrival == "open",
+        rate=rate,
+        arrival_dist=parsed.arrival_dist,
+        payload=parsed.payload,
+        verify=bool(parsed.verify),
+        models=Path(parsed.models),
+        results=Path(results),
+        max_inflight=int(parsed.max_inflight),
+        spin_ns=int(float(parsed.spin_us) * 1_000),
+        miss_ns=int(float(parsed.miss_us) * 1_000),
+    )
+
+
+def add_options(parser) -> None:
+    group = parser.add_argument_group("Lambda latency harness (bench.load.plugin)")
+    group.add_argument(
+        "--function",
+        action="append",
+        help=f"path after the host, optionally :weight; repeatable (default {DEFAULT_FUNCTION})",
+    )
+    group.add_argument("--target-ms", type=float, default=1.0, help="latency target in ms (default 1)")
+    group.add_argument("--percentile", type=float, default=99.0, help="percentile judged (default 99)")
+    group.add_argument("--arrival", default="closed", choices=("closed", "open"), help="closed or open loop")
+    group.add_argument("--rate", type=float, default=0.0, help="open loop: total req/s with all -u users")
+    group.add_argument("--arrival-dist", default="fixed", choices=ARRIVAL_DISTRIBUTIONS)
+    group.add_argument("--scenario", default="steady", choices=SCENARIOS)
+    group.add_argument("--step-time", type=float, default=10.0, help="step/spike: seconds per stage")
+    group.add_argument("--steps", type=int, default=5, help="step: number of steps")
+    group.add_argument("--spike-users", type=int, default=0, help="spike: users at the peak (10 × -u)")
+    group.add_argument("--payload", default="random", choices=("random", "tutorial"))
+    group.add_argument("--verify", action="store_true", default=False, help="check each prediction")
+    group.add_argument("--models", default="models", help="models directory (--verify, feature rates)")
+    group.add_argument("--results", default="", help="results JSON (default results/locust-<UTC>.json)")
+    group.add_argument("--max-inflight", type=int, default=1000, help="open loop: per user; then sends wait")
+    group.add_argument("--miss-us", type=float, default=1000.0, help="open loop: a send this late is missed")
+    group.add_argument(
+        "--spin-us", type=float, default=DEFAULT_SPIN_NS / 1_000, help="open loop: spin window"
+    )
+
+
+def load_reference(models: Path):
+    """The local model as a pure-Python predictor, for ``--verify``."""
+    from handler.artifacts import fetch_verified
+    from handler.predictors import build_predictor
+
+    return build_predictor("json", "python", fetch_verified(str(models / "logit.json")))
+
+
+class Harness:
+    """The per-process state: settings, the recorder, the local model when verifying."""
+
+    def __init__(self, environment, config: HarnessConfig) -> None:
+        self.environment = environment
+        self.config = config
+        self.recorder = RunRecorder()
+        self.rates = feature_rates(config.models)
+        self.reference = load_reference(config.models) if config.verify else None
+        self.exit_verdict: str | None = None
+
+    def facts(self) -> RunFacts:
+        shape = self.environment.shape_class
+        stages_run = list(getattr(shape, "stages_run", []))
+        partial = False
+        parsed = self.environment.parsed_options
+        if shape is not None and stages_run and parsed is not None:
+            stages = plan(options_from(parsed))
+            partial = stages[-1].duration_s is not None and stage_at(stages, shape.get_run_time()) is not None
+        runner = self.environment.runner
+        distributed = None
+        if isinstance(runner, MasterRunner):
+            reporting = sorted(self.recorder.workers_reporting)
+            missing = sorted(self.recorder.workers_reporting - self.recorder.workers_final)
+            distributed = {
+                "workers_reporting": len(reporting),
+                "workers_with_final_report": len(reporting) - len(missing),
+                "complete": not missing,
+            }
+        stats = runner.stats.total if runner is not None else None
+        return RunFacts(
+            threshold=self.config.threshold,
+            open_loop=self.config.open_loop,
+            stages_run=stages_run,
+            end_unix=time.time(),
+            locust_totals={
+                "requests": stats.num_requests if stats else 0,
+                "failures": stats.num_failures if stats else 0,
+            },
+            distributed=distributed,
+            partial=partial or (distributed is not None and not distributed["complete"]),
+        )
+
+    def document(self) -> dict:
+        options = {
+            **asdict(self.config),
+            "models": str(self.config.models),
+            "results": str(self.config.results),
+        }
+        options["threshold"] = asdict(self.config.threshold)
+        parsed = self.environment.parsed_options
+        options.update(
+            host=self.environment.host,
+            scenario=getattr(parsed, "scenario", None),
+            users=getattr(parsed, "num_users", None),
+            spawn_rate=getattr(parsed, "spawn_rate", None),
+            run_time=getattr(parsed, "run_time", None),
+            processes=getattr(parsed, "processes", None),
+        )
+        return build_document(self.recorder, self.facts(), Metadata.collect(options))
+
+
+_harness: Harness | None = None
+
+
+class ScenarioShape(LoadTestShape):
+    """Drives Locust through the chosen ``--scenario``; remembers when each stage began."""
+
+    use_common_options = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stages_run: list[dict] = []
+        self._current: int | None = None
+
+    def reset_time(self) -> None:
+        super().reset_time()
+        self.stages_run = []
+        self._current = None
+
+    def tick(self) -> tuple[int, float] | None:
+        parsed = self.runner.environment.parsed_options  # type: ignore[union-attr]
+        found = stage_at(plan(options_from(parsed)), self.get_run_time())
+        if found is None:
+            return None
+        index, stage = found
+        if index != self._current:
+            self._current = index
+            self.stages_run.append({"index": index, **asdict(stage), "start_unix": time.time()})
+        return stage.users, stage.spawn_rate
+
+
+def harness() -> Harness:
+    if _harness is None:
+        raise RuntimeError("the harness is not initialised (is this running under locust?)")
+    return _harness
+
+
+class LambdaUser(FastHttpUser):
+    """GETs ``/<function>?G1=..&G10=..``: closed loop (one request at a time, no think time) or
+    open loop (requests on a schedule, up to ``--max-inflight`` in flight per user)."""
+
+    abstract = True
+    wait_time = constant(0)
+    concurrency = 64
+    network_timeout = 35.0
+    connection_timeout = 10.0
+
+    def on_start(self) -> None:
+        state = harness()
+        self._bench = state
+        self._rng = random.Random()
+        self._paths = [path for path, _ in state.config.functions]
+        self._weights = [weight for _, weight in state.config.functions]
+        self._inflight = Pool(self._bench.config.max_inflight)
+
+    def on_stop(self) -> None:
+        self._inflight.kill(block=True, timeout=5)
+
+    @task
+    def invoke(self) -> None:
+        if self._bench.config.open_loop:
+            self._open_loop()
+        else:
+            self._send(self._pick(), None)
+
+    def _pick(self) -> str:
+        if len(self._paths) == 1:
+            return self._paths[0]
+        return self._rng.choices(self._paths, self._weights)[0]
+
+    def _open_loop(self) -> None:
+        config = self._bench.config
+        parsed = self.environment.parsed_options
+        users = max(int(getattr(parsed, "num_users", 1) or 1), 1)
+        rate = config.rate / users
+        start = time.perf_counter_ns() + int(self._rng.random() * 1e9 / rate)  # staggered phases
+        for intended in intended_instants(rate, config.arrival_dist, start, self._rng):
+            # Wake coarsely a spin window early and hand the instant to a sender greenlet that
+            # waits precisely itself: no greenlet start-up between the instant and the send.
+            # At --max-inflight the send waits for a free slot (wrk2's choice, not k6's drop):
+            # it goes out late, its lag and its latency from the intended time show it.
+            wait_until(intended - config.spin_ns, spin_ns=0)
+            self._inflight.wait_available()
+            self._inflight.spawn(self._send, self._pick(), intended)
+
+    def _query(self) -> dict[str, str]:
+        if self._bench.config.payload == "tutorial":
+            return TUTORIAL_QUERY
+        return random_query(self._rng, self._bench.rates)
+
+    def _send(self, path: str, intended_ns: int | None) -> None:
+        recorder = self._bench.recorder
+        values = self._query()
+        meta: dict = {"endpoint": path}
+        if intended_ns is not None:
+            wait_until(intended_ns, spin_ns=self._bench.config.spin_ns)
+        recorder.note_sent(path)
+        try:
+            sent_ns = time.perf_counter_ns()
+            if intended_ns is not None:
+                meta["lag_ns"] = lag_ns = sent_ns - intended_ns
+                recorder.note_lag(path, lag_ns)
+                if lag_ns > self._bench.config.miss_ns:
+                    recorder.note_missed(path)
+            with self.client.get(
+                f"/{path}?{urlencode(values)}",
+                name=f"/{path}",
+                context={"usbench": meta},
+                catch_response=True,
+            ) as response:
+                if self._bench.reference is not None and 200 <= (response.status_code or 0) < 300:
+                    self._verify(response, values, meta)
+        except gevent.GreenletExit:
+            recorder.note_cancelled(path)
+            raise
+
+    def _verify(self, response, values: dict[str, str], meta: dict) -> None:
+        expected = self._bench.reference([float(values[name]) for name in FEATURES])
+        got = prediction_of(response.text or "")
+        if got is None or abs(got - expected) > VERIFY_TOLERANCE:
+            meta["verify_failed"] = True
+            response.failure(f"prediction mismatch: got {got!r}, expected {expected!r}")
+
+
+@events.init_command_line_parser.add_listener
+def _on_parser(parser, **_kwargs) -> None:
+    add_options(parser)
+
+
+@events.init.add_listener
+def _on_init(environment, **_kwargs) -> None:
+    global _harness
+    if environment.parsed_options is None:
+        return
+    try:
+        _harness = Harness(environment, config_from(environment.parsed_options))
+    except OptionError as error:
+        sys.stderr.write(f"locust: {error}\n")
+        sys.exit(2)
+    except (OSError, ImportError) as error:
+        sys.stderr.write(f"locust: --verify needs the local model: {error}\n")
+        sys.exit(2)
+    if environment.web_ui is not None:
+        from bench.load.webui import install
+
+        install(environment, lambda: _harness.recorder if _harness else None)
+    if not isinstance(environment.runner, WorkerRunner):
+        gevent.signal_handler(signal.SIGTERM, _stop_shape_on_sigterm, environment)
+
+
+def _stop_shape_on_sigterm(environment) -> None:
+    """Locust (2.47) joins a shape run in headless mode before it installs its own SIGTERM
+    handler, so a SIGTERM then kills it with no results. Ending the shape instead lets Locust
+    shut down as at the end of a run: quit events fire, the results are written (``partial``)."""
+    greenlet = getattr(environment.runner, "shape_greenlet", None)
+    if greenlet is not None and not greenlet.dead:
+        logging.info("SIGTERM: stopping the run; its results will be marked partial")
+        greenlet.kill(block=False)
+
+
+@events.request.add_listener
+def _on_request(name, response_time, response=None, context=None, exception=None, **_kwargs) -> None:
+    if _harness is None:
+        return
+    meta = (context or {}).get("usbench")
+    recorder = _harness.recorder
+    if meta is None:  # a request from some other user class: count it here
+        recorder.note_sent(name)
+        meta = {"endpoint": name}
+    recorder.record(
+        meta["endpoint"],
+        status_code=getattr(response, "status_code", 0) or 0,
+        response_time_ms=response_time or 0.0,
+        headers=getattr(response, "headers", None),
+        wall_second=int(time.time()),
+        lag_ns=meta.get("lag_ns"),
+        verify_failed=bool(meta.get("verify_failed")),
+    )
+
+
+@events.report_to_master.add_listener
+def _on_report_to_master(client_id, data, **_kwargs) -> None:
+    if _harness is None:
+        return
+    runner = _harness.environment.runner
+    data["usbench"] = _harness.recorder.drain(final=runner is not None and runner.state == "stopped")
+
+
+@events.worker_report.add_listener
+def _on_worker_report(client_id, data, **_kwargs) -> None:
+    if _harness is not None and "usbench" in data:
+        _harness.recorder.add_payload(client_id, data["usbench"])
+
+
+@events.quitting.add_listener
+def _on_quitting(environment, **_kwargs) -> None:
+    if _harness is None or isinstance(environment.runner, WorkerRunner):
+        return
+    status = _harness.document()["verdict"]["status"]
+    _harness.exit_verdict = status
+    environment.process_exit_code = EXIT_CODES[status]
+
+
+@events.quit.add_listener
+def _on_quit(exit_code, **_kwargs) -> None:
+    if _harness is None or isinstance(_harness.environment.runner, WorkerRunner):
+        return
+    document = _harness.document()
+    path = write_json_atomic(_harness.config.results, document)
+    print(console_table(document))
+    print(f"results: {path}")
+    if _harness.exit_verdict is not None and document["verdict"]["status"] != _harness.exit_verdict:
+        print(
+            f"note: the exit code carries the verdict at shutdown ({_harness.exit_verdict}); reports "
+            f"that arrived later make it {document['verdict']['status']} in {path}"
+        )
+    sys.stdout.flush()

@@ -1,0 +1,218 @@
+"""``python -m bench.truth.check``: the Locust harness measured against endpoints of known latency.
+
+Starts ``bench.truth.server`` on 127.0.0.1 and runs ``locust -f locustfile.py`` (headless, a
+subprocess, as a user would) three times:
+
+1. **Accuracy**: closed loop, 1 user, against ``/truth/2000`` (a 2 ms busy-wait). The truth
+   is what that endpoint takes end to end for a minimal client: a raw ``http.client`` loop on
+   one keep-alive connection (``bench.endpoint``), i.e. the 2,000 µs plus the loopback and
+   server transport, which no client can avoid. The harness's end-to-end p50 must be within
+   5% + 50 µs of it; the difference is the harness's own client-side overhead. The server's
+   measured busy time is printed beside it.
+2. **Coordinated omission**: open loop at a fixed ``--rate`` (default 1,000 req/s) against
+   ``/stall/<after>/200`` (one 200 ms stall of the whole server), with one request in flight
+   at a time (``--max-inflight 1``, as one wrk2 connection): sends due during the stall go
+   out late, so the p99 from the *intended* send shows the stall and the p99 from the
+   *actual* send does not. Then with the default ``--max-inflight``, where sends never wait
+   and both show it. Schedule lag p99 too.
+3. **Generator capacity**: closed loop, ``--users`` users in one Locust process (one core),
+   against ``/truth/0``: requests per second the harness can drive per core.
+
+Prints a Markdown table and writes ``results/harness-check-<UTC>.json`` plus each run's
+Locust results next to it. Figures are this machine's; re-run to reproduce.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.endpoint import EndpointConfig, measure_warm
+from bench.results import PROJECT_ROOT, Metadata, utc_stamp, write_json_atomic
+
+TRUTH_US = 2_000
+STALL_MS = 200
+
+
+def start_truth_server() -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.truth.server"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = process.stdout.readline() if process.stdout else ""
+    if not line.startswith("truth: "):
+        process.kill()
+        process.wait(5)
+        raise RuntimeError(f"truth server did not start: {line!r}")
+    return process, line.split(" ", 1)[1].strip()
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    if process.stdout:
+        process.stdout.close()
+
+
+def run_locust(host: str, results: Path, *args: str) -> dict:
+    command = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--host", host, "--headless"]
+    command += ["--only-summary", "--results", str(results), "--target-ms", "1000", *args]
+    completed = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
+    if not results.is_file():
+        raise RuntimeError(f"locust wrote no results: {completed.stderr[-2000:]}")
+    return json.loads(results.read_text(encoding="utf-8"))
+
+
+def accuracy(out: Path, seconds: int) -> dict:
+    process, base = start_truth_server()
+    try:
+        document = run_locust(
+            base, out / "accuracy.json", "-u", "1", "-t", f"{seconds}s", "--function", f"truth/{TRUTH_US}"
+        )
+        raw = measure_warm(
+            EndpointConfig(f"{base}/truth/{TRUTH_US}", requests=2_000, warmup=100, cold_trials=0,
+                           function=None, lambda_endpoint=None, results=None)
+        )  # fmt: skip
+    finally:
+        stop(process)
+    endpoint = document["endpoints"][f"truth/{TRUTH_US}"]
+    p50 = endpoint["e2e_us"]["p50"]
+    truth = raw["e2e_us"]["p50"]
+    allowed = 0.05 * truth + 50
+    return {
+        "busy_wait_us": TRUTH_US,
+        "truth_us": truth,
+        "harness_e2e_p50_us": p50,
+        "harness_e2e_p99_us": endpoint["e2e_us"]["p99"],
+        "server_busy_p50_us": endpoint["handler_us"]["p50"],
+        "allowed_error_us": round(allowed, 1),
+        "error_us": round(p50 - truth, 1),
+        "within": abs(p50 - truth) <= allowed,
+        "samples": endpoint["e2e_us"]["count"],
+    }
+
+
+def omission(out: Path, seconds: int, rate: float, max_inflight: int) -> dict:
+    process, base = start_truth_server()
+    after_ms = 1_000 * seconds // 2 + 1_500  # the middle of the run, after Locust's start-up
+    function = f"stall/{after_ms}/{STALL_MS}"
+    try:
+        document = run_locust(
+            base, out / f"omission-{max_inflight}.json", "-u", "1", "-t", f"{seconds}s",
+            "--function", function, "--arrival", "open", "--rate", str(rate),
+            "--max-inflight", str(max_inflight),
+        )  # fmt: skip
+    finally:
+        stop(process)
+    endpoint = document["endpoints"][function]
+    return {
+        "max_inflight": max_inflight,
+        "rate": rate,
+        "stall_ms": STALL_MS,
+        "sent": endpoint["sent"],
+        "intended_p99_us": endpoint["e2e_intended_us"]["p99"],
+        "intended_max_us": endpoint["e2e_intended_us"]["max"],
+        "actual_p99_us": endpoint["e2e_us"]["p99"],
+        "actual_p50_us": endpoint["e2e_us"]["p50"],
+        "schedule_lag_p50_us": endpoint["schedule_lag_us"]["p50"],
+        "schedule_lag_p99_us": endpoint["schedule_lag_us"]["p99"],
+        "missed_sends": endpoint["missed_sends"],
+    }
+
+
+def capacity(out: Path, seconds: int, users: int) -> dict:
+    process, base = start_truth_server()
+    try:
+        document = run_locust(
+            base,
+            out / "capacity.json",
+            "-u",
+            str(users),
+            "-r",
+            str(users),
+            "-t",
+            f"{seconds}s",
+            "--function",
+            "truth/0",
+        )
+    finally:
+        stop(process)
+    endpoint = document["endpoints"]["truth/0"]
+    timeline = [row for row in document["timeline"] if row["requests"]]
+    steady = timeline[1:-1] or timeline  # drop the partial first and last seconds
+    return {
+        "users": users,
+        "requests": endpoint["sent"],
+        "requests_per_s_per_core": round(sum(r["requests"] for r in steady) / max(len(steady), 1), 1),
+        "e2e_p50_us": endpoint["e2e_us"]["p50"],
+        "e2e_p99_us": endpoint["e2e_us"]["p99"],
+    }
+
+
+def markdown(figures: dict) -> str:
+    a, c = figures["accuracy"], figures["capacity"]
+    verdict = "within" if a["within"] else "OUTSIDE"
+    rows = [
+        "| check | figure |",
+        "|---|---|",
+        f"| 2 ms busy-wait, truth (raw http.client e2e p50) | {a['truth_us']:.0f} µs "
+        f"(server busy {a['server_busy_p50_us']:.0f} µs) |",
+        f"| same, harness e2e p50 | {a['harness_e2e_p50_us']:.0f} µs: {a['error_us']:+.0f} µs "
+        f"(allowed ±{a['allowed_error_us']:.0f}: {verdict}) |",
+    ]
+    for o in figures["omission"]:
+        where = f"{o['stall_ms']} ms stall, {o['rate']:.0f} req/s, max-inflight {o['max_inflight']}"
+        rows += [
+            f"| {where}: p99 from intended send | {o['intended_p99_us']:.0f} µs "
+            f"(max {o['intended_max_us']:.0f}) |",
+            f"| {where}: p99 from actual send | {o['actual_p99_us']:.0f} µs |",
+            f"| {where}: schedule lag p50 / p99 | {o['schedule_lag_p50_us']:.0f} / "
+            f"{o['schedule_lag_p99_us']:.0f} µs; late (missed) sends {o['missed_sends']} |",
+        ]
+    rows.append(
+        f"| generator capacity, {c['users']} users, one process | {c['requests_per_s_per_core']:.0f} req/s "
+        f"(e2e p50 {c['e2e_p50_us']:.0f} µs) |"
+    )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.truth.check", description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10, help="per run (default 10)")
+    parser.add_argument("--rate", type=float, default=1000.0, help="open-loop rate (default 1000)")
+    parser.add_argument("--users", type=int, default=8, help="capacity run users (default 8)")
+    parser.add_argument("--out", type=Path, default=None, help="directory for results")
+    args = parser.parse_args(argv)
+    if args.seconds < 3 or args.rate <= 0 or args.users < 1:
+        parser.error("--seconds must be >= 3, --rate > 0, --users >= 1")
+    out = args.out or Path("results") / f"harness-check-{utc_stamp()}"
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "accuracy": accuracy(out, args.seconds),
+        "omission": [omission(out, args.seconds, args.rate, cap) for cap in (1, 1000)],
+        "capacity": capacity(out, args.seconds, args.users),
+    }
+    document = {
+        "kind": "harness",
+        "schema_version": 1,
+        "metadata": Metadata.collect(vars(args) | {"out": str(out)}).to_dict(),
+        **figures,
+    }
+    write_json_atomic(out / "harness-check.json", document)
+    print(markdown(figures))
+    print(f"results: {out / 'harness-check.json'}")
+    return 0 if figures["accuracy"]["within"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

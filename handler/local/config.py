@@ -1,0 +1,160 @@
+"""The emulator's configuration: a TOML file (``handler/local/default.toml`` ships with the project)."""
+
+from __future__ import annotations
+
+import importlib.util
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "default.toml"
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Throttle:
+    rate: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    value: str
+    rate: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    name: str
+    handler: str
+    code_dir: Path
+    memory_mb: int = 128
+    timeout_s: float = 3.0
+    reserved_concurrency: int = 10
+    api_key_required: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
+
+    def available(self) -> bool:
+        return all(importlib.util.find_spec(module) is not None for module in self.requires)
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    stage: str = "staging"
+    host: str = "127.0.0.1"
+    port: int = 3000
+    throttle: Throttle = Throttle(rate=10_000.0, burst=5_000)
+    api_keys: tuple[ApiKey, ...] = ()
+    functions: tuple[FunctionConfig, ...] = ()
+    idle_timeout_s: float = 600.0
+    init_timeout_s: float = 10.0
+    integration_timeout_s: float = 29.0
+    lambda_throttle_status: int = 500
+    region: str = "us-east-1"
+    log_file: Path | None = None
+    quiet: bool = False
+
+    def function(self, name: str) -> FunctionConfig | None:
+        return next((function for function in self.functions if function.name == name), None)
+
+    def with_models_dir(self, models_dir: Path) -> EmulatorConfig:
+        """Point every function's ``MODEL_URI`` at ``models_dir`` (same file name)."""
+        functions = []
+        for function in self.functions:
+            env = dict(function.env)
+            if "MODEL_URI" in env and not env["MODEL_URI"].startswith("s3://"):
+                env["MODEL_URI"] = str(models_dir.resolve() / Path(env["MODEL_URI"]).name)
+            functions.append(replace(function, env=env))
+        return replace(self, functions=tuple(functions))
+
+
+def _require(table: dict, key: str, kind: type | tuple[type, ...], where: str):
+    if key not in table:
+        raise ConfigError(f"{where}: missing {key!r}")
+    value = table[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+        raise ConfigError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _optional(table: dict, key: str, kind: type | tuple[type, ...], default, where: str):
+    return _require(table, key, kind, where) if key in table else default
+
+
+def _function(table: dict, base: Path, index: int, path: Path) -> FunctionConfig:
+    where = f"{path}: functions[{index}]"
+    env = _optional(table, "env", dict, {}, where)
+    if not all(isinstance(value, str) for value in env.values()):
+        raise ConfigError(f"{where}: every env value must be a string")
+    function = FunctionConfig(
+        name=_require(table, "name", str, where),
+        handler=_require(table, "handler", str, where),
+        code_dir=(base / _optional(table, "code_dir", str, ".", where)).resolve(),
+        memory_mb=_optional(table, "memory_mb", int, 128, where),
+        timeout_s=float(_optional(table, "timeout_s", (int, float), 3.0, where)),
+        reserved_concurrency=_optional(table, "reserved_concurrency", int, 10, where),
+        api_key_required=_optional(table, "api_key_required", bool, False, where),
+        env=dict(env),
+        requires=tuple(_optional(table, "requires", list, [], where)),
+    )
+    if "." not in function.handler:
+        raise ConfigError(f"{where}: handler {function.handler!r} must be module.function")
+    if not 128 <= function.memory_mb <= 10_240:
+        raise ConfigError(f"{where}: memory_mb must be 128..10240, not {function.memory_mb}")
+    if not 0 < function.timeout_s <= 900:
+        raise ConfigError(f"{where}: timeout_s must be in (0, 900], not {function.timeout_s}")
+    if function.reserved_concurrency < 1:
+        raise ConfigError(f"{where}: reserved_concurrency must be at least 1")
+    return function
+
+
+def load_config(path: Path = DEFAULT_CONFIG) -> EmulatorConfig:
+    """Read and check a configuration file."""
+    try:
+        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    base = Path(path).resolve().parent
+    where = str(path)
+    throttle_table = _optional(document, "throttle", dict, {}, where)
+    throttle = Throttle(
+        rate=float(_optional(throttle_table, "rate", (int, float), 10_000, f"{where} [throttle]")),
+        burst=_optional(throttle_table, "burst", int, 5_000, f"{where} [throttle]"),
+    )
+    keys = tuple(
+        ApiKey(
+            value=_require(key, "value", str, f"{where} api_keys[{i}]"),
+            rate=float(_optional(key, "rate", (int, float), 100, f"{where} api_keys[{i}]")),
+            burst=_optional(key, "burst", int, 50, f"{where} api_keys[{i}]"),
+        )
+        for i, key in enumerate(_optional(document, "api_keys", list, [], where))
+    )
+    functions = tuple(
+        _function(table, base, index, Path(path))
+        for index, table in enumerate(_optional(document, "functions", list, [], where))
+    )
+    names = [function.name for function in functions]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigError(f"{where}: function names repeated: {', '.join(duplicates)}")
+    return EmulatorConfig(
+        stage=_optional(document, "stage", str, "staging", where),
+        port=_optional(document, "port", int, 3000, where),
+        throttle=throttle,
+        api_keys=keys,
+        functions=functions,
+        idle_timeout_s=float(_optional(document, "idle_timeout_s", (int, float), 600, where)),
+        init_timeout_s=float(_optional(document, "init_timeout_s", (int, float), 10, where)),
+        lambda_throttle_status=_optional(document, "lambda_throttle_status", int, 500, where),
+    )

@@ -1,0 +1,120 @@
+"""The Lambda Runtime API (2018-06-01) that each environment's runtime client talks to.
+
+One aiohttp application; each environment gets its own listening socket on 127.0.0.1, so the
+local port of a connection says which environment is calling. Endpoints:
+``GET /runtime/invocation/next``, ``POST /runtime/invocation/{id}/response``,
+``POST /runtime/invocation/{id}/error``, ``POST /runtime/init/error``. The ``/next`` reply
+always carries ``Content-Type`` (awslambdaric 4.2.2 crashes without it) and the documented
+``Lambda-Runtime-*`` headers; aiohttp sets TCP_NODELAY on every connection (no Nagle delay).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from aiohttp import web
+
+from handler.local.pool import MAX_RESPONSE_BYTES, Environment
+
+PREFIX = "/2018-06-01/runtime"
+ACCEPTED_BODY = b'{"status": "OK"}'
+
+
+def _accepted() -> web.Response:
+    return web.Response(status=202, body=ACCEPTED_BODY, content_type="application/json")
+
+
+def _trace_id(request_id: str) -> str:
+    """An X-Ray trace header as Lambda passes it (``Root=1-<epoch hex>-<24 hex>;Parent=;Sampled=``)."""
+    digits = request_id.replace("-", "")
+    return f"Root=1-{int(time.time()):08x}-{digits[:24]};Parent={digits[-16:]};Sampled=0"
+
+
+class RuntimeApi:
+    def __init__(self) -> None:
+        self.app = web.Application(client_max_size=MAX_RESPONSE_BYTES + 1_048_576)
+        self.app.router.add_get(f"{PREFIX}/invocation/next", self._next)
+        self.app.router.add_post(f"{PREFIX}/invocation/{{request_id}}/response", self._response)
+        self.app.router.add_post(f"{PREFIX}/invocation/{{request_id}}/error", self._error)
+        self.app.router.add_post(f"{PREFIX}/init/error", self._init_error)
+        self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._sites: dict[int, web.SockSite] = {}
+        self._environments: dict[int, Environment] = {}
+
+    async def start(self) -> None:
+        await self.runner.setup()
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+    async def open_endpoint(self, environment: Environment) -> int:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        site = web.SockSite(self.runner, sock)
+        await site.start()
+        self._sites[port] = site
+        self._environments[port] = environment
+        return port
+
+    async def close_endpoint(self, port: int) -> None:
+        self._environments.pop(port, None)
+        site = self._sites.pop(port, None)
+        if site is not None:
+            await site.stop()
+
+    def _environment(self, request: web.Request) -> Environment:
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        environment = self._environments.get(sockname[1]) if sockname else None
+        if environment is None:
+            raise web.HTTPForbidden(text='{"errorMessage": "unknown environment"}')
+        return environment
+
+    async def _next(self, request: web.Request) -> web.StreamResponse:
+        environment = self._environment(request)
+        invocation = await environment.next_invocation()
+        config = environment.config
+        deadline_ms = int(time.time() * 1000 + config.timeout_s * 1000)
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": environment.function_arn,
+            "Lambda-Runtime-Trace-Id": _trace_id(invocation.request_id),
+        }
+        return web.Response(body=invocation.payload, headers=headers, content_type="application/json")
+
+    async def _response(self, request: web.Request) -> web.StreamResponse:
+        environment = self._environment(request)
+        request_id = request.match_info["request_id"]
+        try:
+            payload = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            payload, size = b"", request.content_length or MAX_RESPONSE_BYTES + 1
+        else:
+            size = len(payload)
+        if size > MAX_RESPONSE_BYTES:
+            environment.response(request_id, b"", None, size=size)
+            return web.json_response(
+                {
+                    "errorMessage": "Exceeded maximum allowed payload size",
+                    "errorType": "RequestEntityTooLarge",
+                },
+                status=413,
+            )
+        if not environment.response(request_id, payload, None):
+            return web.json_response({"errorMessage": "Invalid request ID"}, status=400)
+        return _accepted()
+
+    async def _error(self, request: web.Request) -> web.StreamResponse:
+        environment = self._environment(request)
+        payload = await request.read()
+        if not environment.response(request.match_info["request_id"], payload, "Unhandled"):
+            return web.json_response({"errorMessage": "Invalid request ID"}, status=400)
+        return _accepted()
+
+    async def _init_error(self, request: web.Request) -> web.StreamResponse:
+        environment = self._environment(request)
+        environment.init_failed(await request.read())
+        return _accepted()
