@@ -27,8 +27,10 @@ import urllib.parse
 from dataclasses import dataclass
 
 from bench.cli import positive_int
+from bench.coldstart.forcing import force_cold_start
 from bench.latency import LatencyRecorder
-from bench.results import Metadata, cpu_idle_phrase, utc_stamp, write_json_atomic
+from bench.results import EndpointRun, Metadata, cpu_idle_phrase, utc_stamp, write_json_atomic
+from bench.results.kinds import EndpointCold, EndpointWarm, EndpointWarmRun
 from bench.servertiming import duration_ns, parse_server_timing
 from bench.stats import summarize
 
@@ -83,7 +85,7 @@ def _warm_run(config: EndpointConfig, statuses: dict[str, int]) -> tuple[Latency
     return e2e, in_handler, overhead
 
 
-def measure_warm(config: EndpointConfig) -> dict:
+def measure_warm(config: EndpointConfig) -> EndpointWarm:
     statuses: dict[str, int] = {}
     merged = LatencyRecorder(), LatencyRecorder(), LatencyRecorder()
     runs = []
@@ -92,37 +94,30 @@ def measure_warm(config: EndpointConfig) -> dict:
         for total, run in zip(merged, recorders, strict=True):
             total.merge(run)
         e2e = recorders[0].summary()
-        runs.append({"e2e_p50_us": e2e.p50, "e2e_p99_us": e2e.p99, "count": e2e.count})
+        runs.append(EndpointWarmRun(e2e_p50_us=e2e.p50, e2e_p99_us=e2e.p99, count=e2e.count))
     e2e, in_handler, overhead = merged
-    run_p50 = summarize([run["e2e_p50_us"] for run in runs], "e2e p50 across runs", "--runs")
-    return {
-        "statuses": statuses,
-        "e2e_us": e2e.to_dict(),
-        "in_handler_us": in_handler.to_dict(),
-        "overhead_us": overhead.to_dict(),
-        "runs": runs,
-        "run_e2e_p50_us": run_p50.to_dict(),
-    }
+    return EndpointWarm(
+        statuses=statuses,
+        e2e_us=e2e.series(),
+        in_handler_us=in_handler.series(),
+        overhead_us=overhead.series(),
+        runs=runs,
+        run_e2e_p50_us=summarize([run.e2e_p50_us for run in runs], "e2e p50 across runs", "--runs"),
+    )
 
 
-def measure_cold(config: EndpointConfig) -> dict:
+def measure_cold(config: EndpointConfig) -> EndpointCold:
     from handler.aws.clients import client as aws_client
 
     client = aws_client("lambda", config.lambda_endpoint)
     cold = LatencyRecorder()
     for trial in range(config.cold_trials):
-        current = client.get_function_configuration(FunctionName=config.function)
-        variables = dict(current.get("Environment", {}).get("Variables", {}))
-        variables["BENCH_FORCE_COLD"] = f"{time.time_ns()}-{trial}"
-        client.update_function_configuration(
-            FunctionName=config.function, Environment={"Variables": variables}
-        )
-        client.get_waiter("function_updated").wait(FunctionName=config.function)
+        force_cold_start(client, config.function, f"{time.time_ns()}-{trial}")
         connection, path = _connection(config.url)
         _, elapsed_ns, _ = _get(connection, path)
         connection.close()
         cold.record_ns(elapsed_ns)
-    return {"first_request_us": cold.to_dict()}
+    return EndpointCold(first_request_us=cold.series())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,40 +159,33 @@ def main(argv: list[str] | None = None) -> int:
         runs=args.runs,
     )
     try:
-        document = {"warm": measure_warm(config)}
-        if config.cold_trials:
-            document["cold"] = measure_cold(config)
+        warm = measure_warm(config)
+        cold = measure_cold(config) if config.cold_trials else None
     except (OSError, http.client.HTTPException) as exc:
         print(f"error: {config.url}: {exc}", file=sys.stderr)
         return 1
-    document = {
-        "kind": "endpoint",
-        "schema_version": 1,
-        "metadata": Metadata.collect(vars(args)).to_dict(),
-        **document,
-    }
+    document = EndpointRun(metadata=Metadata.collect(vars(args)), warm=warm, cold=cold)
     path = config.results or f"results/endpoint-{utc_stamp()}.json"
     write_json_atomic(path, document)
-    warm = document["warm"]
-    print(f"machine: {cpu_idle_phrase(document['metadata']['cpu_idle'])}")
+    print(f"machine: {cpu_idle_phrase(document.metadata.cpu_idle)}")
     if config.runs > 1:
-        for number, run in enumerate(warm["runs"], 1):
-            print(f"run {number:<10} p50 {run['e2e_p50_us']:>9.1f}  p99 {run['e2e_p99_us']:>9.1f}")
-        spread = warm["run_e2e_p50_us"]
+        for number, run in enumerate(warm.runs, 1):
+            print(f"run {number:<10} p50 {run.e2e_p50_us:>9.1f}  p99 {run.e2e_p99_us:>9.1f}")
+        spread = warm.run_e2e_p50_us
         print(
-            f"e2e p50 across runs: median {spread['p50']:.1f}, min {spread['min']:.1f}, "
-            f"max {spread['max']:.1f} (MAD {spread['spread']:.0%} of the median)"
+            f"e2e p50 across runs: median {spread.p50:.1f}, min {spread.min:.1f}, "
+            f"max {spread.max:.1f} (MAD {spread.spread:.0%} of the median)"
         )
-        for warning in spread["warnings"]:
+        for warning in spread.warnings:
             print(f"warning: {warning}")
     for name in ("e2e_us", "in_handler_us", "overhead_us"):
-        summary = warm[name]
-        print(f"{name:<14} p50 {summary['p50']:>9.1f}  p99 {summary['p99']:>9.1f}  n={summary['count']}")
-    if "cold" in document:
-        cold = document["cold"]["first_request_us"]
+        summary = getattr(warm, name)
+        print(f"{name:<14} p50 {summary.p50:>9.1f}  p99 {summary.p99:>9.1f}  n={summary.count}")
+    if cold is not None:
+        first = cold.first_request_us
         print(
-            f"{'cold first':<14} p50 {cold['p50']:>9.1f}  min {cold['min']:>9.1f}  "
-            f"max {cold['max']:>9.1f}  n={cold['count']}"
+            f"{'cold first':<14} p50 {first.p50:>9.1f}  min {first.min:>9.1f}  "
+            f"max {first.max:>9.1f}  n={first.count}"
         )
     print(f"results: {path}")
     return 0

@@ -19,12 +19,13 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.cli import positive_int
 from bench.latency import LatencyRecorder
-from bench.results import Metadata, utc_stamp, write_json_atomic
+from bench.results import InprocessRun, Metadata, utc_stamp, write_json_atomic
+from bench.results.kinds import InprocessVariant
 from bench.servertiming import duration_ns, parse_server_timing
 from handler.features import TUTORIAL_QUERY
 from handler.variants import VARIANTS, select
@@ -88,49 +89,43 @@ def _spawn(variant: str, config: InprocessConfig) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def measure(config: InprocessConfig) -> dict:
+def measure(config: InprocessConfig) -> InprocessRun:
     rows = []
     for name in config.variants:
         child = _spawn(name, config)
         whole = LatencyRecorder.decode(child["handler_ns"], "ns")
         predict = LatencyRecorder.decode(child["predict_ns"], "ns") if child["predict_ns"] else None
         rows.append(
-            {
-                "name": name,
-                "handler": VARIANTS[name].handler,
-                "calls": child["calls"],
-                "handler_us": whole.to_dict(),
-                "predict_us": predict.to_dict() if predict else None,
-                "response_body": child["response"].get("body"),
-            }
+            InprocessVariant(
+                name=name,
+                handler=VARIANTS[name].handler,
+                calls=child["calls"],
+                handler_us=whole.series(),
+                predict_us=predict.series() if predict else None,
+                response_body=child["response"].get("body"),
+            )
         )
-    tutorial = next((row for row in rows if row["name"] == "tutorial"), None)
-    for row in rows:
-        row["speedup_vs_tutorial"] = (
-            round(tutorial["handler_us"]["p50"] / row["handler_us"]["p50"], 1) if tutorial else None
-        )
-    return {
-        "kind": KIND,
-        "schema_version": 1,
-        "metadata": Metadata.collect(
-            {"calls": config.calls, "warmup": config.warmup, "variants": list(config.variants)}
-        ).to_dict(),
-        "variants": rows,
-    }
+    tutorial = next((row for row in rows if row.name == "tutorial"), None)
+    if tutorial is not None:
+        rows = [
+            replace(row, speedup_vs_tutorial=round(tutorial.handler_us.p50 / row.handler_us.p50, 1))
+            for row in rows
+        ]
+    options = {"calls": config.calls, "warmup": config.warmup, "variants": list(config.variants)}
+    return InprocessRun(metadata=Metadata.collect(options), variants=rows)
 
 
-def format_table(document: dict) -> str:
+def format_table(document: InprocessRun) -> str:
     lines = [
         f"{'variant':<14} {'handler p50':>12} {'p99':>10} {'predict p50':>12} {'p99':>10} "
-        f"{'x tutorial':>10}   (µs, {document['metadata']['options']['calls']} warm calls)"
+        f"{'x tutorial':>10}   (µs, {document.metadata.options['calls']} warm calls)"
     ]
-    for row in document["variants"]:
-        predict = row["predict_us"] or {}
-        speedup = row["speedup_vs_tutorial"]
-        whole = row["handler_us"]
+    nan = float("nan")
+    for row in document.variants:
+        predict, speedup, whole = row.predict_us, row.speedup_vs_tutorial, row.handler_us
         lines.append(
-            f"{row['name']:<14} {whole['p50']:>12.2f} {whole['p99']:>10.2f} "
-            f"{predict.get('p50', float('nan')):>12.2f} {predict.get('p99', float('nan')):>10.2f} "
+            f"{row.name:<14} {whole.p50:>12.2f} {whole.p99:>10.2f} "
+            f"{predict.p50 if predict else nan:>12.2f} {predict.p99 if predict else nan:>10.2f} "
             f"{'' if speedup is None else f'{speedup:.1f}x':>10}"
         )
     return "\n".join(lines)

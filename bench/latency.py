@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 from hdrh.histogram import HdrHistogram
 
+from bench.records import Record
+
 NS_PER_UNIT = {"ns": 1, "us": 1_000}
 HIGHEST_NS = 3_600 * 1_000_000_000  # one hour
 SIGNIFICANT_DIGITS = 3
@@ -20,7 +22,7 @@ PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
 
 
 @dataclass(frozen=True)
-class LatencySummary:
+class LatencySummary(Record):
     """Percentiles of one series, in µs. ``count`` is the number of samples."""
 
     count: int
@@ -32,12 +34,17 @@ class LatencySummary:
     p999: float
     max: float
 
-    def to_dict(self) -> dict[str, float | int]:
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> LatencySummary:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+@dataclass(frozen=True)
+class Series(LatencySummary):
+    """A recorded series as results carry it: the summary in µs, the histogram's unit and its
+    HdrHistogram encoding (decode it for any other percentile, or to merge)."""
+
+    unit: str = "us"
+    histogram: str = ""
+
+    def decode(self) -> LatencyRecorder:
+        return LatencyRecorder.decode(self.histogram, self.unit)
 
 
 class LatencyRecorder:
@@ -102,6 +109,9 @@ class LatencyRecorder:
             recorder.add_encoded(encoded)
         return recorder
 
+    def series(self) -> Series:
+        """Summary in µs plus the encoded histogram and its unit, for results."""
+        return Series(**asdict(self.summary()), unit=self.unit, histogram=self.encode())
+
     def to_dict(self) -> dict:
-        """Summary in µs plus the encoded histogram and its unit, for results JSON."""
-        return {**self.summary().to_dict(), "unit": self.unit, "histogram": self.encode()}
+        return self.series().to_dict()

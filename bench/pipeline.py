@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.process import running_emulator, stop
-from bench.results import PROJECT_ROOT, read_results, utc_stamp
+from bench.load.command import LocustCommand
+from bench.process import ChildError, run_to_completion, running_emulator
+from bench.results import read_results, utc_stamp
 from handler.features import TUTORIAL_QUERY
 
 TUTORIAL_FUNCTION = "logitModel"
@@ -91,23 +91,14 @@ def run_stage(
     print(f"  {name} …", end="", flush=True)
     if writes is not None:
         writes.unlink(missing_ok=True)  # a file left by an earlier run in this folder proves nothing
-    with open(log, "w", encoding="utf-8") as sink:
-        sink.write("$ " + " ".join(command) + "\n")
-        sink.flush()
-        process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-        try:
-            code = process.wait(timeout_s)
-        except subprocess.TimeoutExpired as exc:
-            raise StageFailed(f"{name}: did not finish within {timeout_s:g} s (log: {log})") from exc
-        finally:
-            if process.poll() is None:
-                stop(process, grace_s=10)
+    try:
+        stage = run_to_completion(command, log, timeout_s, name=name)
+    except ChildError as exc:
+        raise StageFailed(f"{name}: did not finish within {timeout_s:g} s (log: {log})") from exc
+    code = stage.returncode
     print(f" {time.monotonic() - started:.1f} s")
     if code not in ok or (writes is not None and not writes.is_file()):
-        tail = (log.read_text(encoding="utf-8", errors="replace").strip().splitlines() or [""])[-1]
-        raise StageFailed(f"{name}: exit code {code}: {tail} (log: {log})", code)
+        raise StageFailed(f"{name}: exit code {code}: {stage.tail()} (log: {log})", code)
     return code
 
 
@@ -134,20 +125,20 @@ def _python(*args: str) -> list[str]:
 def _locust(config: PipelineConfig, host: str, function: str, scenario: str) -> Path:
     plan = config.plan
     results = config.run_dir / f"locust-{function}-{scenario}.json"
-    command = _python(
-        "-m", "locust", "-f", str(PROJECT_ROOT / "locustfile.py"), "--headless", "--only-summary"
+    run = LocustCommand(
+        host, (f"{STAGE}/{function}",), results, target_ms=plan.target_ms, models=config.models
     )
-    command += ["--host", host, "--function", f"{STAGE}/{function}", "--results", str(results)]
-    command += ["--target-ms", f"{plan.target_ms:g}", "--models", str(config.models)]
     if scenario == "steady":
-        command += ["-u", str(plan.steady_users), "-r", str(plan.steady_users), "-t", f"{plan.steady_s}s"]
-        command += ["--arrival", "open", "--rate", f"{plan.steady_rate:g}"]
+        run = replace(
+            run, users=plan.steady_users, spawn_rate=plan.steady_users, run_time_s=plan.steady_s,
+            arrival="open", rate=plan.steady_rate,
+        )  # fmt: skip
     else:
-        command += ["-u", "1", "-r", "1", "--scenario", "step"]
-        command += ["--steps", str(plan.step_steps), "--step-time", f"{plan.step_time_s:g}"]
-    run_stage(
-        f"locust {scenario} {function}", command, results.with_suffix(".log"), LOCUST_OK, writes=results
-    )
+        run = replace(
+            run, users=1, spawn_rate=1, scenario="step", steps=plan.step_steps, step_time_s=plan.step_time_s
+        )
+    log = results.with_suffix(".log")
+    run_stage(f"locust {scenario} {function}", run.argv(), log, LOCUST_OK, writes=results)
     return results
 
 

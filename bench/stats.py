@@ -9,14 +9,16 @@ the result should not be trusted. Pure arithmetic, no I/O.
 from __future__ import annotations
 
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from bench.records import Record
 
 MIN_SAMPLES = 5
 HIGH_SPREAD = 0.10
 
 
 @dataclass(frozen=True)
-class TrialStats:
+class TrialStats(Record):
     samples: int
     p50: float
     min: float
@@ -24,11 +26,6 @@ class TrialStats:
     mad: float
     spread: float  # MAD / median
     warnings: tuple[str, ...]
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["warnings"] = list(self.warnings)
-        return data
 
 
 def summarize(values: list[float], what: str = "result", more: str = "--trials") -> TrialStats:

@@ -19,10 +19,24 @@ samples to claim it: ``samples_needed`` more, assuming none of them is slow).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-PASS, FAIL, INVALID = "PASS", "FAIL", "INVALID"
-EXIT_CODES = {PASS: 0, FAIL: 1, INVALID: 3}
+from bench.results.gate import EXIT_CODES, FAIL, INVALID, PASS, Gate, combine, judge
+
+__all__ = [
+    "EXIT_CODES",
+    "FAIL",
+    "INVALID",
+    "PASS",
+    "Gate",
+    "Limits",
+    "Threshold",
+    "combine",
+    "error_gate",
+    "evaluate",
+    "judge",
+    "schedule_gate",
+]
 
 
 def binomial_cdf(successes: int, trials: int, probability: float) -> float:
@@ -89,28 +103,8 @@ class Threshold:
         min_samples(0, self.percentile, self.confidence)  # validates both
 
 
-@dataclass(frozen=True)
-class Verdict:
-    status: str
-    samples: int
-    over_target: int
-    observed_us: float
-    target_us: float
-    percentile: float
-    confidence: float
-    samples_needed: int
-    message: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Verdict:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
-
-
-def evaluate(threshold: Threshold, samples: int, over_target: int, observed_us: float, field: str) -> Verdict:
-    """The verdict for one series; ``field`` names it in the message (e.g. ``e2e_us p99``)."""
+def evaluate(threshold: Threshold, samples: int, over_target: int, observed_us: float, field: str) -> Gate:
+    """The latency gate for one series; ``field`` names it (e.g. ``staging/logit-lean e2e_us p99``)."""
     required = min_samples(over_target, threshold.percentile, threshold.confidence)
     claim = (
         f"{field} = {observed_us:g} µs vs target {threshold.target_us:g} µs "
@@ -128,25 +122,114 @@ def evaluate(threshold: Threshold, samples: int, over_target: int, observed_us: 
             f"INVALID: {claim}; {needed} more samples with none over target are needed "
             f"for a claim at {threshold.confidence:.0%} confidence"
         )
-    return Verdict(
+    return Gate(
+        name=field,
         status=status,
+        observed=observed_us,
+        threshold=threshold.target_us,
+        unit="µs",
         samples=samples,
-        over_target=over_target,
-        observed_us=observed_us,
-        target_us=threshold.target_us,
-        percentile=threshold.percentile,
-        confidence=threshold.confidence,
-        samples_needed=needed,
         message=message,
+        check="latency",
+        details={
+            "over_target": over_target,
+            "percentile": threshold.percentile,
+            "confidence": threshold.confidence,
+            "samples_needed": needed,
+        },
     )
 
 
-def combine(statuses: list[str]) -> str:
-    """The run's status: FAIL if any fails, else INVALID if any is invalid, else PASS."""
-    if not statuses:
-        return INVALID
-    if FAIL in statuses:
-        return FAIL
-    if INVALID in statuses:
-        return INVALID
-    return PASS
+@dataclass(frozen=True)
+class Limits:
+    """What a run may get wrong before its verdict changes (command-line options, documented there).
+
+    ``max_error_rate``: the share of requests that may fail (every answer but 2xx — 4xx, 5xx, a
+    429 unless ``throttling_expected`` —, connection errors, wrong predictions) before the run
+    FAILs; 0 allows none. ``max_late_share``: the share of open-loop sends that may go out later
+    than ``--miss-us`` after their intended instant, and ``max_lag_us``: the p99 schedule lag
+    allowed (None: a tenth of the latency target), before the run is INVALID.
+    """
+
+    max_error_rate: float = 0.001
+    throttling_expected: bool = False
+    max_late_share: float = 0.001
+    max_lag_us: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_error_rate", "max_late_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], not {getattr(self, name)}")
+        if self.max_lag_us is not None and not self.max_lag_us > 0:
+            raise ValueError(f"max_lag_us must be > 0, not {self.max_lag_us}")
+
+    def lag_us(self, target_us: float) -> float:
+        return self.max_lag_us if self.max_lag_us is not None else target_us / 10
+
+
+FAILED_OUTCOMES = ("4xx", "429", "5xx", "other", "connection_error")
+
+
+def error_gate(name: str, outcomes: dict[str, int], limits: Limits, wrong_predictions: int = 0) -> Gate:
+    """The share of failed requests against ``limits.max_error_rate``; cancelled requests (cut
+    off by the end of the run) are neither answers nor failures."""
+    counted = [outcome for outcome in FAILED_OUTCOMES if outcome != "429" or not limits.throttling_expected]
+    by_outcome = {outcome: outcomes.get(outcome, 0) for outcome in counted if outcomes.get(outcome, 0)}
+    if wrong_predictions:
+        by_outcome["wrong prediction"] = wrong_predictions
+    answered = sum(count for outcome, count in outcomes.items() if outcome != "cancelled")
+    if limits.throttling_expected:
+        answered -= outcomes.get("429", 0)
+    failed = sum(by_outcome.values())
+    share = failed / answered if answered else 0.0
+    # A wrong prediction fails the run whatever the rate: it is not an availability blip.
+    status = FAIL if (failed and share > limits.max_error_rate) or wrong_predictions else PASS
+    parts = ", ".join(f"{outcome} {count:,}" for outcome, count in by_outcome.items())
+    message = (
+        f"{status}: {name}: {failed:,} of {answered:,} requests failed"
+        + (f" ({parts})" if parts else "")
+        + f"; {share:.2%} vs at most {limits.max_error_rate:.2%}"
+    )
+    return Gate(
+        name=f"{name} error rate",
+        status=status,
+        observed=share,
+        threshold=limits.max_error_rate,
+        unit="share",
+        samples=answered,
+        message=message,
+        details={"failed": failed, "by_outcome": by_outcome},
+        check="errors",
+    )
+
+
+def schedule_gate(
+    name: str, sent: int, late: int, lag_p99_us: float, target_us: float, limits: Limits
+) -> Gate:
+    """Open loop: did the generator send on schedule? If not, the figures measure the generator
+    too, and the run is INVALID (not FAIL): fewer users per process, ``--processes``, a lower
+    rate or a quieter machine."""
+    late_share = late / sent if sent else 0.0
+    max_lag = limits.lag_us(target_us)
+    kept = late_share <= limits.max_late_share and lag_p99_us <= max_lag
+    status = PASS if kept else INVALID
+    message = (
+        f"{status}: {name}: schedule lag p99 {lag_p99_us:,.0f} µs (at most {max_lag:,.0f}), "
+        f"{late:,} of {sent:,} sends late ({late_share:.2%}, at most {limits.max_late_share:.2%})"
+    )
+    if not kept:
+        message += (
+            "; the load generator fell behind its schedule, so these figures measure it too: "
+            "use fewer users per process (or --processes), a lower rate, or a quieter machine"
+        )
+    return Gate(
+        name=f"{name} schedule",
+        status=status,
+        observed=lag_p99_us,
+        threshold=max_lag,
+        unit="µs",
+        samples=sent,
+        message=message,
+        details={"late_sends": late, "late_share": late_share, "max_late_share": limits.max_late_share},
+        check="schedule",
+    )

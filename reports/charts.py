@@ -13,8 +13,9 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
-from bench.latency import LatencyRecorder
-from reports.runs import Run, locust_series, of_kind
+from bench.results import LocustRun, Series
+from bench.results.kinds import StageRow
+from reports.runs import Run, locust_e2e, of_kind
 
 PHASE_LABELS = {
     "interpreter": "interpreter",
@@ -47,13 +48,13 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def _recorder(series: dict) -> LatencyRecorder | None:
-    if not series or not series.get("count") or not series.get("histogram"):
+def _recorder(series: Series | None):
+    if series is None or not series.count or not series.histogram:
         return None
-    return LatencyRecorder.decode(series["histogram"], series.get("unit", "us"))
+    return series.decode()
 
 
-def cdf_points(series: dict) -> tuple[list[float], list[float]]:
+def cdf_points(series: Series | None) -> tuple[list[float], list[float]]:
     """(value in µs, fraction of samples at or below it), one point per recorded bucket."""
     recorder = _recorder(series)
     if recorder is None:
@@ -67,7 +68,7 @@ def cdf_points(series: dict) -> tuple[list[float], list[float]]:
     return values, fractions
 
 
-def box_stats(series: dict, label: str) -> dict | None:
+def box_stats(series: Series | None, label: str) -> dict | None:
     """matplotlib ``bxp`` statistics from a histogram: box p25–p75, whiskers p1–p99."""
     recorder = _recorder(series)
     if recorder is None:
@@ -85,26 +86,22 @@ def box_stats(series: dict, label: str) -> dict | None:
 
 def _target_us(runs: Iterable[Run]) -> float | None:
     for run in runs:
-        target = run.document.get("verdict", {})
-        if isinstance(target, dict) and target.get("target_us"):
-            return float(target["target_us"])
+        if isinstance(run.document, LocustRun):
+            return run.document.verdict.target_us
     return None
 
 
 # -- latency CDFs ----------------------------------------------------------------------------
 def latency_cdf(runs: list[Run], path: Path) -> Path | None:
     """End-to-end CDF per function beside the in-handler CDF: the gap is gateway + runtime + network."""
-    curves: list[tuple[str, dict, dict]] = []
+    curves: list[tuple[str, Series, Series]] = []
     for run in of_kind(runs, "locust"):
-        series = locust_series(run.document)
-        for name, endpoint in run.document["endpoints"].items():
-            curves.append(
-                (f"{run.label}: {name}", endpoint.get(series) or endpoint["e2e_us"], endpoint["handler_us"])
-            )
+        for name, endpoint in run.document.endpoints.items():
+            curves.append((f"{run.label}: {name}", locust_e2e(run.document, name), endpoint.handler_us))
     for run in of_kind(runs, "endpoint"):
-        warm = run.document["warm"]
-        curves.append((f"{run.label}: endpoint", warm["e2e_us"], warm["in_handler_us"]))
-    curves = [curve for curve in curves if curve[1].get("count")]
+        warm = run.document.warm
+        curves.append((f"{run.label}: endpoint", warm.e2e_us, warm.in_handler_us))
+    curves = [curve for curve in curves if curve[1].count]
     if not curves:
         return None
     figure = Figure(figsize=(12, 4.8))
@@ -119,7 +116,10 @@ def latency_cdf(runs: list[Run], path: Path) -> Path | None:
             line = axes.step(values, fractions, where="post", label=curve[0], color=f"C{colour % 10}")[0]
             for quantile, marker in (("p50", "o"), ("p99", "s")):
                 axes.plot(
-                    series[quantile], 0.5 if quantile == "p50" else 0.99, marker, color=line.get_color()
+                    getattr(series, quantile),
+                    0.5 if quantile == "p50" else 0.99,
+                    marker,
+                    color=line.get_color(),
                 )
         if target is not None:
             axes.axvline(target, color="black", linestyle="--", linewidth=1, label=f"target {target:,.0f} µs")
@@ -137,20 +137,24 @@ def latency_cdf(runs: list[Run], path: Path) -> Path | None:
 # -- percentile timeline ---------------------------------------------------------------------
 def timeline(runs: list[Run], path: Path) -> Path | None:
     panels = [
-        (f"{run.label}: {name}", endpoint["timeline"])
+        (f"{run.label}: {name}", endpoint.timeline)
         for run in of_kind(runs, "locust")
-        for name, endpoint in run.document["endpoints"].items()
-        if endpoint.get("timeline")
+        for name, endpoint in run.document.endpoints.items()
+        if endpoint.timeline
     ]
     if not panels:
         return None
     figure = Figure(figsize=(12, 3.2 * len(panels)))
     axes_list = figure.subplots(len(panels), 1, squeeze=False)[:, 0]
     for axes, (title, rows) in zip(axes_list, panels, strict=True):
-        start = rows[0]["t"]
-        seconds = [row["t"] - start for row in rows]
+        start = rows[0].t
+        seconds = [row.t - start for row in rows]
         for quantile, style in (("p50_us", "-"), ("p99_us", "--")):
-            points = [(s, row[quantile]) for s, row in zip(seconds, rows, strict=True) if row[quantile]]
+            points = [
+                (s, getattr(row, quantile))
+                for s, row in zip(seconds, rows, strict=True)
+                if getattr(row, quantile)
+            ]
             if points:
                 axes.plot(*zip(*points, strict=True), style, marker=".", label=quantile.replace("_us", ""))
         axes.set_yscale("log")
@@ -158,11 +162,9 @@ def timeline(runs: list[Run], path: Path) -> Path | None:
         axes.set_ylabel("latency (µs)")
         axes.set_xlabel("seconds since start")
         rate = axes.twinx()
-        rate.bar(
-            seconds, [row["requests"] for row in rows], width=0.9, alpha=0.18, color="grey", label="req/s"
-        )
+        rate.bar(seconds, [row.requests for row in rows], width=0.9, alpha=0.18, color="grey", label="req/s")
         rate.set_ylabel("requests/s")
-        colds = [(s, row["cold_starts"]) for s, row in zip(seconds, rows, strict=True) if row["cold_starts"]]
+        colds = [(s, row.cold_starts) for s, row in zip(seconds, rows, strict=True) if row.cold_starts]
         for second, count in colds:
             axes.axvline(second, color="#dd8452", alpha=0.6)
             axes.annotate(
@@ -187,23 +189,26 @@ def timeline(runs: list[Run], path: Path) -> Path | None:
 def coldstart_phases(runs: list[Run], path: Path) -> Path | None:
     bars: list[tuple[str, dict[str, float]]] = []
     target = None
-    for run in of_kind(runs, "coldstart"):
-        prefix = f"{run.label}: " if len(of_kind(runs, "coldstart")) > 1 else ""
-        options = run.metadata.get("options", {})
-        target = target or options.get("cold_target_ms")
-        for row in run.document["variants"]:
-            if run.document.get("mode") != "process":
-                init = (row.get("init_duration_ms") or {}).get("p50", 0.0)
-                rest = max(row["cold_start_ms"]["p50"] - init, 0.0)
-                rest_label = (
-                    "first Duration" if run.document["mode"] == "cloudwatch" else "invoke + transport"
-                )
-                label = f"{prefix}{row['name']} ({run.document['mode']})"
-                bars.append((label, {"Init Duration": init, rest_label: rest}))
-            else:
-                bars.append(
-                    (f"{prefix}{row['name']}", {PHASE_LABELS[k]: v for k, v in row["phases_ms"].items()})
-                )
+    kinds = ("coldstart", "coldstart-endpoint", "coldstart-cloudwatch")
+    many = sum(len(of_kind(runs, kind)) for kind in kinds) > 1
+    for run in (run for kind in kinds for run in of_kind(runs, kind)):
+        prefix = f"{run.label}: " if many else ""
+        target = target or run.options.get("cold_target_ms")
+        document = run.document
+        if run.kind == "coldstart":
+            for variant in document.variants:
+                phases = {PHASE_LABELS[k]: v / 1_000 for k, v in variant.phases_us.to_dict().items()}
+                bars.append((f"{prefix}{variant.name}", phases))
+            continue
+        if run.kind == "coldstart-endpoint":
+            total, rest_label, mode = document.first_request_us.p50, "invoke + transport", "endpoint"
+        elif document.cold_start_us is not None:
+            total, rest_label, mode = document.cold_start_us.p50, "first Duration", "cloudwatch"
+        else:
+            continue
+        init = document.init_us.p50 if document.init_us is not None else 0.0
+        label = f"{prefix}{document.function} ({mode})"
+        bars.append((label, {"Init Duration": init / 1_000, rest_label: max(total - init, 0.0) / 1_000}))
     if not bars:
         return None
     figure = Figure(figsize=(12, 1.2 + 0.42 * len(bars)))
@@ -235,18 +240,14 @@ def coldstart_phases(runs: list[Run], path: Path) -> Path | None:
 def _warm_boxes(run: Run) -> list[tuple[dict, str]]:
     """(box stats, input path) per variant of a process-mode cold-start run or an in-process run."""
     boxes = []
-    if run.kind == "coldstart" and run.document.get("mode") == "process":
-        for row in run.document["variants"]:
-            merged = LatencyRecorder("ns")
-            for trial in run.document["trials"].get(row["name"], []):
-                if trial.get("warm_ns"):
-                    merged.add_encoded(trial["warm_ns"])
-            stats = box_stats(merged.to_dict(), f"{row['name']}\n{row['model_format']}+{row['input_path']}")
+    if run.kind == "coldstart":
+        for variant in run.document.variants:
+            stats = box_stats(variant.warm_us, f"{variant.name}\n{variant.model_format}+{variant.input_path}")
             if stats:
-                boxes.append((stats, row["input_path"]))
+                boxes.append((stats, variant.input_path))
     elif run.kind == "inprocess":
-        for row in run.document["variants"]:
-            stats = box_stats(row["handler_us"], row["name"])
+        for variant in run.document.variants:
+            stats = box_stats(variant.handler_us, variant.name)
             if stats:
                 boxes.append((stats, ""))
     return boxes
@@ -288,45 +289,45 @@ def warm_variants(runs: list[Run], path: Path) -> Path | None:
 
 
 # -- throughput against latency ----------------------------------------------------------------
-def knee(stages: list[dict]) -> int | None:
+def knee(stages: list[StageRow]) -> int | None:
     """Index of the last stage whose p99 is within 2× the lightest stage's p99 while the
     achieved rate still rises; None when there are fewer than two stages."""
-    usable = [stage for stage in stages if stage.get("p99_us")]
+    usable = [stage for stage in stages if stage.p99_us]
     if len(usable) < 2:
         return None
-    base = usable[0]["p99_us"]
+    base = usable[0].p99_us
     best = 0
     for index, stage in enumerate(usable):
-        if stage["p99_us"] > 2 * base:
+        if stage.p99_us > 2 * base:
             break
-        if stage["achieved_rps"] >= usable[best]["achieved_rps"]:
+        if stage.achieved_rps >= usable[best].achieved_rps:
             best = index
     return stages.index(usable[best])
 
 
 def throughput(runs: list[Run], path: Path) -> Path | None:
     curves = [
-        (f"{run.label}: {name}", endpoint["stages"])
+        (f"{run.label}: {name}", endpoint.stages)
         for run in of_kind(runs, "locust")
-        if run.metadata.get("options", {}).get("scenario") == "step"
-        for name, endpoint in run.document["endpoints"].items()
-        if len([stage for stage in endpoint["stages"] if stage.get("p99_us")]) >= 2
+        if run.options.get("scenario") == "step"
+        for name, endpoint in run.document.endpoints.items()
+        if len([stage for stage in endpoint.stages if stage.p99_us]) >= 2
     ]
     if not curves:
         return None
     figure = Figure(figsize=(12, 5))
     axes = figure.subplots()
     for colour, (label, stages) in enumerate(curves):
-        usable = [stage for stage in stages if stage.get("p99_us")]
-        rates = [stage["achieved_rps"] for stage in usable]
-        axes.plot(rates, [s["p50_us"] for s in usable], "-o", color=f"C{colour}", label=f"{label} p50")
-        axes.plot(rates, [s["p99_us"] for s in usable], "--s", color=f"C{colour}", label=f"{label} p99")
+        usable = [stage for stage in stages if stage.p99_us]
+        rates = [stage.achieved_rps for stage in usable]
+        axes.plot(rates, [s.p50_us for s in usable], "-o", color=f"C{colour}", label=f"{label} p50")
+        axes.plot(rates, [s.p99_us for s in usable], "--s", color=f"C{colour}", label=f"{label} p99")
         found = knee(usable)
         if found is not None:
             stage = usable[found]
             axes.annotate(
-                f"knee: {stage['achieved_rps']:,.0f} req/s\n({stage['users']} users)",
-                (stage["achieved_rps"], stage["p99_us"]),
+                f"knee: {stage.achieved_rps:,.0f} req/s\n({stage.users} users)",
+                (stage.achieved_rps, stage.p99_us),
                 xytext=(10, 18),
                 textcoords="offset points",
                 fontsize=8,

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from bench.results import cpu_idle_phrase as describe_phrase
-from reports.runs import Ratio, Run, locust_series, of_kind, verdicts
+from reports.runs import Ratio, Run, locust_e2e, locust_series, of_kind, verdicts
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1280px; color: #222; }
@@ -37,6 +37,10 @@ window.addEventListener("load", function () {
   document.body.setAttribute("data-images-loaded", String(loaded));
 });
 """
+
+
+QUANTILES = ("p50", "p90", "p99", "p999", "max")
+PHASES = ("interpreter", "imports", "handler_code", "load", "first_invoke")
 
 
 def _e(value: object) -> str:
@@ -85,32 +89,35 @@ def verdict_section(runs: list[Run]) -> str:
 def locust_section(runs: list[Run]) -> str:
     rows = []
     for run in of_kind(runs, "locust"):
-        series = locust_series(run.document)
-        for name, endpoint in run.document["endpoints"].items():
-            e2e = endpoint.get(series) or endpoint["e2e_us"]
-            handler = endpoint["handler_us"]
-            outcomes = endpoint["outcomes"]
+        document = run.document
+        for name, endpoint in document.endpoints.items():
+            e2e = locust_e2e(document, name)
+            handler = endpoint.handler_us
+            outcomes = endpoint.outcomes
             rows.append(
                 [
                     _e(run.label),
                     _e(name),
-                    f"{endpoint['sent']:,}",
+                    f"{endpoint.sent:,}",
                     f"{outcomes['2xx']:,}",
                     f"{outcomes['4xx']:,}",
                     f"{outcomes['429']:,}",
                     f"{outcomes['5xx'] + outcomes['other']:,}",
                     f"{outcomes['connection_error']:,}",
-                    f"{endpoint['cold_starts']['count']:,}",
-                    *(_us(e2e[q]) if e2e["count"] else "–" for q in ("p50", "p90", "p99", "p999", "max")),
-                    *(_us(handler[q]) if handler["count"] else "–" for q in ("p50", "p99")),
-                    _status(endpoint["verdict"]["status"]),
+                    f"{endpoint.cold_starts.count:,}",
+                    *(
+                        _us(getattr(e2e, q)) if e2e.count else "–"
+                        for q in ("p50", "p90", "p99", "p999", "max")
+                    ),
+                    *(_us(getattr(handler, q)) if handler.count else "–" for q in ("p50", "p99")),
+                    _status(endpoint.verdict.status),
                 ]
             )
     if not rows:
         return ""
     notes = []
     for run in of_kind(runs, "locust"):
-        options = run.metadata.get("options", {})
+        options = run.options
         series = locust_series(run.document)
         notes.append(
             f"{_e(run.label)}: {_e(options.get('scenario', '?'))} scenario, "
@@ -123,11 +130,11 @@ def locust_section(runs: list[Run]) -> str:
             + f"{_e(options.get('host', ''))}, "
             f"end-to-end series <code>{_e(series)}</code>"
             + (" (from each request's intended send time)" if series == "e2e_intended_us" else "")
-            + (" — <b>partial run</b>" if run.document.get("partial") else "")
+            + (" — <b>partial run</b>" if run.document.partial else "")
         )
-        schedule = run.document.get("schedule")
-        if schedule and schedule.get("warning"):
-            notes.append(f"{_e(run.label)}: WARNING: {_e(schedule['warning'])}")
+        schedule = run.document.schedule
+        if schedule is not None and schedule.warning:
+            notes.append(f"{_e(run.label)}: WARNING: {_e(schedule.warning)}")
     headers = ["run", "function", "sent", "2xx", "4xx", "429 throttled", "5xx", "conn. errors", "cold starts"]
     headers += [
         "p50 µs",
@@ -146,63 +153,90 @@ def locust_section(runs: list[Run]) -> str:
     )
 
 
+def _ratio(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}×"
+
+
+def _ms_of_us(value: float | None) -> str:
+    return _ms(None if value is None else value / 1_000)
+
+
 def coldstart_section(runs: list[Run]) -> str:
     parts = []
     for run in of_kind(runs, "coldstart"):
-        options = run.metadata.get("options", {})
-        if run.document.get("mode") != "process":
-            rows = [
-                [
-                    _e(row["name"]),
-                    _ms(row["cold_start_ms"]["p50"]),
-                    _ms((row.get("init_duration_ms") or {}).get("p50")),
-                    f"{row['cold_start_ms']['samples']}",
-                    _us(row["warm_us"]["p50"]),
-                    _us(row["warm_us"]["p99"]),
-                    _e(row.get("peak_rss_mb", "–")),
-                    f"{row['cost_per_million_usd']:.4f}",
-                ]
-                for row in run.document["variants"]
+        options, variants = run.options, run.document.variants
+        rows = [
+            [
+                _e(variant.name),
+                _e(f"{variant.model_format} + {variant.input_path}"),
+                _ms_of_us(variant.cold_start_us.p50),
+                f"{_ms_of_us(variant.cold_start_us.min)}–{_ms_of_us(variant.cold_start_us.max)}",
+                _ms_of_us(variant.cold_start_us.mad),
+                *(_ms_of_us(getattr(variant.phases_us, phase)) for phase in PHASES),
+                _us(variant.warm_us.p50),
+                _us(variant.warm_us.p99),
+                _e(variant.peak_rss_mb),
+                f"{variant.cost_per_million_usd:.4f}",
+                "–"
+                if variant.cold_speedup_vs_tutorial is None
+                else f"{variant.cold_speedup_vs_tutorial:.1f}×",
+                _status(variant.status),
             ]
-            headers = [
-                "function",
-                "cold p50 ms",
-                "Init Duration p50 ms",
-                "trials",
-                "warm p50 µs",
-                "warm p99 µs",
-            ]
-            headers += ["max memory MB", "$ per million"]
-        else:
-            rows = [
-                [
-                    _e(row["name"]),
-                    _e(f"{row['model_format']} + {row['input_path']}"),
-                    _ms(row["cold_start_ms"]["p50"]),
-                    f"{_ms(row['cold_start_ms']['min'])}–{_ms(row['cold_start_ms']['max'])}",
-                    _ms(row["cold_start_ms"]["mad"]),
-                    *(_ms(row["phases_ms"][phase]) for phase in row["phases_ms"]),
-                    _us(row["warm_us"]["p50"]),
-                    _us(row["warm_us"]["p99"]),
-                    _e(row["peak_rss_mb"]),
-                    f"{row['cost_per_million_usd']:.4f}",
-                    f"{row.get('cold_speedup_vs_tutorial', 0):.1f}×",
-                    _status(row["verdict"]),
-                ]
-                for row in run.document["variants"]
-            ]
-            phases = list(run.document["variants"][0]["phases_ms"]) if run.document["variants"] else []
-            headers = ["variant", "format + input", "cold p50 ms", "min–max ms", "MAD ms"]
-            headers += [f"{phase.replace('_', ' ')} ms" for phase in phases]
-            headers += ["warm p50 µs", "warm p99 µs", "peak RSS MB", "$ per million", "cold vs tutorial"]
-            headers += ["verdict"]
-        warnings = [w for row in run.document["variants"] for w in row["cold_start_ms"].get("warnings", [])]
+            for variant in variants
+        ]
+        headers = ["variant", "format + input", "cold p50 ms", "min–max ms", "MAD ms"]
+        headers += [f"{phase.replace('_', ' ')} ms" for phase in PHASES]
+        headers += ["warm p50 µs", "warm p99 µs", "peak RSS MB", "$ per million", "cold vs tutorial"]
+        headers += ["verdict"]
+        warnings = [w for variant in variants for w in variant.cold_start_us.warnings]
         parts.append(
-            f"<h3>{_e(run.label)} ({_e(run.document.get('mode'))} mode, {options.get('trials', '?')} trials, "
+            f"<h3>{_e(run.label)} (fresh processes, {options.get('trials', '?')} trials, "
             f"{options.get('memory_mb', '?')} MB, cold target {options.get('cold_target_ms', '?')} ms, "
             f"warm target {options.get('target_ms', '?')} ms)</h3>"
-            + _table(headers, rows, text_columns=2 if run.document.get("mode") == "process" else 1)
+            + _table(headers, rows, text_columns=2)
             + "".join(f'<p class="note">{_e(w)}</p>' for w in warnings)
+        )
+    for run in of_kind(runs, "coldstart-endpoint"):
+        document = run.document
+        init = document.init_us
+        rows = [
+            [
+                _e(document.function),
+                _ms_of_us(document.first_request_us.p50),
+                _ms_of_us(init.p50 if init else None),
+                f"{document.trials_with_init_duration}/{document.first_request_us.samples}",
+                _us(document.warm_us.p50),
+                _us(document.warm_us.p99),
+                _e(document.peak_rss_mb),
+                f"{document.cost_per_million_usd:.4f}",
+                _status(document.status),
+            ]
+        ]
+        headers = ["function", "cold p50 ms", "Init Duration p50 ms", "trials with Init", "warm p50 µs"]
+        headers += ["warm p99 µs", "max memory MB", "$ per million", "verdict"]
+        parts.append(
+            f"<h3>{_e(run.label)} (through {_e(document.lambda_endpoint or 'AWS')}, "
+            f"{document.memory_mb} MB)</h3>" + _table(headers, rows)
+        )
+    for run in of_kind(runs, "coldstart-cloudwatch"):
+        document = run.document
+        rows = [
+            [
+                _e(document.function),
+                f"{document.invocations:,}",
+                f"{document.cold_invocations:,} ({document.cold_share:.1%})",
+                _ms_of_us(document.init_us.p50 if document.init_us else None),
+                _ms_of_us(document.cold_start_us.p50 if document.cold_start_us else None),
+                _us(document.warm_us.p50),
+                _us(document.warm_us.p99),
+                _e(document.peak_rss_mb),
+                f"{document.cost_per_million_usd:.4f}",
+            ]
+        ]
+        headers = ["function", "invocations", "cold", "Init Duration p50 ms", "cold (init + first) p50 ms"]
+        headers += ["warm Duration p50 µs", "warm p99 µs", "max memory MB", "$ per million"]
+        parts.append(
+            f"<h3>{_e(run.label)} (CloudWatch Logs, {document.memory_mb} MB)</h3>" + _table(headers, rows)
         )
     return "<h2>Cold starts</h2>" + "".join(parts) if parts else ""
 
@@ -212,13 +246,13 @@ def inprocess_section(runs: list[Run]) -> str:
     for run in of_kind(runs, "inprocess"):
         rows = [
             [
-                _e(row["name"]),
-                f"{row['handler_us']['count']:,}",
-                *(_us(row["handler_us"][q]) for q in ("p50", "p90", "p99", "max")),
-                _us((row.get("predict_us") or {}).get("p50")),
-                f"{row.get('speedup_vs_tutorial', 0):.1f}×",
+                _e(variant.name),
+                f"{variant.handler_us.count:,}",
+                *(_us(getattr(variant.handler_us, q)) for q in ("p50", "p90", "p99", "max")),
+                _us(variant.predict_us.p50 if variant.predict_us else None),
+                _ratio(variant.speedup_vs_tutorial),
             ]
-            for row in run.document["variants"]
+            for variant in run.document.variants
         ]
         headers = [
             "variant",
@@ -237,13 +271,13 @@ def inprocess_section(runs: list[Run]) -> str:
 def endpoint_section(runs: list[Run]) -> str:
     rows = []
     for run in of_kind(runs, "endpoint"):
-        warm = run.document["warm"]
+        warm = run.document.warm
         for name in ("e2e_us", "in_handler_us", "overhead_us"):
-            series = warm.get(name) or {}
-            if series.get("count"):
+            series = getattr(warm, name)
+            if series.count:
                 rows.append(
-                    [_e(run.label), _e(name), f"{series['count']:,}"]
-                    + [_us(series[q]) for q in ("p50", "p99", "max")]
+                    [_e(run.label), _e(name), f"{series.count:,}"]
+                    + [_us(getattr(series, q)) for q in ("p50", "p99", "max")]
                 )
     if not rows:
         return ""
@@ -255,11 +289,7 @@ def endpoint_section(runs: list[Run]) -> str:
 def harness_section(runs: list[Run]) -> str:
     parts = []
     for run in of_kind(runs, "harness"):
-        summary = {
-            key: value
-            for key, value in run.document.items()
-            if key not in ("metadata", "kind", "schema_version")
-        }
+        summary = {key: value for key, value in run.document.to_dict().items() if key != "metadata"}
         parts.append(f"<h3>{_e(run.label)}</h3><pre>{_e(json.dumps(summary, indent=2))}</pre>")
     return "<h2>Harness self-check</h2>" + "".join(parts) if parts else ""
 
@@ -299,19 +329,18 @@ def metadata_section(runs: list[Run]) -> str:
     parts = []
     for run in runs:
         meta = run.metadata
-        get = meta.get
-        versions = ", ".join(f"{k} {v}" for k, v in get("versions", {}).items())
+        versions = ", ".join(f"{k} {v}" for k, v in meta.versions.items())
         machine = (
-            f"host {_e(get('host'))}: {_e(get('cpu_model'))}, {_e(get('cpu_count'))} CPUs, "
-            f"{_e(get('memory_gib'))} GiB; {_e(get('platform'))}; {_e(describe_phrase(get('cpu_idle')))}"
+            f"host {_e(meta.host)}: {_e(meta.cpu_model)}, {_e(meta.cpu_count)} CPUs, "
+            f"{_e(meta.memory_gib)} GiB; {_e(meta.platform)}; {_e(describe_phrase(meta.cpu_idle))}"
         )
         parts.append(
-            f"<details><summary>{_e(run.label)} — {_e(run.kind)}, {_e(get('utc_time', '?'))}</summary>"
+            f"<details><summary>{_e(run.label)} — {_e(run.kind)}, {_e(meta.utc_time)}</summary>"
             f"<p>file: <code>{_e(run.path)}</code><br>"
-            f"command: <code>{_e(get('command', '?'))}</code><br>"
-            f"git: <code>{_e(get('git_sha'))}</code>; {machine}<br>"
+            f"command: <code>{_e(meta.command)}</code><br>"
+            f"git: <code>{_e(meta.git_sha)}</code>; {machine}<br>"
             f"versions: {_e(versions)}</p>"
-            f"<pre>{_e(json.dumps(get('options', {}), indent=1))}</pre></details>"
+            f"<pre>{_e(json.dumps(meta.options, indent=1))}</pre></details>"
         )
     return "<h2>Metadata</h2>" + "".join(parts)
 

@@ -11,24 +11,38 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.results import read_results
+from bench.results import (
+    ColdstartEndpointRun,
+    ColdstartRun,
+    Document,
+    EndpointRun,
+    Gate,
+    InprocessRun,
+    LocustRun,
+    Metadata,
+    read_document,
+)
 
 
 @dataclass(frozen=True)
 class Run:
-    """One results file: its label in the report, its kind and the document itself."""
+    """One results file: its label in the report, its kind and the typed document itself."""
 
     label: str
     path: Path
-    document: dict
+    document: Document
 
     @property
     def kind(self) -> str:
-        return self.document["kind"]
+        return self.document.KIND
 
     @property
-    def metadata(self) -> dict:
-        return self.document.get("metadata") or {}
+    def metadata(self) -> Metadata:
+        return self.document.metadata  # type: ignore[attr-defined]
+
+    @property
+    def options(self) -> dict:
+        return self.metadata.options
 
 
 @dataclass(frozen=True)
@@ -49,7 +63,7 @@ class Ratio:
 
 def load_runs(paths: list[Path]) -> list[Run]:
     """Read every file; a :class:`bench.results.ResultsError` names the first bad one."""
-    documents = [(Path(path), read_results(Path(path))) for path in paths]
+    documents = [(Path(path), read_document(Path(path))) for path in paths]
     stems = Counter(path.stem for path, _ in documents)
     runs = []
     for path, document in documents:
@@ -65,39 +79,51 @@ def of_kind(runs: list[Run], kind: str) -> list[Run]:
     return [run for run in runs if run.kind == kind]
 
 
-def locust_series(document: dict) -> str:
+def locust_series(document: LocustRun) -> str:
     """The end-to-end series the run was judged on: from the intended send time under open loop."""
-    return document.get("verdict", {}).get("series", "e2e_us")
+    return document.verdict.series
+
+
+def locust_e2e(document: LocustRun, name: str):
+    """The end-to-end Series of one endpoint that the run was judged on."""
+    endpoint = document.endpoints[name]
+    if locust_series(document) == "e2e_intended_us" and endpoint.e2e_intended_us is not None:
+        return endpoint.e2e_intended_us
+    return endpoint.e2e_us
 
 
 def _figures(run: Run) -> dict[str, dict[str, float]]:
     """Per subject (function or variant), the figures worth comparing between runs."""
     document = run.document
     figures: dict[str, dict[str, float]] = {}
-    if run.kind == "locust":
-        series = locust_series(document)
-        for name, endpoint in document["endpoints"].items():
-            e2e = endpoint.get(series) or endpoint["e2e_us"]
-            if e2e["count"]:
-                figures[name] = {"e2e p50 µs": e2e["p50"], "e2e p99 µs": e2e["p99"]}
-                if endpoint["handler_us"]["count"]:
-                    figures[name]["handler p50 µs"] = endpoint["handler_us"]["p50"]
-    elif run.kind == "coldstart":
-        for row in document["variants"]:
-            figures[row["name"]] = {
-                "cold start p50 ms": row["cold_start_ms"]["p50"],
-                "warm p50 µs": row["warm_us"]["p50"],
-                "warm p99 µs": row["warm_us"]["p99"],
+    if isinstance(document, LocustRun):
+        for name, endpoint in document.endpoints.items():
+            e2e = locust_e2e(document, name)
+            if e2e.count:
+                figures[name] = {"e2e p50 µs": e2e.p50, "e2e p99 µs": e2e.p99}
+                if endpoint.handler_us.count:
+                    figures[name]["handler p50 µs"] = endpoint.handler_us.p50
+    elif isinstance(document, ColdstartRun):
+        for variant in document.variants:
+            figures[variant.name] = {
+                "cold start p50 µs": variant.cold_start_us.p50,
+                "warm p50 µs": variant.warm_us.p50,
+                "warm p99 µs": variant.warm_us.p99,
             }
-    elif run.kind == "inprocess":
-        for row in document["variants"]:
-            figures[row["name"]] = {
-                "handler p50 µs": row["handler_us"]["p50"],
-                "handler p99 µs": row["handler_us"]["p99"],
+    elif isinstance(document, ColdstartEndpointRun):
+        figures[document.function] = {
+            "first request p50 µs": document.first_request_us.p50,
+            "warm p50 µs": document.warm_us.p50,
+        }
+    elif isinstance(document, InprocessRun):
+        for variant in document.variants:
+            figures[variant.name] = {
+                "handler p50 µs": variant.handler_us.p50,
+                "handler p99 µs": variant.handler_us.p99,
             }
-    elif run.kind == "endpoint":
-        warm = document["warm"]
-        figures["endpoint"] = {"e2e p50 µs": warm["e2e_us"]["p50"], "e2e p99 µs": warm["e2e_us"]["p99"]}
+    elif isinstance(document, EndpointRun):
+        warm = document.warm
+        figures["endpoint"] = {"e2e p50 µs": warm.e2e_us.p50, "e2e p99 µs": warm.e2e_us.p99}
     return figures
 
 
@@ -119,18 +145,32 @@ def ratios(runs: list[Run]) -> list[Ratio]:
     return found
 
 
+def run_gates(document: Document) -> list[Gate]:
+    """Every gate a document carries, in the order it judged them."""
+    if isinstance(document, LocustRun):
+        return list(document.verdict.gates)
+    if isinstance(document, ColdstartRun):
+        return [gate for variant in document.variants for gate in variant.gates]
+    return list(getattr(document, "gates", []))
+
+
 def verdicts(runs: list[Run]) -> list[tuple[str, str, str, list[str]]]:
-    """(run label, kind, status, reasons) for every run that carries a verdict."""
+    """(run label, kind, status, reasons) for every run that carries a verdict: the status the
+    run recorded, and its gates' messages, the ones that did not pass first."""
     rows = []
     for run in runs:
-        verdict = run.document.get("verdict")
-        if isinstance(verdict, dict):
-            rows.append((run.label, run.kind, verdict["status"], list(verdict.get("reasons", []))))
-        elif isinstance(verdict, str):
-            misses = [
-                f"{row['name']}: {miss}"
-                for row in run.document.get("variants", [])
-                for miss in row.get("misses", [])
-            ]
-            rows.append((run.label, run.kind, verdict, misses))
+        document = run.document
+        if isinstance(document, LocustRun):
+            status = document.verdict.status
+        elif hasattr(document, "status"):
+            status = document.status
+        elif hasattr(document, "passed"):
+            status = "PASS" if document.passed else "FAIL"
+        else:
+            continue
+        gates = run_gates(document)
+        reasons = [gate.message for gate in gates if not gate.passed] + [
+            gate.message for gate in gates if gate.passed
+        ]
+        rows.append((run.label, run.kind, status, reasons))
     return rows

@@ -2,40 +2,79 @@
 
 from __future__ import annotations
 
-import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from bench import process
+from bench.process import Child, EmulatorProcess, run_to_completion
 from handler.features import TUTORIAL_QUERY  # noqa: F401  (re-exported for the tests)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "games-expand.csv"
 
 
+def run_command(command: list[str], cwd: Path = PROJECT_ROOT, env: dict | None = None, timeout: float = 300):
+    """Run ``command`` to completion; returns CompletedProcess (text stdout and stderr apart).
+    Started and stopped by ``bench.process``: on a timeout the child and everything it started
+    are stopped and ChildError is raised."""
+    with tempfile.TemporaryDirectory(prefix="run-command-") as folder:
+        stdout, stderr = Path(folder) / "stdout", Path(folder) / "stderr"
+        child = run_to_completion(command, stdout, timeout, cwd=cwd, env=env or {}, stderr=stderr)
+        errors = stderr.read_text(encoding="utf-8", errors="replace")
+        return subprocess.CompletedProcess(command, child.process.returncode, child.text(), errors)
+
+
 def run_module(*args: str, cwd: Path = PROJECT_ROOT, env: dict | None = None, timeout: float = 300):
-    """Run ``python -m ...`` in a subprocess, as a user would; returns CompletedProcess."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """Run ``python -m ...`` in a subprocess, as a user would (:func:`run_command`)."""
+    return run_command([sys.executable, "-m", *args], cwd=cwd, env=env, timeout=timeout)
+
+
+TRAINING = pytest.StashKey[Child]()
+
+
+def _start_training(config: pytest.Config) -> Child:
+    folder = Path(tempfile.mkdtemp(prefix="pytest-models-"))
+    command = [sys.executable, "-m", "training", "--out", str(folder / "models")]
+    config.stash[TRAINING] = process.start(command, folder / "training.out", name="python -m training")
+    return config.stash[TRAINING]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Train the session's models (``models_dir``) while the tests are being collected: the
+    ~4 s of ``python -m training`` then overlap collection instead of delaying the first test."""
+    if not session.config.option.collectonly:
+        _start_training(session.config)
+
+
+def _stop_training(config: pytest.Config) -> None:
+    training = config.stash.get(TRAINING, None)
+    if training is not None:
+        training.stop()
+        shutil.rmtree(training.output.parent, ignore_errors=True)
+        del config.stash[TRAINING]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if not any("models_dir" in item.fixturenames for item in session.items):
+        _stop_training(session.config)  # no selected test needs it
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _stop_training(session.config)
 
 
 @pytest.fixture(scope="session")
-def models_dir(tmp_path_factory) -> Path:
-    """Models trained on the seeded synthetic data, once per test session."""
-    out = tmp_path_factory.mktemp("models") / "models"
-    completed = run_module("training", "--out", str(out))
-    assert completed.returncode == 0, completed.stderr
-    return out
+def models_dir(request: pytest.FixtureRequest) -> Path:
+    """Models trained on the seeded synthetic data, once per test session (started at session
+    start, see :func:`pytest_sessionstart`)."""
+    training = request.config.stash.get(TRAINING, None) or _start_training(request.config)
+    assert training.wait(300) == 0, training.text()[-3000:]
+    return training.output.parent / "models"
 
 
 @pytest.fixture(scope="session")
@@ -49,98 +88,18 @@ def real_models_dir(tmp_path_factory) -> Path:
     return out
 
 
-class RunningEmulator:
-    """A ``python -m handler.serve`` process on 127.0.0.1, with its base URL and log file."""
+AWS_TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
-    def __init__(self, process: subprocess.Popen, base_url: str, log_file: Path, pumps: list) -> None:
-        self.process = process
-        self.pumps = pumps
-        self.base_url = base_url
-        self.log_file = log_file
 
-    def url(self, function: str, query: str = "") -> str:
-        return f"{self.base_url}/staging/{function}" + (f"?{query}" if query else "")
-
-    def children(self) -> list:
-        import psutil
-
-        return psutil.Process(self.process.pid).children(recursive=True)
-
-    def stop(self, timeout: float = 20) -> list:
-        """SIGTERM, wait; returns the environment processes still alive afterwards (none, we hope)."""
-        import signal as signal_module
-
-        import psutil
-
-        children = self.children()
-        if self.process.poll() is None:
-            self.process.send_signal(signal_module.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        for thread in self.pumps:
-            thread.join(5)
-        _gone, alive = psutil.wait_procs(children, timeout=5)
-        for process in alive:
-            process.kill()
-        return alive
+RunningEmulator = EmulatorProcess  # the name the tests know
 
 
 def start_emulator(
     *args: str, config: Path | None = None, log_file: Path, models: Path | None = None
 ) -> RunningEmulator:
-    import queue
-    import threading
-
-    command = [sys.executable, "-m", "handler.serve", "--port", "0", "--quiet"]
-    command += ["--log-file", str(log_file)]
-    if config is not None:
-        command += ["--config", str(config)]
-    if models is not None:
-        command += ["--models", str(models)]
-    process = subprocess.Popen(
-        [*command, *args],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
-    )
-    lines: list[str] = []
-    received: queue.Queue[str] = queue.Queue()
-
-    def pump(stream, sink: queue.Queue | None) -> None:  # drains the pipe for the process's life
-        for text in stream:
-            if sink is not None:
-                sink.put(text)
-        if sink is not None:
-            sink.put("")
-        stream.close()
-
-    pumps = [
-        threading.Thread(target=pump, args=(process.stdout, received), daemon=True),
-        threading.Thread(target=pump, args=(process.stderr, None), daemon=True),
-    ]
-    for thread in pumps:
-        thread.start()
-    while True:
-        try:
-            line = received.get(timeout=30)
-        except queue.Empty:
-            line = ""
-        if not line:
-            process.kill()
-            process.wait(5)
-            for thread in pumps:
-                thread.join(5)
-            raise RuntimeError(f"emulator did not start: {lines}")
-        lines.append(line)
-        if line.startswith("log:"):
-            break
-    base_url = lines[0].rsplit(" on ", 1)[1].strip()
-    return RunningEmulator(process, base_url, log_file, pumps)
+    """``python -m handler.serve`` with test AWS credentials, ready; its output beside ``log_file``."""
+    config_args = ("--config", str(config)) if config is not None else ()
+    return process.start_emulator(models, log_file, *config_args, *args, env=AWS_TEST_ENV)
 
 
 @pytest.fixture(scope="module")
@@ -167,33 +126,8 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def moto_server(tmp_path_factory):
     """A real ``moto_server`` process on 127.0.0.1, stopped by PID at the end; yields its URL."""
-    import time
-    import urllib.request
-
-    port = free_port()
+    url = f"http://127.0.0.1:{free_port()}"
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", url.rsplit(":", 1)[1]]
     log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with open(log, "w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=2).read()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto_server did not start: {log.read_text()[-2000:]}") from None
-                time.sleep(0.1)
+    with process.start(command, log, name="moto_server", ready=process.url_answers(f"{url}/moto-api/")):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

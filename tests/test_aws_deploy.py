@@ -45,14 +45,14 @@ def lean_zip(models_dir, tmp_path_factory) -> Path:
     return out / "logit-lean-x86_64.zip"
 
 
+@pytest.mark.slow
 def test_lean_package_needs_no_third_party_code_and_is_reproducible(lean_zip, models_dir, tmp_path):
     names = zipfile.ZipFile(lean_zip).namelist()
     assert names == sorted(names)
-    assert {"handler/app.py", "handler/artifacts.py", "model/logit.json", "model/manifest.json"} <= set(names)
-    assert not any(name.endswith(".dist-info/METADATA") for name in names)  # nothing pip-installed
-    assert "handler/local/serve.py" not in names and not any(
-        name.startswith("handler/local") for name in names
-    )
+    shipped = {f"handler/{path.name}" for path in (PROJECT_ROOT / "handler").glob("*.py")}
+    # Exactly handler/*.py and the model: no hand list, no emulator, no deployer, nothing pip-installed.
+    assert set(names) == shipped | {"model/logit.json", "model/manifest.json"}
+    assert {"handler/app.py", "handler/artifacts.py", "handler/seed.py"} <= shipped
     assert lean_zip.stat().st_size < 50_000
     again = run_module(
         "handler.aws.package", "--variant", "lean", "--models", str(models_dir), "--out", str(tmp_path)
@@ -81,6 +81,7 @@ def test_requirements_follow_the_variant_and_pin_the_model_library(models_dir):
     assert packaging.requirements(VARIANTS["numpy"], models_dir) == (sklearn, "joblib", "numpy")
 
 
+@pytest.mark.slow
 def test_deploy_reads_back_is_idempotent_and_tears_down(moto_server, lean_zip, models_dir):
     aws = clients(moto_server)
     args = (
@@ -167,6 +168,7 @@ def test_deploy_reads_back_is_idempotent_and_tears_down(moto_server, lean_zip, m
     assert "nothing to remove" in deploy(moto_server, "--function", "logitModel", "--teardown").stdout
 
 
+@pytest.mark.slow
 def test_teardown_keeps_what_the_user_brought(moto_server, lean_zip, models_dir):
     aws = clients(moto_server)
     aws["s3"].create_bucket(Bucket=BUCKET)
@@ -180,6 +182,7 @@ def test_teardown_keeps_what_the_user_brought(moto_server, lean_zip, models_dir)
     aws["s3"].delete_bucket(Bucket=BUCKET)
 
 
+@pytest.mark.slow
 def test_deploy_refuses_a_function_it_did_not_create(moto_server, lean_zip, models_dir):
     aws = clients(moto_server)
     role = aws["iam"].create_role(RoleName="theirs", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -202,6 +205,7 @@ def test_deploy_refuses_a_function_it_did_not_create(moto_server, lean_zip, mode
     )
 
 
+@pytest.mark.slow
 def test_bad_arguments_exit_2(moto_server, models_dir):
     completed = deploy(moto_server, "--variant", "tutorial", "--model-from-s3", "--models", str(models_dir))
     assert completed.returncode == 2 and "--model-from-s3" in completed.stderr
@@ -268,6 +272,7 @@ def _recycle(base_url: str, function: str) -> None:
     urllib.request.urlopen(request, timeout=10).read()
 
 
+@pytest.mark.slow
 def test_model_from_s3_predicts_in_the_emulator_and_a_tampered_one_is_refused(
     moto_server, models_dir, tmp_path
 ):
@@ -308,10 +313,10 @@ def test_model_from_s3_predicts_in_the_emulator_and_a_tampered_one_is_refused(
         "--no-progress",
         env={**ENV, "AWS_ENDPOINT_URL_S3": moto_server, "MODEL_DOWNLOAD_DIR": str(profile_downloads)},
     )  # fmt: skip
-    assert profile.returncode in (0, 1), profile.stderr
+    assert profile.returncode in (0, 1, 3), profile.stderr  # a verdict; 3: too few trials to claim one
     cold = json.loads((tmp_path / "cold.json").read_text())
     assert cold["metadata"]["options"]["model_base"] == f"s3://{BUCKET}/s3model/model"
-    assert cold["variants"][0]["phases_ms"]["load"] > 0
+    assert cold["variants"][0]["phases_us"]["load"] > 0
     assert [path.name.startswith("model-") for path in profile_downloads.iterdir()] == [True]
     # Run the deployed package, with the deployed configuration, in the emulator.
     code_dir = tmp_path / "task"
@@ -347,6 +352,7 @@ def test_model_from_s3_predicts_in_the_emulator_and_a_tampered_one_is_refused(
     assert deploy(moto_server, "--function", "s3model", "--teardown").returncode == 0
 
 
+@pytest.mark.slow
 def test_cloudwatch_report_lines_become_a_coldstart_result(moto_server, tmp_path):
     logs = clients(moto_server)["logs"]
     group = "/aws/lambda/watched"
@@ -371,10 +377,15 @@ def test_cloudwatch_report_lines_become_a_coldstart_result(moto_server, tmp_path
         "--endpoint-url", moto_server, "--results", str(results), env=ENV,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
-    row = json.loads(results.read_text())["variants"][0]
-    assert row["invocations"] == 10 and row["trials_with_init_duration"] == 1 and row["cold_share"] == 0.1
-    assert row["init_duration_ms"]["p50"] == 37.1 and row["cold_start_ms"]["p50"] == pytest.approx(39.6)
-    assert row["warm_us"]["count"] == 9 and row["warm_us"]["p50"] == 540.0 and row["peak_rss_mb"] == 41
+    document = json.loads(results.read_text())
+    assert document["kind"] == "coldstart-cloudwatch" and document["schema_version"] == 1
+    assert (
+        document["invocations"] == 10 and document["cold_invocations"] == 1 and document["cold_share"] == 0.1
+    )
+    assert document["init_us"]["p50"] == 37_100.0
+    assert document["cold_start_us"]["p50"] == pytest.approx(39_600.0)
+    assert document["warm_us"]["count"] == 9 and document["warm_us"]["p50"] == 540.0
+    assert document["peak_rss_mb"] == 41
     report = run_module("reports", str(results), "-o", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
     assert "<td>37.10</td>" in (tmp_path / "report" / "index.html").read_text()

@@ -66,10 +66,11 @@ def test_encoded_histograms_merge_exactly():
 
 
 def test_results_round_trip_and_version_check(tmp_path: Path):
-    path = write_json_atomic(tmp_path / "r.json", {"kind": "inprocess", "schema_version": 1})
-    assert read_results(path)["kind"] == "inprocess"
+    golden = json.loads((Path(__file__).parent / "golden" / "inprocess-v1.json").read_text())
+    path = write_json_atomic(tmp_path / "r.json", golden)
+    assert read_results(path) == golden
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
-    path.write_text(json.dumps({"kind": "inprocess", "schema_version": 99}))
+    path.write_text(json.dumps({**golden, "schema_version": 99}))
     with pytest.raises(ResultsError, match="schema_version 99 is not supported"):
         read_results(path)
     path.write_text(json.dumps({"kind": "mystery", "schema_version": 1}))
@@ -88,6 +89,7 @@ def test_atomic_write_leaves_the_old_file_when_serialization_fails(tmp_path: Pat
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
+@pytest.mark.slow
 def test_inprocess_cli_measures_and_writes_results(models_dir: Path, tmp_path: Path):
     results = tmp_path / "inprocess.json"
     completed = run_module(

@@ -53,6 +53,7 @@ def test_the_real_limit_holds_while_the_file_is_open():
 
 
 @pytest.mark.skipif(not _device_writable(), reason=f"{cpulatency.DEVICE} is not writable here (needs root)")
+@pytest.mark.slow
 def test_serve_low_latency_holds_the_limit_for_its_lifetime(models_dir, tmp_path):
     from tests.conftest import start_emulator
 

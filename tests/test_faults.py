@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bench.hardening.faults import FAULTS
 from tests.conftest import run_module
 
 
+@pytest.mark.slow
 def test_one_round_of_every_fault_is_survived(tmp_path: Path):
     results = tmp_path / "faults.json"
     completed = run_module("bench.hardening.faults", "--rounds", "1", "--results", str(results), timeout=180)

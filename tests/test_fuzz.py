@@ -12,6 +12,8 @@ import json
 import urllib.parse
 from pathlib import Path
 
+import pytest
+
 from bench.hardening.fuzz import fuzz_handlers, log_problems, send
 from bench.hardening.fuzzcases import HttpCase, check_handler_reply, check_http_answer
 from handler.features import TUTORIAL_QUERY
@@ -21,6 +23,7 @@ CI_CASES = 300
 TUTORIAL_PATH = "/staging/logit-lean?" + urllib.parse.urlencode(TUTORIAL_QUERY)
 
 
+@pytest.mark.slow
 def test_both_campaigns_pass_and_account_for_every_case(models_dir: Path, tmp_path: Path):
     results = tmp_path / "fuzz.json"
     completed = run_module(
@@ -66,6 +69,7 @@ def test_the_rules_reject_broken_answers():
     assert check_handler_reply({}, ok, 0.5)  # not the model's prediction
 
 
+@pytest.mark.slow
 def test_a_campaign_finds_and_reports_a_handler_that_crashes(models_dir: Path):
     def fragile(event, context):  # the tutorial's style: trusts its input
         params = event["queryStringParameters"]
@@ -91,11 +95,13 @@ def _answer(emulator, case: HttpCase) -> tuple[int, dict]:
     return status, json.loads(body)
 
 
+@pytest.mark.slow
 def test_a_body_over_api_gateways_10_mb_is_a_json_413(emulator):
     status, document = _answer(emulator, HttpCase("POST", TUTORIAL_PATH, (), b"x" * (10 * 2**20 + 1)))
     assert (status, document) == (413, {"message": "Request Too Long"})
 
 
+@pytest.mark.slow
 def test_an_event_over_lambdas_6_mb_is_a_json_413_at_the_gateway_and_the_invoke_api(emulator):
     status, document = _answer(emulator, HttpCase("POST", TUTORIAL_PATH, (), b"x" * (7 * 2**20)))
     assert (status, document) == (413, {"message": "Request Too Long"})
@@ -106,6 +112,7 @@ def test_an_event_over_lambdas_6_mb_is_a_json_413_at_the_gateway_and_the_invoke_
     assert status == 413 and "smaller than 6291456 bytes" in document["message"]
 
 
+@pytest.mark.slow
 def test_requests_the_http_parser_refuses_get_a_json_400(emulator):
     for case in (
         HttpCase("BREW", TUTORIAL_PATH, (), b""),
@@ -118,6 +125,7 @@ def test_requests_the_http_parser_refuses_get_a_json_400(emulator):
     assert send(emulator.base_url, HttpCase("GET", TUTORIAL_PATH, (), b""))[0] == 200
 
 
+@pytest.mark.slow
 def test_a_10_kb_value_and_header_reach_the_handler_and_get_its_400(emulator):
     query = dict(TUTORIAL_QUERY, G3="9" * 10_240)
     case = HttpCase(

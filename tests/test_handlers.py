@@ -36,6 +36,7 @@ def sklearn_reference(models: Path) -> np.ndarray:
 
 
 @pytest.mark.parametrize("variant", [name for name in VARIANTS if VARIANTS[name].available()])
+@pytest.mark.slow
 def test_every_variant_agrees_with_sklearn_on_all_1024_inputs(variant: str, models_dir: Path):
     result = probe(variant, models_dir)
     if variant == "tutorial":
@@ -69,6 +70,7 @@ def test_first_response_is_cold_then_warm(models_dir: Path):
     assert first["headers"]["Content-Type"] == "application/json"
 
 
+@pytest.mark.slow
 def test_tutorial_handler_reproduces_the_published_prediction(real_models_dir: Path, monkeypatch):
     monkeypatch.setenv("MODEL_URI", str(real_models_dir / "logit.pkl"))
     sys.modules.pop("handler.seed", None)
@@ -232,6 +234,7 @@ open(sys.argv[2], "wb").write(skops.io.dumps(model))
 """
 
 
+@pytest.mark.slow
 def test_skops_artifact_with_an_untrusted_type_is_refused_even_when_its_hash_matches(
     models_dir: Path, tmp_path: Path
 ):
@@ -280,6 +283,7 @@ def test_skops_artifact_with_an_untrusted_type_is_refused_even_when_its_hash_mat
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_the_trained_skops_artifact_holds_no_untrusted_types(models_dir: Path):
     import skops.io
 

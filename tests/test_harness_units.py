@@ -35,14 +35,14 @@ def test_mlperf_early_stopping_sample_counts():
 def test_verdict_statuses_and_messages():
     threshold = Threshold(target_us=1000.0)
     passed = evaluate(threshold, samples=1000, over_target=1, observed_us=800.0, field="e2e_us p99")
-    assert passed.status == PASS and passed.samples_needed == 0
+    assert passed.status == PASS and passed.details["samples_needed"] == 0
     failed = evaluate(threshold, samples=1000, over_target=50, observed_us=1500.0, field="e2e_us p99")
     assert failed.status == FAIL and "1500" in failed.message and "1000" in failed.message
     invalid = evaluate(threshold, samples=100, over_target=0, observed_us=500.0, field="e2e_us p99")
-    assert invalid.status == INVALID and invalid.samples_needed == 359
+    assert invalid.status == INVALID and invalid.details["samples_needed"] == 359
     assert "359 more samples" in invalid.message
     empty = evaluate(threshold, samples=0, over_target=0, observed_us=0.0, field="e2e_us p99")
-    assert empty.status == INVALID and empty.samples_needed == 459
+    assert empty.status == INVALID and empty.details["samples_needed"] == 459
     with pytest.raises(ValueError):
         Threshold(target_us=0)
     with pytest.raises(ValueError):
@@ -180,27 +180,19 @@ def test_function_option_and_prediction_parsing():
     assert prediction_of("nonsense") is None
 
 
-def test_truth_server_busy_waits_and_rejects_bad_input():
+@pytest.mark.slow
+def test_truth_server_busy_waits_and_rejects_bad_input(tmp_path):
     import json
-    import subprocess
-    import sys
     import urllib.error
     import urllib.request
 
-    from tests.conftest import PROJECT_ROOT
+    from bench.truth.check import start_truth_server
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.truth.server"], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        base = process.stdout.readline().split(" ", 1)[1].strip()
+    server, base = start_truth_server(tmp_path / "truth.out")
+    with server:
         with urllib.request.urlopen(f"{base}/truth/1500", timeout=10) as response:
             timing = response.headers["Server-Timing"]
         assert timing.startswith("handler;dur=") and 1.5 <= float(timing.split("=")[1]) < 3.0
         with pytest.raises(urllib.error.HTTPError) as error:
             urllib.request.urlopen(f"{base}/truth/abc", timeout=10)
         assert error.value.code == 400 and "not an integer" in json.load(error.value)["message"]
-    finally:
-        process.terminate()
-        process.wait(10)
-        process.stdout.close()

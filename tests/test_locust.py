@@ -5,33 +5,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from bench.load.command import LocustCommand
+from bench.process import line_with, start, url_answers
+from tests.conftest import free_port, run_command
 
 LEAN = "staging/logit-lean"
-
-
-def locust_command(emulator, *args: str) -> list[str]:
-    return [sys.executable, "-m", "locust", "-f", "locustfile.py", "--host", emulator.base_url, *args]
+pytestmark = pytest.mark.slow  # every test runs Locust against the emulator
 
 
 def run_locust(emulator, tmp_path: Path, *args: str, timeout: float = 90):
     results = tmp_path / "locust.json"
-    command = locust_command(emulator, "--headless", "--results", str(results), "--only-summary", *args)
-    completed = subprocess.run(
-        command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    command = LocustCommand(emulator.base_url, results=results, extra=args).argv()
+    completed = run_command(command, timeout=timeout)
     assert results.is_file(), completed.stderr[-3000:]
     return completed, json.loads(results.read_text())
 
@@ -122,7 +115,7 @@ def test_verdict_sets_the_exit_code(emulator, tmp_path, args, status, code):
     assert completed.returncode == code
     verdict = document["endpoints"][LEAN]["verdict"]
     if status == "INVALID":
-        assert verdict["samples_needed"] > 0 and "more samples" in verdict["message"]
+        assert verdict["details"]["samples_needed"] > 0 and "more samples" in verdict["message"]
 
 
 def test_open_loop_keeps_a_schedule_and_measures_from_the_intended_time(emulator, tmp_path):
@@ -196,56 +189,23 @@ def test_spike_on_a_cold_function_shows_cold_starts(emulator, tmp_path):
 
 
 def test_a_bad_option_is_one_line_and_exit_2(emulator, tmp_path):
-    completed = subprocess.run(
-        locust_command(
-            emulator, "--headless", "-t", "1s", "--arrival", "open", "--results", str(tmp_path / "x.json")
-        ),
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    command = LocustCommand(
+        emulator.base_url, results=tmp_path / "x.json", run_time_s=1, arrival="open", only_summary=False
     )
+    completed = run_command(command.argv(), timeout=60)
     assert completed.returncode == 2
     assert "--arrival open needs --rate" in completed.stderr
     assert not (tmp_path / "x.json").exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_web_ui_has_a_microsecond_tab(emulator, tmp_path):
-    port = _free_port()
-    process = subprocess.Popen(
-        locust_command(
-            emulator,
-            "--web-host",
-            "127.0.0.1",
-            "--web-port",
-            str(port),
-            "--function",
-            LEAN,
-            "--results",
-            str(tmp_path / "ui.json"),
-        ),
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ},
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                page = urllib.request.urlopen(base + "/", timeout=5).read().decode()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the web UI did not start"
-                time.sleep(0.2)
+    base = f"http://127.0.0.1:{free_port()}"
+    command = LocustCommand(
+        emulator.base_url, (LEAN,), tmp_path / "ui.json", headless=False, only_summary=False,
+        extra=("--web-host", "127.0.0.1", "--web-port", base.rsplit(":", 1)[1]),
+    )  # fmt: skip
+    with start(command.argv(), tmp_path / "ui.out", ready=url_answers(base + "/"), ready_timeout_s=30):
+        page = urllib.request.urlopen(base + "/", timeout=5).read().decode()
         assert "Latency (\\u00b5s)" in page or "Latency (µs)" in page
         form = f"user_count=1&spawn_rate=1&host={emulator.base_url}".encode()
         urllib.request.urlopen(base + "/swarm", data=form, timeout=10).read()
@@ -253,34 +213,18 @@ def test_web_ui_has_a_microsecond_tab(emulator, tmp_path):
         stats = json.load(urllib.request.urlopen(base + "/stats/requests", timeout=10))
         rows = stats["extended_stats"][0]["data"]
         assert rows[0]["name"] == LEAN and rows[0]["sent"] > 0 and rows[0]["p50_us"] > 0
-    finally:
-        process.terminate()
-        process.wait(20)
     document = json.loads((tmp_path / "ui.json").read_text())
     check_accounting(document)
 
 
 def test_sigterm_mid_run_writes_partial_results_that_account_for_every_request(emulator, tmp_path):
     results, log = tmp_path / "term.json", tmp_path / "locust.log"
-    command = locust_command(
-        emulator, "--headless", "--only-summary", "-u", "2", "-r", "2", "-t", "60s", "--function", LEAN
-    )
-    with open(log, "w") as sink:
-        process = subprocess.Popen(
-            [*command, "--results", str(results)], cwd=PROJECT_ROOT, stdout=sink, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and "All users spawned" not in log.read_text():
-            time.sleep(0.2)
+    command = LocustCommand(emulator.base_url, (LEAN,), results, users=2, spawn_rate=2, run_time_s=60)
+    with start(command.argv(), log, ready=line_with("All users spawned"), ready_timeout_s=30) as process:
         time.sleep(1.0)
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    output = log.read_text()
+        process.process.send_signal(signal.SIGTERM)  # the signal under test, not the stop policy
+        process.wait(30)
+    output = process.text()
     assert process.returncode in (0, 1, 3), output[-2000:]  # the verdict's code, not killed (-15)
     document = json.loads(results.read_text())
     assert document["partial"] is True

@@ -13,16 +13,18 @@ import os
 from pathlib import Path
 
 import psutil
+import pytest
 
 from bench.hardening.overload import Plan, analyse, recovery_seconds
 from bench.load.recorder import Second
 from bench.load.results import RunFacts, _stages
-from bench.verdict import Threshold
+from bench.verdict import Limits, Threshold
 from tests.conftest import run_module
 
 PLAN = Plan("logit-lean", 100.0, 3.0, 0.25, 3.0, 2.0, 2.0, 5.0, 64.0)
 
 
+@pytest.mark.slow
 def test_a_short_overload_run_accounts_for_every_request_and_refuses_the_excess(
     models_dir: Path, tmp_path: Path
 ):
@@ -114,6 +116,7 @@ def test_stage_latency_comes_from_its_whole_seconds_and_counts_by_midpoint():
             entry.ok_histogram.record_value(value)
     facts = RunFacts(
         threshold=Threshold(target_us=1_000.0),
+        limits=Limits(),
         open_loop=True,
         stages_run=[
             {"name": "a", "users": 1, "start_unix": 10.2},
@@ -125,5 +128,5 @@ def test_stage_latency_comes_from_its_whole_seconds_and_counts_by_midpoint():
         partial=False,
     )
     first, second = _stages(seconds, facts)
-    assert first["requests"] == 40 and second["requests"] == 0  # 13.5 < 13.9: second 13 is a's
-    assert first["full_seconds"] == 2 and first["ok_p99_us"] < 1_100  # seconds 11 and 12 only
+    assert first.requests == 40 and second.requests == 0  # 13.5 < 13.9: second 13 is a's
+    assert first.full_seconds == 2 and first.ok_p99_us < 1_100  # seconds 11 and 12 only

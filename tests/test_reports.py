@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 
@@ -20,9 +19,11 @@ import psutil
 import pytest
 
 from bench.latency import LatencyRecorder
+from bench.process import start
+from bench.results.kinds import StageRow
 from reports.browser import find_chromium
 from reports.charts import cdf_points, knee
-from tests.conftest import PROJECT_ROOT, run_module
+from tests.conftest import run_module
 
 CHART_FILES = (
     "latency_cdf.png",
@@ -54,6 +55,7 @@ def _leftovers(marker: str) -> list[psutil.Process]:
     return found
 
 
+@pytest.mark.slow
 def test_quick_pipeline_writes_every_result_and_a_summary(quick_run):
     run_dir, completed = quick_run
     out = completed.stdout
@@ -64,19 +66,20 @@ def test_quick_pipeline_writes_every_result_and_a_summary(quick_run):
             assert document["kind"] == "locust" and document["partial"] is False
             endpoint = document["endpoints"][f"staging/{function}"]
             assert endpoint["outcomes"]["2xx"] > 0 and endpoint["outcomes"]["5xx"] == 0
-            status = endpoint["verdict"]["status"]
+            status = endpoint["status"]
             if scenario == "steady":
                 assert re.search(rf"^  {re.escape(function)}\s+{status}\s+e2e p50", out, re.MULTILINE), out
     coldstart = json.loads((run_dir / "coldstart.json").read_text())
     assert [row["name"] for row in coldstart["variants"]] == ["tutorial", "numpy", "lean"]
     ratio = (
-        coldstart["variants"][0]["cold_start_ms"]["p50"] / coldstart["variants"][2]["cold_start_ms"]["p50"]
+        coldstart["variants"][0]["cold_start_us"]["p50"] / coldstart["variants"][2]["cold_start_us"]["p50"]
     )
     assert f"{ratio:.1f}x faster" in out
     assert f"report: {run_dir / 'report' / 'index.html'}" in out
     assert _leftovers(str(run_dir)) == [], "a process of the pipeline outlived it"
 
 
+@pytest.mark.slow
 def test_report_page_holds_the_figures_and_every_chart(quick_run):
     run_dir, _completed = quick_run
     report = run_dir / "report"
@@ -90,11 +93,12 @@ def test_report_page_holds_the_figures_and_every_chart(quick_run):
     assert f"<td>{lean['e2e_intended_us']['p99']:,.1f}</td>" in page
     assert f"<td>{lean['sent']:,}</td>" in page
     coldstart = json.loads((run_dir / "coldstart.json").read_text())
-    assert f"<td>{coldstart['variants'][0]['cold_start_ms']['p50']:,.2f}</td>" in page
+    assert f"<td>{coldstart['variants'][0]['cold_start_us']['p50'] / 1000:,.2f}</td>" in page
     assert steady["metadata"]["command"].split()[-1] in page  # the command that reproduces it
     assert "CPU latency limit" in page  # the idle regime each run was measured in
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(quick_run, tmp_path):
     if find_chromium() is None:
         if os.environ.get("REQUIRE_CHROMIUM"):
@@ -112,6 +116,7 @@ def test_report_renders_in_headless_chromium(quick_run, tmp_path):
     assert _leftovers(str(tmp_path)) == [], "chromium outlived the check"
 
 
+@pytest.mark.slow
 def test_two_runs_of_a_kind_are_overlaid_with_ratios(quick_run, tmp_path):
     run_dir, _completed = quick_run
     before = tmp_path / "before.json"
@@ -135,6 +140,7 @@ def test_two_runs_of_a_kind_are_overlaid_with_ratios(quick_run, tmp_path):
         ({"kind": "telemetry"}, "unknown results kind 'telemetry'"),
     ],
 )
+@pytest.mark.slow
 def test_an_unknown_schema_is_one_line_and_exit_2(quick_run, tmp_path, change, message):
     run_dir, _completed = quick_run
     document = json.loads((run_dir / "locust-logit-lean-steady.json").read_text())
@@ -154,6 +160,7 @@ def test_a_file_that_is_not_json_is_refused(tmp_path):
     assert "not JSON" in completed.stderr and completed.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_pipeline_bad_data_is_exit_2_and_models_are_kept(tmp_path, models_dir):
     models = tmp_path / "models"
     shutil.copytree(models_dir, models)
@@ -173,34 +180,31 @@ def test_pipeline_bad_data_is_exit_2_and_models_are_kept(tmp_path, models_dir):
     assert (models / "manifest.json").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_pipeline_stops_everything_on_ctrl_c(tmp_path, models_dir):
     run_dir = tmp_path / "run"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(run_dir), "--models", str(tmp_path / "m")],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
+    command = [sys.executable, "-m", "bench", "--quick", "--out", str(run_dir)]
+    command += ["--models", str(tmp_path / "m")]
+
+    def emulator_started(_pipeline) -> bool:
         ready = run_dir / "emulator.out"
-        while time.monotonic() < deadline and "log:" not in (ready.read_text() if ready.exists() else ""):
-            assert process.poll() is None, process.communicate()
-            time.sleep(0.1)
+        return ready.exists() and any(line.startswith("log:") for line in ready.read_text().splitlines())
+
+    stderr_file = tmp_path / "stderr"
+    with start(
+        command, tmp_path / "stdout", stderr=stderr_file, new_session=True, ready=emulator_started,
+        ready_timeout_s=120,
+    ) as process:  # fmt: skip
         time.sleep(1.5)  # into the first Locust run
-        descendants = psutil.Process(process.pid).children(recursive=True)
+        descendants = process.descendants()
         assert any("handler.serve" in " ".join(child.cmdline()) for child in descendants)
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        _stdout, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        process.wait(60)
+        # before the with block's stop, which would kill what the pipeline left behind
+        _gone, alive = psutil.wait_procs(descendants, timeout=10)
+    stderr = stderr_file.read_text()
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr
-    _gone, alive = psutil.wait_procs(descendants, timeout=10)
     assert alive == [], f"still running after Ctrl-C: {[p.pid for p in alive]}"
 
 
@@ -208,18 +212,17 @@ def test_cdf_points_follow_the_histogram():
     recorder = LatencyRecorder("us")
     for microseconds in (100, 100, 200, 400):
         recorder.record_ns(microseconds * 1_000)
-    values, fractions = cdf_points(recorder.to_dict())
+    values, fractions = cdf_points(recorder.series())
     assert fractions == [0.5, 0.75, 1.0]
     assert [round(value) for value in values] == [100, 200, 400]
-    assert cdf_points({"count": 0, "histogram": ""}) == ([], [])
+    assert cdf_points(LatencyRecorder("us").series()) == ([], [])
+    assert cdf_points(None) == ([], [])
 
 
 def test_knee_is_the_last_step_within_twice_the_first_p99():
-    stages = [
-        {"achieved_rps": 100.0, "p99_us": 900.0},
-        {"achieved_rps": 200.0, "p99_us": 1000.0},
-        {"achieved_rps": 290.0, "p99_us": 1700.0},
-        {"achieved_rps": 300.0, "p99_us": 9000.0},
-    ]
+    def stage(rps: float, p99_us: float) -> StageRow:
+        return StageRow("s", 1, 0.0, 1.0, rps, 1, 1, p99_us / 2, p99_us, 0, 0, 1, None, None, 0)
+
+    stages = [stage(100.0, 900.0), stage(200.0, 1000.0), stage(290.0, 1700.0), stage(300.0, 9000.0)]
     assert knee(stages) == 2
     assert knee(stages[:1]) is None

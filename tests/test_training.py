@@ -44,6 +44,7 @@ def test_every_artifact_is_written_with_its_hash_in_the_manifest(models_dir: Pat
     assert document["coef"] == manifest["model"]["coef"]
 
 
+@pytest.mark.slow
 def test_real_data_manifest_records_the_data_hash(real_models_dir: Path):
     manifest = json.loads((real_models_dir / "manifest.json").read_text())
     assert manifest["data"]["sha256"] == ("c8472047c284dd8cddadddab82462e779609213a3c31d497769a52b64ae31fe3")
@@ -61,6 +62,7 @@ def test_real_data_manifest_records_the_data_hash(real_models_dir: Path):
     ],
     ids=["missing-column", "value-2", "non-numeric", "empty-file", "header-only"],
 )
+@pytest.mark.slow
 def test_bad_data_exits_2_with_one_line_and_keeps_previous_models(
     tmp_path: Path, models_dir: Path, content: str, message: str
 ):
@@ -78,6 +80,7 @@ def test_bad_data_exits_2_with_one_line_and_keeps_previous_models(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "models"]  # no temp left
 
 
+@pytest.mark.slow
 def test_unreadable_path_and_url_exit_2(tmp_path: Path):
     missing = run_module("training", "--data", str(tmp_path / "nope.csv"), "--out", str(tmp_path))
     assert missing.returncode == 2
@@ -87,6 +90,7 @@ def test_unreadable_path_and_url_exit_2(tmp_path: Path):
     assert "cannot read http://127.0.0.1:9/games.csv" in url.stderr
 
 
+@pytest.mark.slow
 def test_bad_solver_is_an_argparse_error(tmp_path: Path):
     completed = run_module("training", "--solver", "magic", "--out", str(tmp_path))
     assert completed.returncode == 2

@@ -7,11 +7,9 @@ once every artifact and the manifest exist, so a failed run leaves the previous 
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import os
 import pickle
-import platform
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -21,6 +19,7 @@ import joblib
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from handler.versions import package_versions
 from training.data import FEATURES
 
 MANIFEST = "manifest.json"
@@ -103,13 +102,8 @@ def sha256_file(path: Path) -> str:
 
 
 def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in VERSIONED_PACKAGES:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return versions
+    """What wrote the artifacts: Python and the installed model libraries (``handler.versions``)."""
+    return package_versions(VERSIONED_PACKAGES)
 
 
 def write_models(model: LogisticRegression, out_dir: Path, manifest_fields: dict) -> dict:

@@ -2,7 +2,7 @@
 
 argv: ``<sys.path entries, os.pathsep-separated> <module.function> <format> <input path>
 <environment as K=V, ;-separated> <warm_calls>``; run with ``python -S`` (see
-``bench.coldstart.child_command``). Imports nothing of ours before the handler. Records raw
+``bench.coldstart.process.child_command``). Imports nothing of ours before the handler. Records raw
 ``perf_counter_ns`` instants (CLOCK_MONOTONIC, comparable with the parent's spawn instant) and prints one JSON
 line; computes no statistics. Order of work, as in a Lambda environment's INIT then INVOKE:
 the libraries the variant needs, each imported apart (numpy, pandas, sklearn, joblib, skops,

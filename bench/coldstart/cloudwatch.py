@@ -1,12 +1,15 @@
 """``python -m bench.coldstart.cloudwatch --function NAME [--since 1h]``: what AWS itself measured.
 
 Reads the function's REPORT lines from CloudWatch Logs (``filter_log_events`` on
-``/aws/lambda/NAME``, every page) and summarises them into a ``coldstart`` results document
-(``mode: "cloudwatch"``), the same form the profiler's endpoint mode writes, so ``reports``
-charts it: Init Duration and cold Duration + Init of cold invocations (ms, median/MAD), warm
-Duration (µs, HdrHistogram), Billed Duration, Max Memory Used, the cold share, and the cost
-per million at that observed share. Measured by AWS inside the sandbox: no client or network
-time, and nothing about requests API Gateway refused before the function ran.
+``/aws/lambda/NAME``, every page, in the window ``--since`` ago → now) and summarises them
+into a ``coldstart-cloudwatch`` results document (:class:`bench.results.coldstart.ColdstartCloudwatchRun`)
+that ``reports`` charts: a cold invocation is one whose line has an Init Duration; Init
+Duration and Init + Duration of the cold ones (µs, median/MAD over them; None when there was
+none), warm Duration (µs, HdrHistogram), the Billed Duration total, Max Memory Used, the cold
+share, and the cost per million at that observed share. Every line is kept, as Lambda wrote
+it. Measured by AWS inside the sandbox: no client or network time, nothing about requests API
+Gateway refused before the function ran, and only the lines CloudWatch still holds. No gates:
+this reads what happened, it checks no target.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from pathlib import Path
 
 from bench.lambdacost import cost_per_million
 from bench.latency import LatencyRecorder
-from bench.results import SCHEMA_VERSIONS, Metadata, utc_stamp, write_json_atomic
+from bench.results import Metadata, utc_stamp, write_json_atomic
+from bench.results.coldstart import ColdstartCloudwatchRun, LoggedReport
 from bench.stats import summarize
 from handler.local.reportline import ReportLine
 
@@ -35,7 +39,8 @@ def parse_since(text: str) -> float:
     return float(match.group(1)) * _SECONDS[match.group(2)]
 
 
-def fetch_reports(logs, function: str, start_ms: int, end_ms: int) -> list[dict]:
+def fetch_reports(logs, function: str, start_ms: int, end_ms: int) -> list[LoggedReport]:
+    """Every REPORT line of ``/aws/lambda/{function}`` in the window, every page."""
     reports = []
     paginator = logs.get_paginator("filter_log_events")
     pages = paginator.paginate(
@@ -45,51 +50,65 @@ def fetch_reports(logs, function: str, start_ms: int, end_ms: int) -> list[dict]
         for event in page.get("events", []):
             report = ReportLine.parse(event.get("message", ""))
             if report is not None:
-                reports.append({**report.to_dict(), "timestamp_ms": event.get("timestamp")})
+                reports.append(LoggedReport(timestamp_ms=event.get("timestamp"), report=report))
     return reports
 
 
-def summarize_reports(function: str, reports: list[dict], options: dict) -> dict:
-    cold = [r for r in reports if r["init_duration_ms"] is not None]
+def summarize_reports(
+    function: str, logged: list[LoggedReport], start_ms: int, end_ms: int, metadata: Metadata
+) -> ColdstartCloudwatchRun:
+    """Cold (with an Init Duration) and warm invocations apart; durations in µs."""
+    reports = [entry.report for entry in logged]
+    cold = [report for report in reports if report.init_duration_ms is not None]
     warm = LatencyRecorder("us")
     for report in reports:
-        if report["init_duration_ms"] is None:
-            warm.record_ns(int(report["duration_ms"] * 1_000_000))
+        if report.init_duration_ms is None:
+            warm.record_ns(round(report.duration_ms * 1_000_000))
     cold_share = len(cold) / len(reports)
-    warm_summary = warm.summary()
-    cold_total = (
-        summarize([r["init_duration_ms"] + r["duration_ms"] for r in cold], f"{function} cold")
-        if cold
-        else None
+    warm_series = warm.series()
+    init = cold_total = None
+    billed_cold_ms = 0.0
+    if cold:
+        init = summarize([r.init_duration_ms * 1_000 for r in cold], f"{function} init duration")
+        cold_total = summarize(
+            [(r.init_duration_ms + r.duration_ms) * 1_000 for r in cold], f"{function} cold start"
+        )
+        billed_cold_ms = summarize([r.billed_duration_ms for r in cold]).p50
+    memory = reports[0].memory_size_mb
+    cost = cost_per_million(warm_series.p50 / 1_000, billed_cold_ms, memory, cold_share)
+    return ColdstartCloudwatchRun(
+        metadata=metadata,
+        function=function,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        invocations=len(reports),
+        cold_invocations=len(cold),
+        cold_share=round(cold_share, 6),
+        init_us=init,
+        cold_start_us=cold_total,
+        warm_us=warm_series,
+        billed_ms_total=sum(report.billed_duration_ms for report in reports),
+        peak_rss_mb=max(report.max_memory_used_mb for report in reports),
+        memory_mb=memory,
+        cost_per_million_usd=round(cost, 4),
+        reports=logged,
     )
-    init = summarize([r["init_duration_ms"] for r in cold], f"{function} init duration") if cold else None
-    memory = reports[0]["memory_size_mb"]
-    billed_cold = summarize([r["billed_duration_ms"] for r in cold]).p50 if cold else 0.0
-    cost = cost_per_million(warm_summary.p50 / 1_000, billed_cold, memory, cold_share)
-    empty = {"samples": 0, "p50": 0.0, "min": 0.0, "max": 0.0, "mad": 0.0, "spread": 0.0}
-    empty["warnings"] = ["no cold start in this window"]
-    return {
-        "kind": "coldstart",
-        "schema_version": SCHEMA_VERSIONS["coldstart"],
-        "mode": "cloudwatch",
-        "metadata": Metadata.collect(options).to_dict(),
-        "variants": [
-            {
-                "name": function,
-                "invocations": len(reports),
-                "cold_share": round(cold_share, 6),
-                "cold_start_ms": cold_total.to_dict() if cold_total else empty,
-                "init_duration_ms": init.to_dict() if init else empty,
-                "trials_with_init_duration": len(cold),
-                "warm_us": warm_summary.to_dict(),
-                "billed_ms_total": sum(r["billed_duration_ms"] for r in reports),
-                "peak_rss_mb": max(r["max_memory_used_mb"] for r in reports),
-                "memory_mb": memory,
-                "cost_per_million_usd": round(cost, 4),
-            }
-        ],
-        "trials": {function: reports},
-    }
+
+
+def format_line(document: ColdstartCloudwatchRun) -> str:
+    """The console summary (ms where Lambda reports ms)."""
+    init = (
+        f"Init Duration p50 {document.init_us.p50 / 1_000:.1f} ms"
+        if document.init_us is not None
+        else "no Init Duration (no cold start in this window)"
+    )
+    warm = document.warm_us
+    return (
+        f"{document.function}: {document.invocations} invocations, {document.cold_invocations} cold "
+        f"({document.cold_share:.2%}); {init}; "
+        f"warm Duration p50 {warm.p50:.0f} µs p99 {warm.p99:.0f} µs; "
+        f"max memory {document.peak_rss_mb} MB; ${document.cost_per_million_usd:.4f} per million"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,16 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     options = {"function": args.function, "since_s": args.since, "start_ms": start_ms, "end_ms": end_ms}
-    document = summarize_reports(args.function, reports, options)
+    document = summarize_reports(args.function, reports, start_ms, end_ms, Metadata.collect(options))
     results = args.results or Path("results") / f"cloudwatch-{args.function}-{utc_stamp()}.json"
     write_json_atomic(results, document)
-    row = document["variants"][0]
-    print(
-        f"{args.function}: {row['invocations']} invocations, {row['trials_with_init_duration']} cold "
-        f"({row['cold_share']:.2%}); Init Duration p50 {row['init_duration_ms']['p50']:.1f} ms; "
-        f"warm Duration p50 {row['warm_us']['p50']:.0f} µs p99 {row['warm_us']['p99']:.0f} µs; "
-        f"max memory {row['peak_rss_mb']} MB; ${row['cost_per_million_usd']:.4f} per million"
-    )
+    print(format_line(document))
     print(f"results: {results}")
     return 0
 

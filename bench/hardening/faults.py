@@ -24,11 +24,8 @@ got the wrong answer, a recovery request failed or a process outlived the emulat
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import re
-import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -36,8 +33,6 @@ import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import psutil
 
 from bench.cli import positive_int
 from bench.process import EmulatorError, running_emulator
@@ -177,12 +172,10 @@ def run(rounds: int, init_timeout_s: float, work: Path) -> dict:
                 f"  round {round_number + 1}/{rounds}: {tally.injected} faults, {len(tally.wrong)} wrong",
                 flush=True,
             )
-        environments = psutil.Process(emulator.process.pid).children(recursive=True)
-        emulator.process.send_signal(signal.SIGINT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            emulator.process.wait(30)
-        _gone, leftovers = psutil.wait_procs(environments, timeout=2)
-        exit_code = emulator.process.poll()
+        # SIGINT, as Ctrl-C: the emulator must drain, exit 0 and leave no environment behind
+        # (what it needed SIGKILL for shows as a negative exit code or as leftovers).
+        leftovers = emulator.stop(grace_s=30)
+        exit_code = emulator.process.returncode
     seconds = (time.perf_counter_ns() - started) / 1e9
     log = (work / "emulator.log").read_text(encoding="utf-8", errors="replace")
     return {

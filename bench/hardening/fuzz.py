@@ -201,12 +201,6 @@ def log_problems(paths: list[Path]) -> list[str]:
     return problems
 
 
-def _environment_pids(emulator_pid: int) -> set[int]:
-    import psutil
-
-    return {child.pid for child in psutil.Process(emulator_pid).children(recursive=True)}
-
-
 def run_gateway_campaign(models: Path, cases: int, seed: int | None, work: Path) -> Campaign:
     from bench.process import running_emulator
 
@@ -228,9 +222,9 @@ def run_gateway_campaign(models: Path, cases: int, seed: int | None, work: Path)
             raise RuntimeError(
                 f"the lean function did not answer its first request: {first[0]} {first[2][:200]!r}"
             )
-        before = _environment_pids(emulator.process.pid)
+        before = {process.pid for process in emulator.children()}
         campaign = fuzz_gateway(emulator.base_url, target, cases, seed)
-        after = _environment_pids(emulator.process.pid)
+        after = {process.pid for process in emulator.children()}
     problems = log_problems([work / "emulator.out", work / "emulator.log"])
     output = (work / "emulator.out").read_text(encoding="utf-8", errors="replace")
     campaign.refused_by_http_parser = output.count("refused a request from")

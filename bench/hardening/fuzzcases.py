@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
 
+from bench.reference import reference_prediction  # noqa: F401  (the fuzzer's oracle)
 from handler.features import FEATURES
 
 CANONICAL = ("0", "1")
@@ -283,15 +284,6 @@ def check_http_answer(case: HttpCase, status: int, content_type: str, body: byte
     if not isinstance(document, dict):
         problems.append("body is not a JSON object")
     return problems
-
-
-def reference_prediction(coefficients: dict, pairs_or_params: dict) -> float:
-    """The model's probability from ``logit.json``, computed here independently of the handler."""
-    z = coefficients["intercept"] + math.fsum(
-        weight * float(pairs_or_params[name])
-        for weight, name in zip(coefficients["coef"], coefficients["features"], strict=True)
-    )
-    return 1.0 / (1.0 + math.exp(-z))
 
 
 def valid_params(event: object) -> dict | None:

@@ -51,13 +51,14 @@ from pathlib import Path
 import psutil
 
 from bench.cli import positive_float
+from bench.load.command import LocustCommand
 from bench.pipeline import LOCUST_OK, StageFailed, run_stage, warm_up
 from bench.process import EmulatorError, running_emulator
-from bench.results import PROJECT_ROOT, SCHEMA_VERSIONS, Metadata, utc_stamp, write_json_atomic
+from bench.results import SCHEMA_VERSIONS, Metadata, utc_stamp, write_json_atomic
 
 STAGE = "staging"
 CAPACITY_USERS = 4
-CAPACITY_RUN_S = 5.0
+CAPACITY_RUN_S = 5
 RSS_SAMPLE_S = 0.1
 RECOVERY_RUN = 3  # consecutive seconds back within the bound
 
@@ -110,13 +111,11 @@ class Goal:
     goal: str
 
 
-def _locust(
-    host: str, function: str, results: Path, log: Path, models: Path, *args: str, timeout_s: float
-) -> dict:
-    command = [sys.executable, "-m", "locust", "-f", str(PROJECT_ROOT / "locustfile.py"), "--headless"]
-    command += ["--only-summary", "--host", host, "--function", f"{STAGE}/{function}"]
-    command += ["--results", str(results), "--models", str(models), *args]
-    run_stage(log.stem, command, log, LOCUST_OK, timeout_s=timeout_s, writes=results)
+def _locust(host: str, function: str, results: Path, models: Path, timeout_s: float, **load) -> dict:
+    """One headless Locust run (``load``: :class:`LocustCommand` fields), its log beside ``results``."""
+    run = LocustCommand(host, (f"{STAGE}/{function}",), results, models=models, target_ms=1000.0, **load)
+    log = results.with_suffix(".log")
+    run_stage(log.stem, run.argv(), log, LOCUST_OK, timeout_s=timeout_s, writes=results)
     return json.loads(results.read_text(encoding="utf-8"))
 
 
@@ -128,10 +127,8 @@ def measure_capacity(plan: Plan, models: Path, out: Path) -> float:
     ):
         warm_up(emulator.base_url, plan.function)
         document = _locust(
-            emulator.base_url, plan.function, out / "locust-capacity.json", out / "locust-capacity.log",
-            models,
-            "-u", str(CAPACITY_USERS), "-r", str(CAPACITY_USERS), "-t", f"{CAPACITY_RUN_S:g}s",
-            "--target-ms", "1000", timeout_s=120,
+            emulator.base_url, plan.function, out / "locust-capacity.json", models, timeout_s=120,
+            users=CAPACITY_USERS, spawn_rate=CAPACITY_USERS, run_time_s=CAPACITY_RUN_S,
         )  # fmt: skip
     endpoint = next(iter(document["endpoints"].values()))
     seconds = [row for row in endpoint["timeline"] if row["ok"]][1:-1] or endpoint["timeline"]
@@ -307,16 +304,14 @@ def run(plan: Plan, models: Path, out: Path) -> dict:
     ):
         warm_up(emulator.base_url, plan.function)
         _locust(
-            emulator.base_url, plan.function, out / "locust-warm.json", out / "locust-warm.log", models,
-            "-u", "1", "-r", "1", "-t", f"{plan.warm_s:g}s", "--arrival", "open", "--rate", f"{capacity:g}",
-            "--target-ms", "1000", timeout_s=plan.warm_s + 120,
+            emulator.base_url, plan.function, out / "locust-warm.json", models, timeout_s=plan.warm_s + 120,
+            users=1, spawn_rate=1, run_time_s=math.ceil(plan.warm_s), arrival="open", rate=capacity,
         )  # fmt: skip
         with RssSampler(emulator.process.pid) as sampler:
             locust = _locust(
-                emulator.base_url, plan.function, out / "locust-overload.json", out / "locust-overload.log",
-                models, "-u", "1", "-r", "1", "--scenario", "spike", "--spike-users", str(plan.spike_users()),
-                "--step-time", f"{plan.overload_s:g}", "--arrival", "open", "--rate", f"{base_rate:g}",
-                "--target-ms", "1000", timeout_s=3 * plan.overload_s + 120,
+                emulator.base_url, plan.function, out / "locust-overload.json", models,
+                timeout_s=3 * plan.overload_s + 120, users=1, spawn_rate=1, scenario="spike",
+                spike_users=plan.spike_users(), step_time_s=plan.overload_s, arrival="open", rate=base_rate,
             )  # fmt: skip
     return {**analyse(plan, capacity, locust, sampler.samples), "cpu_placement": placement}
 

@@ -20,6 +20,7 @@ import random
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -41,9 +42,10 @@ from bench.load.options import (
 from bench.load.recorder import RunRecorder
 from bench.load.results import RunFacts, build_document, console_table
 from bench.load.scenarios import SCENARIOS, options_from, plan, stage_at
+from bench.reference import load_coefficients, reference_prediction
 from bench.results import Metadata, utc_stamp, write_json_atomic
-from bench.verdict import EXIT_CODES, Threshold
-from handler.features import FEATURES, TUTORIAL_QUERY
+from bench.verdict import EXIT_CODES, Limits, Threshold
+from handler.features import TUTORIAL_QUERY
 
 VERIFY_TOLERANCE = 1e-9
 
@@ -62,6 +64,7 @@ class HarnessConfig:
     max_inflight: int
     spin_ns: int
     miss_ns: int
+    limits: Limits
 
 
 def config_from(parsed) -> HarnessConfig:
@@ -83,6 +86,15 @@ def config_from(parsed) -> HarnessConfig:
         raise OptionError("--arrival open needs --rate (total requests per second), e.g. --rate 500")
     if int(parsed.max_inflight) < 1:
         raise OptionError(f"--max-inflight must be at least 1, not {parsed.max_inflight}")
+    try:
+        limits = Limits(
+            max_error_rate=float(parsed.max_error_rate),
+            throttling_expected=bool(parsed.throttling_expected),
+            max_late_share=float(parsed.max_late_share),
+            max_lag_us=float(parsed.max_lag_us) if parsed.max_lag_us else None,
+        )
+    except ValueError as error:
+        raise OptionError(f"--max-error-rate/--max-late-share/--max-lag-us: {error}") from None
     results = parsed.results or f"results/locust-{utc_stamp()}.json"
     return HarnessConfig(
         functions=parse_functions(parsed.function),
@@ -97,6 +109,7 @@ def config_from(parsed) -> HarnessConfig:
         max_inflight=int(parsed.max_inflight),
         spin_ns=int(float(parsed.spin_us) * 1_000),
         miss_ns=int(float(parsed.miss_us) * 1_000),
+        limits=limits,
     )
 
 
@@ -125,14 +138,36 @@ def add_options(parser) -> None:
     group.add_argument(
         "--spin-us", type=float, default=DEFAULT_SPIN_NS / 1_000, help="open loop: spin window"
     )
+    group.add_argument(
+        "--max-error-rate",
+        type=float,
+        default=0.001,
+        help="share of requests that may fail (not 2xx) before the verdict is FAIL (default 0.001; 0: none)",
+    )
+    group.add_argument(
+        "--throttling-expected",
+        action="store_true",
+        default=False,
+        help="429 answers are expected (a throttle test): not counted as failures",
+    )
+    group.add_argument(
+        "--max-late-share",
+        type=float,
+        default=0.001,
+        help="open loop: share of sends later than --miss-us before the run is INVALID (default 0.001)",
+    )
+    group.add_argument(
+        "--max-lag-us",
+        type=float,
+        default=0.0,
+        help="open loop: schedule lag p99 allowed before the run is INVALID (default: target / 10)",
+    )
 
 
-def load_reference(models: Path):
-    """The local model as a pure-Python predictor, for ``--verify``."""
-    from handler.artifacts import fetch_verified
-    from handler.predictors import build_predictor
-
-    return build_predictor("json", "python", fetch_verified(str(models / "logit.json")))
+def load_reference(models: Path) -> Callable[[dict[str, str]], float]:
+    """``--verify``'s oracle: the model computed independently of the handler (``bench.reference``)."""
+    coefficients = load_coefficients(models)
+    return lambda values: reference_prediction(coefficients, values)
 
 
 class Harness:
@@ -167,6 +202,7 @@ class Harness:
         stats = runner.stats.total if runner is not None else None
         return RunFacts(
             threshold=self.config.threshold,
+            limits=self.config.limits,
             open_loop=self.config.open_loop,
             stages_run=stages_run,
             end_unix=time.time(),
@@ -185,6 +221,7 @@ class Harness:
             "results": str(self.config.results),
         }
         options["threshold"] = asdict(self.config.threshold)
+        options["limits"] = asdict(self.config.limits)
         parsed = self.environment.parsed_options
         options.update(
             host=self.environment.host,
@@ -313,7 +350,7 @@ class LambdaUser(FastHttpUser):
             raise
 
     def _verify(self, response, values: dict[str, str], meta: dict) -> None:
-        expected = self._bench.reference([float(values[name]) for name in FEATURES])
+        expected = self._bench.reference(values)
         got = prediction_of(response.text or "")
         if got is None or abs(got - expected) > VERIFY_TOLERANCE:
             meta["verify_failed"] = True
@@ -394,7 +431,7 @@ def _on_worker_report(client_id, data, **_kwargs) -> None:
 def _on_quitting(environment, **_kwargs) -> None:
     if _harness is None or isinstance(environment.runner, WorkerRunner):
         return
-    status = _harness.document()["verdict"]["status"]
+    status = _harness.document().verdict.status
     _harness.exit_verdict = status
     environment.process_exit_code = EXIT_CODES[status]
 
@@ -407,9 +444,9 @@ def _on_quit(exit_code, **_kwargs) -> None:
     path = write_json_atomic(_harness.config.results, document)
     print(console_table(document))
     print(f"results: {path}")
-    if _harness.exit_verdict is not None and document["verdict"]["status"] != _harness.exit_verdict:
+    if _harness.exit_verdict is not None and document.verdict.status != _harness.exit_verdict:
         print(
             f"note: the exit code carries the verdict at shutdown ({_harness.exit_verdict}); reports "
-            f"that arrived later make it {document['verdict']['status']} in {path}"
+            f"that arrived later make it {document.verdict.status} in {path}"
         )
     sys.stdout.flush()

@@ -26,68 +26,44 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 from bench.endpoint import EndpointConfig, measure_warm
-from bench.results import PROJECT_ROOT, Metadata, utc_stamp, write_json_atomic
+from bench.load.command import LocustCommand
+from bench.process import Child, line_with, run_to_completion, start
+from bench.results import Metadata, utc_stamp, write_json_atomic
 
 TRUTH_US = 2_000
 STALL_MS = 200
 
 
-def start_truth_server() -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.truth.server"],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = process.stdout.readline() if process.stdout else ""
-    if not line.startswith("truth: "):
-        process.kill()
-        process.wait(5)
-        raise RuntimeError(f"truth server did not start: {line!r}")
-    return process, line.split(" ", 1)[1].strip()
+def start_truth_server(output: Path) -> tuple[Child, str]:
+    """``bench.truth.server``, ready; with its base URL. Stop it with ``with`` (or ``.stop()``)."""
+    server = start([sys.executable, "-m", "bench.truth.server"], output, ready=line_with("truth: "))
+    return server, str(server.ready).split(" ", 1)[1].strip()
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-    if process.stdout:
-        process.stdout.close()
-
-
-def run_locust(host: str, results: Path, *args: str) -> dict:
-    command = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--host", host, "--headless"]
-    command += ["--only-summary", "--results", str(results), "--target-ms", "1000", *args]
-    completed = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
+def run_locust(host: str, results: Path, seconds: int, **load) -> dict:
+    """One headless Locust run (``load``: :class:`LocustCommand` fields), its log beside ``results``."""
+    run = LocustCommand(host, results=results, run_time_s=seconds, target_ms=1000.0, **load)
+    locust = run_to_completion(run.argv(), results.with_suffix(".log"), timeout_s=seconds + 120)
     if not results.is_file():
-        raise RuntimeError(f"locust wrote no results: {completed.stderr[-2000:]}")
+        raise RuntimeError(f"locust wrote no results: {locust.tail()} (log: {locust.output})")
     return json.loads(results.read_text(encoding="utf-8"))
 
 
 def accuracy(out: Path, seconds: int) -> dict:
-    process, base = start_truth_server()
-    try:
-        document = run_locust(
-            base, out / "accuracy.json", "-u", "1", "-t", f"{seconds}s", "--function", f"truth/{TRUTH_US}"
-        )
+    server, base = start_truth_server(out / "accuracy-server.out")
+    with server:
+        document = run_locust(base, out / "accuracy.json", seconds, users=1, functions=(f"truth/{TRUTH_US}",))
         raw = measure_warm(
             EndpointConfig(f"{base}/truth/{TRUTH_US}", requests=2_000, warmup=100, cold_trials=0,
                            function=None, lambda_endpoint=None, results=None)
         )  # fmt: skip
-    finally:
-        stop(process)
     endpoint = document["endpoints"][f"truth/{TRUTH_US}"]
     p50 = endpoint["e2e_us"]["p50"]
-    truth = raw["e2e_us"]["p50"]
+    truth = raw.e2e_us.p50
     allowed = 0.05 * truth + 50
     return {
         "busy_wait_us": TRUTH_US,
@@ -103,17 +79,14 @@ def accuracy(out: Path, seconds: int) -> dict:
 
 
 def omission(out: Path, seconds: int, rate: float, max_inflight: int) -> dict:
-    process, base = start_truth_server()
+    server, base = start_truth_server(out / f"omission-{max_inflight}-server.out")
     after_ms = 1_000 * seconds // 2 + 1_500  # the middle of the run, after Locust's start-up
     function = f"stall/{after_ms}/{STALL_MS}"
-    try:
+    with server:
         document = run_locust(
-            base, out / f"omission-{max_inflight}.json", "-u", "1", "-t", f"{seconds}s",
-            "--function", function, "--arrival", "open", "--rate", str(rate),
-            "--max-inflight", str(max_inflight),
+            base, out / f"omission-{max_inflight}.json", seconds, users=1, functions=(function,),
+            arrival="open", rate=rate, max_inflight=max_inflight,
         )  # fmt: skip
-    finally:
-        stop(process)
     endpoint = document["endpoints"][function]
     return {
         "max_inflight": max_inflight,
@@ -131,22 +104,11 @@ def omission(out: Path, seconds: int, rate: float, max_inflight: int) -> dict:
 
 
 def capacity(out: Path, seconds: int, users: int) -> dict:
-    process, base = start_truth_server()
-    try:
+    server, base = start_truth_server(out / "capacity-server.out")
+    with server:
         document = run_locust(
-            base,
-            out / "capacity.json",
-            "-u",
-            str(users),
-            "-r",
-            str(users),
-            "-t",
-            f"{seconds}s",
-            "--function",
-            "truth/0",
+            base, out / "capacity.json", seconds, users=users, spawn_rate=users, functions=("truth/0",)
         )
-    finally:
-        stop(process)
     endpoint = document["endpoints"]["truth/0"]
     timeline = [row for row in document["timeline"] if row["requests"]]
     steady = timeline[1:-1] or timeline  # drop the partial first and last seconds

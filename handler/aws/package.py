@@ -40,8 +40,6 @@ PLATFORMS = {
 }
 RUNTIME_PYTHON = "3.12"
 HANDLER_DIR = Path(__file__).resolve().parent.parent
-# The modules a function needs at run time (not the emulator, the deployer or this packager).
-RUNTIME_MODULES = ("__init__.py", "app.py", "seed.py", "features.py", "artifacts.py", "predictors.py")
 MODEL_DIR = "model"  # in the zip: MODEL_URI=model/<artifact>, relative to the task root
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
@@ -53,6 +51,11 @@ LIBRARIES_BY_FORMAT = {
     "onnx": ("onnxruntime",),
 }
 LIBRARIES_BY_INPUT = {"pandas": ("pandas",), "numpy": ("numpy",), "python": ()}
+
+
+def runtime_modules() -> list[Path]:
+    """What ships: every module directly in ``handler/`` (its subpackages deploy it and stay home)."""
+    return sorted(HANDLER_DIR.glob("*.py"))
 
 
 class PackageError(RuntimeError):
@@ -126,8 +129,8 @@ def _files(config: PackageConfig, site: Path | None) -> list[tuple[str, Path]]:
             relative = path.relative_to(site)
             if path.is_file() and "__pycache__" not in relative.parts and relative.parts[0] != "bin":
                 entries.append((relative.as_posix(), path))
-    for module in RUNTIME_MODULES:
-        entries.append((f"handler/{module}", HANDLER_DIR / module))
+    for module in runtime_modules():
+        entries.append((f"handler/{module.name}", module))
     if not config.model_from_s3:
         artifact = config.models_dir / config.variant.artifact
         manifest = config.models_dir / "manifest.json"

@@ -2,7 +2,9 @@
 
 Runs on the developer's machine, never inside a function. Modules: ``config`` (the TOML file),
 ``throttle`` (token buckets), ``runtime_api`` (the Lambda Runtime API each environment talks
-to), ``pool`` (execution environments and their lifecycle), ``gateway`` (API Gateway REST
+to), ``pool`` (scheduling, concurrency, reaping), ``environment`` (one execution
+environment's wiring), ``lifecycle`` (its state machine, clock injected), ``process`` (its OS
+process), ``cgroups`` (the resource model), ``gateway`` (API Gateway REST
 proxy), ``invoke_api`` (Lambda's Invoke and configuration API for boto3), ``logs`` (REPORT
 lines), ``server`` (wires them together), ``serve`` (the command line), ``cpulatency`` (the
 CPU idle regime, ``--low-latency``).

@@ -15,7 +15,7 @@ import time
 
 from aiohttp import web
 
-from handler.local.pool import MAX_RESPONSE_BYTES, Environment
+from handler.local.environment import MAX_RESPONSE_BYTES, Environment
 
 PREFIX = "/2018-06-01/runtime"
 ACCEPTED_BODY = b'{"status": "OK"}'

@@ -1,40 +1,24 @@
-"""The results schema: versioned JSON documents written atomically, read with a version check.
+"""Where and how a result was measured: the ``metadata`` block of every results document.
 
-Every results file is ``{"kind": ..., "schema_version": N, "metadata": {...}, ...}``.
-``kind`` is one of KINDS. Readers reject an unknown kind or a schema version they do not
-know with a one-line :class:`ResultsError`. Format history (bump on any incompatible change):
-
-- inprocess 1, endpoint 1, coldstart 1, locust 1, harness 1: first versions.
-- fuzz 1, overload 1, faults 1: first versions.
+``Metadata.collect`` reads the machine (CPU, memory, git SHA, package versions, the CPU idle
+regime); the dataclass itself is plain data, so that ``reports`` can read it without
+importing what collects it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
-import json
 import os
 import platform
 import socket
 import subprocess
 import sys
-import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from handler.local import cpulatency
+from bench.results.core import Record
 
-SCHEMA_VERSIONS = {
-    "inprocess": 1,
-    "endpoint": 1,
-    "coldstart": 1,
-    "locust": 1,
-    "harness": 1,
-    "fuzz": 1,
-    "overload": 1,
-    "faults": 1,
-}
-KINDS = tuple(SCHEMA_VERSIONS)
 REPORTED_PACKAGES = (
     "numpy",
     "pandas",
@@ -47,11 +31,7 @@ REPORTED_PACKAGES = (
     "hdrhistogram",
     "boto3",
 )
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-class ResultsError(ValueError):
-    """A results file cannot be read; the message is one line naming the file and the problem."""
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def _git_sha() -> str | None:
@@ -80,9 +60,10 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _versions() -> dict[str, str]:
+def package_versions(packages: tuple[str, ...] = REPORTED_PACKAGES) -> dict[str, str]:
+    """Python's version and each installed package's (absent ones are left out)."""
     versions = {"python": platform.python_version()}
-    for package in REPORTED_PACKAGES:
+    for package in packages:
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -91,7 +72,7 @@ def _versions() -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class Metadata:
+class Metadata(Record):
     """Where and how a result was measured: enough to reproduce it and to judge it."""
 
     utc_time: str
@@ -109,6 +90,8 @@ class Metadata:
 
     @classmethod
     def collect(cls, options: dict | None = None, argv: list[str] | None = None) -> Metadata:
+        from handler.local import cpulatency  # what collects it; reading needs none of it
+
         try:
             import psutil
 
@@ -124,57 +107,10 @@ class Metadata:
             cpu_count=os.cpu_count() or 0,
             memory_gib=memory_gib,
             platform=platform.platform(),
-            versions=_versions(),
+            versions=package_versions(),
             options=options or {},
             cpu_idle=cpulatency.describe(),
         )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Metadata:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
-
-
-def write_json_atomic(path: Path, document: dict) -> Path:
-    """Write ``document`` to ``path`` via a temporary file and a rename: never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            json.dump(document, file, indent=2, allow_nan=False)
-            file.write("\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def read_results(path: Path) -> dict:
-    """Read a results file and check its kind and schema version."""
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ResultsError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise ResultsError(f"{path}: not JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise ResultsError(f"{path}: not a results document (top level is not an object)")
-    kind = document.get("kind")
-    if kind not in SCHEMA_VERSIONS:
-        raise ResultsError(f"{path}: unknown results kind {kind!r}; expected one of {KINDS}")
-    version = document.get("schema_version")
-    if version != SCHEMA_VERSIONS[kind]:
-        raise ResultsError(
-            f"{path}: {kind} schema_version {version!r} is not supported "
-            f"(this version reads {SCHEMA_VERSIONS[kind]})"
-        )
-    return document
 
 
 def cpu_idle_phrase(cpu_idle: dict | None) -> str:

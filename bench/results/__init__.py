@@ -1,0 +1,95 @@
+"""The results schema: one typed, versioned document per kind, read strictly, written atomically.
+
+Every results file is ``{"kind": ..., "schema_version": N, "metadata": {...}, ...}``, one
+frozen dataclass per kind (a :class:`Document` subclass) with its own ``SCHEMA_VERSION``:
+
+======================  ===========================  ==========================================
+kind                    class                        written by
+======================  ===========================  ==========================================
+``inprocess``           ``InprocessRun``             ``python -m bench.inprocess``
+``endpoint``            ``EndpointRun``              ``python -m bench.endpoint``
+``locust``              ``LocustRun``                ``locust -f locustfile.py --results``
+``coldstart``           ``ColdstartRun``             ``python -m bench.coldstart`` (processes)
+``coldstart-endpoint``  ``ColdstartEndpointRun``     ``python -m bench.coldstart --function F``
+``coldstart-cloudwatch`` ``ColdstartCloudwatchRun``  ``python -m bench.coldstart.cloudwatch``
+``fuzz``                ``FuzzRun``                  ``python -m bench.hardening.fuzz``
+``faults``              ``FaultsRun``                ``python -m bench.hardening.faults``
+``overload``            ``OverloadRun``              ``python -m bench.hardening.overload``
+``harness``             ``HarnessRun``               ``python -m bench.truth.check``
+======================  ===========================  ==========================================
+ Durations are in µs unless the field
+name says otherwise (``*_ns``, ``*_ms``). Format history, per kind (bump on any incompatible
+change; tests/golden/ holds a document of each kind and version):
+
+- inprocess 1, endpoint 1, harness 1, fuzz 1, faults 1, overload 1: first versions.
+- locust 2: verdicts are :class:`Gate` records (``bench.results.gate``).
+- coldstart 2: process mode only, in µs; endpoint mode and CloudWatch are kinds of their own.
+
+``reports`` imports this package and nothing else of ``bench``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.results.coldstart import ColdstartCloudwatchRun, ColdstartEndpointRun, ColdstartRun
+from bench.results.core import (
+    KINDS,
+    Document,
+    Record,
+    ResultsError,
+    document_from_dict,
+    read_document,
+    write_json_atomic,
+)
+from bench.results.gate import EXIT_CODES, FAIL, INVALID, PASS, Gate, combine
+from bench.results.hardening import FaultsRun, FuzzRun, OverloadRun
+from bench.results.harness import HarnessRun
+from bench.latency import LatencySummary, Series
+from bench.results.kinds import EndpointRun, InprocessRun, LocustRun
+from bench.stats import TrialStats
+from bench.results.metadata import PROJECT_ROOT, Metadata, cpu_idle_phrase, package_versions, utc_stamp
+
+# Each kind's version, as writers that build plain dicts still need it.
+SCHEMA_VERSIONS = {kind: cls.SCHEMA_VERSION for kind, cls in KINDS.items()}
+
+__all__ = [
+    "EXIT_CODES",
+    "FAIL",
+    "INVALID",
+    "KINDS",
+    "PASS",
+    "PROJECT_ROOT",
+    "SCHEMA_VERSIONS",
+    "ColdstartCloudwatchRun",
+    "ColdstartEndpointRun",
+    "ColdstartRun",
+    "Document",
+    "EndpointRun",
+    "FaultsRun",
+    "FuzzRun",
+    "Gate",
+    "HarnessRun",
+    "InprocessRun",
+    "LatencySummary",
+    "LocustRun",
+    "Metadata",
+    "OverloadRun",
+    "Record",
+    "ResultsError",
+    "Series",
+    "TrialStats",
+    "combine",
+    "cpu_idle_phrase",
+    "document_from_dict",
+    "package_versions",
+    "read_document",
+    "read_results",
+    "utc_stamp",
+    "write_json_atomic",
+]
+
+
+def read_results(path: Path) -> dict:
+    """Read a results file, check it against its kind's schema, and return it as plain JSON."""
+    return read_document(path).to_dict()

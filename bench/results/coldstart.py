@@ -1,0 +1,175 @@
+"""The cold-start kinds: ``coldstart`` (process mode), ``coldstart-endpoint``, ``coldstart-cloudwatch``.
+
+Durations are in µs (``*_us``: medians and spreads over trials as :class:`~bench.stats.TrialStats`,
+warm calls as a :class:`~bench.latency.Series` with its HdrHistogram); the raw per-trial
+figures of process mode are integer ns (``*_ns``, ``perf_counter_ns``); REPORT lines keep
+Lambda's own units (:class:`~handler.local.reportline.ReportLine`: ms, MB), as do sums of
+them (``billed_ms_total``) and CloudWatch's timestamps (Unix ms). Memory in MB.
+
+Format history: ``coldstart`` 1 was one loosely-typed kind with three shapes (``mode``:
+process, endpoint, cloudwatch) in ms, with a ``verdict`` string and ``misses`` strings;
+``coldstart`` 2 is process mode only, in µs, with :class:`~bench.results.gate.Gate` records;
+``coldstart-endpoint`` 1 and ``coldstart-cloudwatch`` 1 are the other two modes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from bench.latency import Series
+from bench.records import Record
+from bench.results.core import Document
+from bench.results.gate import Gate
+from bench.results.metadata import Metadata
+from bench.stats import TrialStats
+from handler.local.reportline import ReportLine
+
+
+# -- coldstart: python -m bench.coldstart (process mode) ------------------------------------
+@dataclass(frozen=True)
+class PhasesNs(Record):
+    """One trial's phases, ns; their sum is at most the trial's ``cold_start_ns`` (the rest is
+    the child's own bookkeeping between them)."""
+
+    interpreter: int  # the parent's spawn instant → the child's first statement
+    imports: int  # the variant's libraries, each imported apart (their sum)
+    handler_code: int  # the handler's own support modules
+    load: int  # the handler module's import: read + sha256 check + deserialize the model
+    first_invoke: int  # the first handler call
+
+
+@dataclass(frozen=True)
+class PhasesUs(Record):
+    """The median of each phase over the trials, µs (see :class:`PhasesNs`)."""
+
+    interpreter: float
+    imports: float
+    handler_code: float
+    load: float
+    first_invoke: float
+
+
+@dataclass(frozen=True)
+class ProcessTrial(Record):
+    """One fresh interpreter, raw: what the child reported, timed from the parent's spawn instant."""
+
+    cold_start_ns: int  # spawn → the first handler call returned
+    phases_ns: PhasesNs
+    imports_ns: dict[str, int]  # per library, in import order
+    warm_histogram_ns: str  # HdrHistogram encoding of the ``--warm`` calls (ns unit); "" for none
+    peak_rss_kb: int  # getrusage ru_maxrss of the child
+
+
+@dataclass(frozen=True)
+class ProcessVariant(Record):
+    """One variant over its trials; ``gates``: warm p99 against ``--target-ms`` (none with
+    ``--warm 0``) and cold p50 against ``--cold-target-ms``."""
+
+    name: str
+    handler: str
+    model_format: str
+    input_path: str
+    cold_start_us: TrialStats  # spawn → first prediction, over the trials
+    phases_us: PhasesUs
+    imports_us: dict[str, float]  # median per library
+    init_us: float  # cold_start_us.p50 - phases_us.first_invoke: start until ready to serve
+    warm_us: Series  # every trial's warm calls merged (histogram unit ns)
+    peak_rss_mb: float
+    model_bytes: int | None  # the artifact's size from models/manifest.json
+    cost_per_million_usd: float
+    cold_speedup_vs_tutorial: float | None  # None when the tutorial variant was not run
+    warm_speedup_vs_tutorial: float | None
+    gates: list[Gate]
+    status: str  # the variant's gates judged (bench.results.gate.judge)
+
+
+@dataclass(frozen=True)
+class ColdstartRun(Document):
+    KIND: ClassVar[str] = "coldstart"
+    SCHEMA_VERSION: ClassVar[int] = 2
+
+    metadata: Metadata
+    partial: bool  # interrupted: the complete rounds of trials only
+    variants: list[ProcessVariant]
+    trials: dict[str, list[ProcessTrial]]  # by variant name, in the order run
+    status: str  # every variant's gates judged together: PASS, FAIL or INVALID
+
+
+# -- coldstart-endpoint: python -m bench.coldstart --function NAME ---------------------------
+@dataclass(frozen=True)
+class EndpointTrial(Record):
+    """One forced cold start: the client's time for the first Invoke and its REPORT line."""
+
+    first_request_ns: int  # just before Invoke → the response payload read (client side)
+    report: ReportLine
+
+
+@dataclass(frozen=True)
+class ColdstartEndpointRun(Document):
+    """``gates``: warm p99 against ``--target-ms`` (none with ``--warm 0``) and, when
+    ``--cold-target-ms`` is given, the first request's p50 against it."""
+
+    KIND: ClassVar[str] = "coldstart-endpoint"
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    metadata: Metadata
+    function: str
+    lambda_endpoint: str | None  # None: AWS itself
+    first_request_us: TrialStats  # client time of the cold Invoke
+    init_us: TrialStats | None  # REPORT Init Duration, trials that had one; None if none had
+    trials_with_init_duration: int
+    billed_cold_us: TrialStats  # REPORT Billed Duration of the cold Invoke (INIT included)
+    warm_us: Series  # client time of the warm Invokes (boto3 included)
+    peak_rss_mb: int  # the largest REPORT Max Memory Used
+    memory_mb: int  # REPORT Memory Size
+    cost_per_million_usd: float
+    trials: list[EndpointTrial]
+    gates: list[Gate]
+    status: str
+
+
+# -- coldstart-cloudwatch: python -m bench.coldstart.cloudwatch ------------------------------
+@dataclass(frozen=True)
+class LoggedReport(Record):
+    """A REPORT line as CloudWatch Logs holds it, with the event's timestamp (Unix ms)."""
+
+    timestamp_ms: int | None
+    report: ReportLine
+
+
+@dataclass(frozen=True)
+class ColdstartCloudwatchRun(Document):
+    """What AWS measured in a time window; cold = the invocations with an Init Duration."""
+
+    KIND: ClassVar[str] = "coldstart-cloudwatch"
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    metadata: Metadata
+    function: str
+    start_ms: int  # the window, Unix ms
+    end_ms: int
+    invocations: int
+    cold_invocations: int
+    cold_share: float
+    init_us: TrialStats | None  # Init Duration of the cold invocations; None if none
+    cold_start_us: TrialStats | None  # Init Duration + Duration of the cold invocations
+    warm_us: Series  # Duration of the warm invocations (histogram unit µs)
+    billed_ms_total: int  # the sum of every Billed Duration
+    peak_rss_mb: int  # the largest Max Memory Used
+    memory_mb: int
+    cost_per_million_usd: float  # at the observed cold share
+    reports: list[LoggedReport]
+
+
+__all__ = [
+    "ColdstartCloudwatchRun",
+    "ColdstartEndpointRun",
+    "ColdstartRun",
+    "EndpointTrial",
+    "LoggedReport",
+    "PhasesNs",
+    "PhasesUs",
+    "ProcessTrial",
+    "ProcessVariant",
+]

@@ -1,0 +1,95 @@
+"""The base of every results document: typed, versioned, read strictly, written atomically.
+
+(The strict typed reading itself is :mod:`bench.records`.)
+
+A results file is ``{"kind": ..., "schema_version": N, "metadata": {...}, ...}``. Each kind
+is one frozen dataclass, a subclass of :class:`Document` that names its ``KIND`` and
+``SCHEMA_VERSION``; subclassing registers it. ``to_dict`` gives the JSON document and
+``from_dict`` reads one back, converting nested dataclasses from the field types and
+refusing (with a one-line :class:`ResultsError` naming the field) a missing field, a field
+it does not know, a value of the wrong type, an unknown kind or a schema version it does not
+read: a renamed field fails loudly instead of reading as absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from bench.records import Record, ResultsError, build, plain
+
+T = TypeVar("T")
+
+KINDS: dict[str, type[Document]] = {}
+
+
+class Document(Record):
+    """A results document; subclasses are frozen dataclasses with ``KIND`` and ``SCHEMA_VERSION``."""
+
+    KIND: ClassVar[str]
+    SCHEMA_VERSION: ClassVar[int]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "KIND" in cls.__dict__:
+            KINDS[cls.KIND] = cls
+
+    def to_dict(self) -> dict:
+        return {"kind": self.KIND, "schema_version": self.SCHEMA_VERSION, **plain(self)}
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict, where: str | None = None) -> T:
+        return document_from_dict(data, where or "document", expected=cls)  # type: ignore[arg-type]
+
+
+def document_from_dict(data: object, where: str, expected: type[Document] | None = None) -> Document:
+    if not isinstance(data, dict):
+        raise ResultsError(f"{where}: not a results document (top level is not an object)")
+    kind = data.get("kind")
+    if kind not in KINDS:
+        raise ResultsError(f"{where}: unknown results kind {kind!r}; expected one of {tuple(KINDS)}")
+    cls = KINDS[kind]
+    if expected is not None and cls is not expected:
+        raise ResultsError(f"{where}: a {kind} document, not {expected.KIND}")
+    version = data.get("schema_version")
+    if version != cls.SCHEMA_VERSION:
+        raise ResultsError(
+            f"{where}: {kind} schema_version {version!r} is not supported "
+            f"(this version reads {cls.SCHEMA_VERSION})"
+        )
+    return build(cls, data, where)
+
+
+def read_document(path: Path) -> Document:
+    """Read a results file as its typed document (any kind)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise ResultsError(f"{path}: not JSON: {exc}") from exc
+    return document_from_dict(data, str(path))
+
+
+def write_json_atomic(path: Path, document: dict | Record) -> Path:
+    """Write ``document`` to ``path`` via a temporary file and a rename: never half a file."""
+    if isinstance(document, Record):
+        document = document.to_dict()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            json.dump(document, file, indent=2, allow_nan=False)
+            file.write("\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path

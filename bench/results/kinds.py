@@ -1,0 +1,176 @@
+"""The warm-latency kinds: ``inprocess``, ``endpoint`` and ``locust`` (the Locust harness).
+
+Every duration is in µs; a :class:`~bench.latency.Series` carries its HdrHistogram encoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from bench.latency import LatencySummary, Series
+from bench.results.core import Document, Record
+from bench.results.gate import Gate
+from bench.results.metadata import Metadata
+from bench.stats import TrialStats
+
+
+# -- inprocess: python -m bench.inprocess ---------------------------------------------------
+@dataclass(frozen=True)
+class InprocessVariant(Record):
+    name: str
+    handler: str
+    calls: int
+    handler_us: Series  # the whole lambda_handler call, recorded in ns
+    predict_us: Series | None  # the handler's own Server-Timing "predict" step
+    response_body: str | None
+    speedup_vs_tutorial: float | None = None
+
+
+@dataclass(frozen=True)
+class InprocessRun(Document):
+    KIND: ClassVar[str] = "inprocess"
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    metadata: Metadata
+    variants: list[InprocessVariant]
+
+
+# -- endpoint: python -m bench.endpoint ------------------------------------------------------
+@dataclass(frozen=True)
+class EndpointWarmRun(Record):
+    e2e_p50_us: float
+    e2e_p99_us: float
+    count: int
+
+
+@dataclass(frozen=True)
+class EndpointWarm(Record):
+    statuses: dict[str, int]
+    e2e_us: Series
+    in_handler_us: Series
+    overhead_us: Series
+    runs: list[EndpointWarmRun]
+    run_e2e_p50_us: TrialStats
+
+
+@dataclass(frozen=True)
+class EndpointCold(Record):
+    first_request_us: Series
+
+
+@dataclass(frozen=True)
+class EndpointRun(Document):
+    KIND: ClassVar[str] = "endpoint"
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    metadata: Metadata
+    warm: EndpointWarm
+    cold: EndpointCold | None = None
+
+
+# -- locust: the Locust harness (bench.load) -------------------------------------------------
+@dataclass(frozen=True)
+class SecondRow(Record):
+    """One wall-clock second (``t``, Unix seconds) of one endpoint, or of the whole run."""
+
+    t: int
+    requests: int
+    p50_us: float | None
+    p99_us: float | None
+    errors: int
+    cold_starts: int
+    ok: int  # the 2xx answers
+    ok_p50_us: float | None
+    ok_p99_us: float | None
+    throttled: int  # the 429 answers
+
+
+@dataclass(frozen=True)
+class StageRow(Record):
+    """One scenario stage; its percentiles come from the seconds wholly inside it."""
+
+    name: str
+    users: int
+    start_unix: float
+    end_unix: float
+    achieved_rps: float
+    full_seconds: int
+    requests: int
+    p50_us: float | None
+    p99_us: float | None
+    errors: int
+    cold_starts: int
+    ok: int
+    ok_p50_us: float | None
+    ok_p99_us: float | None
+    throttled: int
+
+
+@dataclass(frozen=True)
+class ColdStarts(Record):
+    count: int
+    e2e_us: Series
+    init_us: Series
+
+
+@dataclass(frozen=True)
+class LocustEndpoint(Record):
+    requests: int
+    sent: int
+    outcomes: dict[str, int]  # 2xx 4xx 429 5xx other connection_error cancelled
+    verify_failures: int
+    missed_sends: int
+    e2e_us: Series  # from the actual send; open loop: e2e_intended_us from the intended instant
+    handler_us: Series
+    throttled_us: Series
+    cold_starts: ColdStarts
+    timeline: list[SecondRow]
+    stages: list[StageRow]
+    verdict: Gate  # the latency gate
+    status: str  # from every gate (bench.results.gate.judge)
+    gates: list[Gate]  # errors first, then the schedule (open loop), then latency
+    e2e_intended_us: Series | None = None
+    schedule_lag_us: Series | None = None
+
+
+@dataclass(frozen=True)
+class Schedule(Record):
+    """Open loop: did the generator send each request at its intended instant?"""
+
+    kept: bool
+    lag_p99_us: float
+    lag_goal_us: float
+    missed_sends: int
+    warning: str | None
+
+
+@dataclass(frozen=True)
+class LocustVerdict(Record):
+    status: str
+    series: str
+    target_us: float
+    percentile: float
+    confidence: float
+    reasons: list[str]
+    gates: list[Gate] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LocustRun(Document):
+    KIND: ClassVar[str] = "locust"
+    SCHEMA_VERSION: ClassVar[int] = 2
+
+    metadata: Metadata
+    partial: bool
+    endpoints: dict[str, LocustEndpoint]
+    timeline: list[SecondRow]
+    stages: list[StageRow]
+    schedule: Schedule | None
+    locust_totals: dict[str, int]
+    distributed: dict | None
+    verdict: LocustVerdict
+    options: dict = field(default_factory=dict)
+
+
+__all__ = ["EndpointRun", "InprocessRun", "LatencySummary", "LocustRun"]

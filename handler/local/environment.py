@@ -1,0 +1,378 @@
+"""One execution environment: its process, wired to its lifecycle and its Runtime API endpoint.
+
+The wiring between three pure or self-contained parts: ``handler.local.lifecycle`` (states,
+transitions, deadlines), ``handler.local.process`` (the OS process and its output) and the
+Runtime API (``handler.local.runtime_api``), which calls ``next_invocation``, ``response``
+and ``init_failed``. Every invocation is settled exactly once: by the runtime's result, by
+the init or invocation timer, or by the process-exit watcher; the pool's guard covers a
+live process that never asks for work. Its REPORT line is logged after the caller's reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from handler.local.lifecycle import EnvState, Fired, Lifecycle, Timeouts
+from handler.local.process import RuntimeProcess, exit_reason, spawn
+from handler.local.reportline import ReportLine
+
+if TYPE_CHECKING:
+    from handler.local.pool import FunctionState, Pool
+
+MAX_RESPONSE_BYTES = 6_291_556  # Lambda's synchronous response limit
+MAX_LOG_LINES = 200
+ACCOUNT_ID = "123456789012"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an invocation returned: the payload and, for an error, its type.
+
+    ``report`` (the REPORT line's figures) is computed on first use: Max Memory Used reads
+    ``/proc``, and that read belongs after the caller's reply, not before it.
+    """
+
+    request_id: str
+    payload: bytes
+    function_error: str | None
+    cold: bool
+    init_duration_ms: float | None = None
+    logs: tuple[str, ...] = ()
+    measure: Callable[[], ReportLine] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def report(self) -> ReportLine | None:
+        return self.measure() if self.measure is not None else None
+
+    @property
+    def error_type(self) -> str | None:
+        if self.function_error is None:
+            return None
+        try:
+            return str(json.loads(self.payload).get("errorType"))
+        except (ValueError, AttributeError):
+            return None
+
+
+def error_payload(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+class Invocation:
+    __slots__ = (
+        "cold",
+        "dispatched_ns",
+        "future",
+        "init_duration_ms",
+        "logs",
+        "payload",
+        "request_id",
+        "timer",
+    )
+
+    def __init__(self, payload: bytes, loop: asyncio.AbstractEventLoop) -> None:
+        self.request_id = str(uuid.uuid4())
+        self.payload = payload
+        self.future: asyncio.Future[Outcome] = loop.create_future()
+        self.cold = False
+        self.init_duration_ms: float | None = None
+        self.dispatched_ns = 0
+        self.logs: list[str] = []
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class Environment:
+    """One execution environment: a process running AWS's runtime client."""
+
+    def __init__(self, pool: Pool, function: FunctionState) -> None:
+        self.pool = pool
+        self.function = function
+        self.config = function.config
+        self.generation = function.generation
+        self.id = uuid.uuid4().hex[:12]
+        self.function_arn = f"arn:aws:lambda:{pool.config.region}:{ACCOUNT_ID}:function:{self.config.name}"
+        timeouts = Timeouts.from_seconds(
+            pool.config.init_timeout_s, self.config.timeout_s, pool.config.idle_timeout_s
+        )
+        self.lifecycle = Lifecycle(timeouts, pool.clock)
+        self.process: RuntimeProcess | None = None
+        self.port = 0
+        self.init_duration_ms: float | None = None
+        self.init_error: bytes | None = None
+        self.pending: Invocation | None = None
+        self.current: Invocation | None = None
+        self.next_waiter: asyncio.Future[Invocation] | None = None
+        self.exit_reason: str | None = None
+        self._init_timer: asyncio.TimerHandle | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    @property
+    def state(self) -> EnvState:
+        return self.lifecycle.state
+
+    # -- start and stop -------------------------------------------------------------------
+    def environment_variables(self) -> dict[str, str]:
+        config = self.config
+        task_root = str(config.code_dir)
+        inherited = {
+            key: value
+            for key, value in os.environ.items()
+            if key in ("PATH", "HOME", "LANG", "VIRTUAL_ENV", "SYSTEMROOT")
+            or key.startswith(("AWS_ACCESS_KEY", "AWS_SECRET", "AWS_SESSION", "AWS_ENDPOINT"))
+        }
+        return {
+            **inherited,
+            "AWS_LAMBDA_FUNCTION_NAME": config.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"{time.strftime('%Y/%m/%d')}/[$LATEST]{self.id}",
+            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self.port}",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
+            "AWS_REGION": self.pool.config.region,
+            "AWS_DEFAULT_REGION": self.pool.config.region,
+            "LAMBDA_TASK_ROOT": task_root,
+            "LAMBDA_RUNTIME_DIR": os.path.dirname(os.path.dirname(os.__file__)),
+            "_HANDLER": config.handler,
+            "PYTHONPATH": task_root,
+            "PYTHONUNBUFFERED": "1",
+            "TZ": ":UTC",
+            **config.env,
+        }
+
+    async def start(self) -> None:
+        self.port = await self.pool.runtime.open_endpoint(self)
+        init_deadline_ns = self.lifecycle.spawning()
+        self.process = await spawn(
+            self.config.handler, self.config.code_dir, self.environment_variables(), self._log
+        )
+        self._init_timer = self._timer(init_deadline_ns, self._init_timer_fired)
+        self._tasks = [asyncio.create_task(self._watch_exit())]
+
+    def _timer(self, deadline_ns: int, callback: Callable[..., None], *args) -> asyncio.TimerHandle:
+        delay_s = self.lifecycle.seconds_until(deadline_ns)
+        return asyncio.get_running_loop().call_later(delay_s, callback, *args)
+
+    def stop(self) -> None:
+        """Discard the environment: kill its process; the exit watcher cleans up."""
+        if not self.lifecycle.stop():
+            return
+        self.pool.forget(self)
+        if self.next_waiter is not None and not self.next_waiter.done():
+            self.next_waiter.cancel()
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+        if self.process is not None:
+            self.process.kill()
+
+    async def wait_closed(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _log(self, line: str) -> None:
+        invocation = self.current or self.pending
+        if invocation is not None and len(invocation.logs) < MAX_LOG_LINES:
+            invocation.logs.append(line)
+        self.pool.logs.function_line(self.config.name, line)
+
+    async def _watch_exit(self) -> None:
+        assert self.process is not None
+        code = await self.process.wait()
+        self.pool.forget(self)
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+        was_stopping = self.lifecycle.exited()
+        self.exit_reason = exit_reason(code)
+        for invocation in (self.current, self.pending):
+            if invocation is not None and not invocation.future.done():
+                self._fail_exited(invocation)
+        self.current = self.pending = None
+        if self.next_waiter is not None and not self.next_waiter.done():
+            self.next_waiter.cancel()
+        self.process.close()
+        await self.pool.runtime.close_endpoint(self.port)
+        if not was_stopping and self.init_error is None and code != 0:
+            self.pool.logs.function_line(self.config.name, f"environment {self.id} {self.exit_reason}")
+
+    def _fail_exited(self, invocation: Invocation) -> None:
+        if self.init_error is not None:
+            self._finish(invocation, self.init_error, "Unhandled")
+        else:
+            message = (
+                f"RequestId: {invocation.request_id} Error: Runtime exited with error: {self.exit_reason}"
+            )
+            self._finish(invocation, error_payload("Runtime.ExitError", message), "Unhandled")
+
+    # -- the Lambda lifecycle -------------------------------------------------------------
+    def claim(self, invocation: Invocation) -> None:
+        """A warm invocation takes this environment off the idle stack."""
+        self.lifecycle.claim()
+        if self.next_waiter is not None and not self.next_waiter.done():
+            self.next_waiter.set_result(invocation)
+        else:
+            self.pending = invocation
+
+    async def next_invocation(self) -> Invocation:
+        """Runtime API /next: block until there is work, then dispatch it."""
+        if self.lifecycle.state is EnvState.INIT:
+            self._init_done()
+        elif self.lifecycle.state.terminal:
+            raise asyncio.CancelledError
+        if self.pending is not None:
+            invocation, self.pending = self.pending, None
+        else:
+            self.next_waiter = asyncio.get_running_loop().create_future()
+            invocation = await self.next_waiter
+            self.next_waiter = None
+        if self.lifecycle.state.terminal:  # stopped after the claim, before this task ran
+            if self.lifecycle.state is EnvState.DEAD:
+                self._fail_exited(invocation)
+            else:
+                self.current = invocation  # the exit watcher fails it
+            raise asyncio.CancelledError
+        self.current = invocation
+        dispatch = self.lifecycle.dispatch()
+        invocation.dispatched_ns = self.lifecycle.dispatched_ns
+        invocation.timer = self._timer(
+            self.lifecycle.invocation_deadline_ns, self._invocation_timer_fired, invocation, dispatch
+        )
+        return invocation
+
+    def _init_done(self) -> None:
+        self.init_duration_ms = self.lifecycle.init_done() / 1e6
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+        if self.pending is not None:
+            self.pending.init_duration_ms = self.init_duration_ms
+
+    def _init_timer_fired(self) -> None:
+        fired = self.lifecycle.init_timer()
+        if fired is Fired.EARLY:
+            self._init_timer = self._timer(self.lifecycle.init_deadline_ns, self._init_timer_fired)
+        if fired is not Fired.EXPIRED:
+            return
+        invocation = self.pending
+        if invocation is not None and not invocation.future.done():
+            message = f"INIT phase timed out after {self.pool.config.init_timeout_s:.2f} seconds"
+            self._finish(invocation, error_payload("Sandbox.Timedout", message), "Unhandled")
+        self.pending = None
+        self.stop()
+
+    def _invocation_timer_fired(self, invocation: Invocation, dispatch: int) -> None:
+        fired = self.lifecycle.invocation_timer(dispatch)
+        if fired is Fired.EARLY:
+            deadline_ns = self.lifecycle.invocation_deadline_ns
+            invocation.timer = self._timer(deadline_ns, self._invocation_timer_fired, invocation, dispatch)
+        if fired is not Fired.EXPIRED:
+            return
+        if not invocation.future.done():  # done: the caller's deadline passed first
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            message = (
+                f"{stamp} {invocation.request_id} Task timed out after {self.config.timeout_s:.2f} seconds"
+            )
+            self._finish(invocation, error_payload("Sandbox.Timedout", message), "Unhandled")
+        self.current = None
+        self.stop()
+
+    def response(
+        self, request_id: str, payload: bytes, function_error: str | None, size: int | None = None
+    ) -> bool:
+        """Runtime API /response or /error; False when the request id is not the current one.
+
+        Settles the invocation and returns the environment to the idle stack at once, then the
+        Runtime API writes its 202 in the same step: the runtime's next ``/next`` overlaps with
+        the caller's reply, written when the caller's task runs next. (Replying to the caller
+        before the 202 was measured too: the next invocation then waits for the ``/next``.)
+        """
+        invocation = self.current
+        if invocation is None or invocation.request_id != request_id:
+            return False
+        finished_ns = self.lifecycle.clock()
+        if self.process is not None:
+            self.process.drain()
+        size = len(payload) if size is None else size
+        oversize = function_error is None and size > MAX_RESPONSE_BYTES
+        if oversize:
+            message = (
+                f"Response payload size ({size} bytes) exceeded maximum allowed "
+                f"payload size ({MAX_RESPONSE_BYTES} bytes)."
+            )
+            payload = error_payload("Function.ResponseSizeTooLarge", message)
+            function_error = "Unhandled"
+        self.current = None
+        if invocation.timer is not None:
+            invocation.timer.cancel()
+        stopped = self.lifecycle.state.terminal  # killed while it ran; its answer still counts
+        if not stopped:
+            self.lifecycle.result()
+        if not invocation.future.done():
+            self._finish(invocation, payload, function_error, finished_ns, measure_now=stopped)
+        if stopped:
+            return True
+        if oversize:  # the runtime client fails on our 413 and exits: do not hand it more work
+            self.stop()
+        else:
+            self.pool.release(self)
+        return True
+
+    def init_failed(self, payload: bytes) -> None:
+        """Runtime API /init/error: the runtime reports it then exits; the watcher fails the work."""
+        self.init_error = payload
+
+    def _finish(
+        self,
+        invocation: Invocation,
+        payload: bytes,
+        function_error: str | None,
+        finished_ns: int | None = None,
+        measure_now: bool = True,
+    ) -> None:
+        """Settle the invocation. Its REPORT figures are read after the reply when the runtime
+        answered (``measure_now=False``); on a timeout or a crash, now, before the process is
+        killed or reaped (a zombie's ``/proc`` has no peak RSS)."""
+        if invocation.timer is not None:
+            invocation.timer.cancel()
+        now = finished_ns or self.lifecycle.clock()
+        duration_ms = (now - invocation.dispatched_ns) / 1e6 if invocation.dispatched_ns else 0.0
+        init_duration_ms = invocation.init_duration_ms if invocation.cold else None
+        memory_mb = self.config.memory_mb
+        meter = self.process.memory if self.process is not None else None
+
+        def measure() -> ReportLine:
+            return ReportLine.measured(
+                request_id=invocation.request_id,
+                duration_ms=duration_ms,
+                memory_size_mb=memory_mb,
+                max_memory_used_mb=meter.mb() if meter is not None else 0,
+                init_duration_ms=init_duration_ms,
+            )
+
+        outcome = Outcome(
+            request_id=invocation.request_id,
+            payload=payload,
+            function_error=function_error,
+            cold=invocation.cold,
+            init_duration_ms=init_duration_ms,
+            logs=tuple(invocation.logs),
+            measure=measure,
+        )
+        if measure_now:
+            _ = outcome.report
+        if not invocation.future.done():
+            invocation.future.set_result(outcome)
+        # After the caller's task (scheduled first by set_result) has written its reply.
+        asyncio.get_running_loop().call_soon(self._log_report, outcome)
+
+    def _log_report(self, outcome: Outcome) -> None:
+        if outcome.report is not None:
+            self.pool.logs.report(self.config.name, outcome.report)

@@ -1,0 +1,204 @@
+"""An execution environment's lifecycle, as Lambda runs it: states, transitions, deadlines.
+
+Pure: no asyncio, no processes, no I/O. ``handler.local.environment`` is the wiring: it
+reports what happened (the runtime's first ``/next``, a dispatch, a result, the process's
+exit) as events, sets its asyncio timers to the deadlines computed here, and when a timer
+fires asks ``init_timer``/``invocation_timer`` what to do. ``handler.local.pool`` reaps idle
+environments with ``idle_expired``.
+
+Time is one injected clock, ``clock() -> int`` in nanoseconds, by default
+``time.perf_counter_ns`` (STYLE rule 6; on Linux it is CLOCK_MONOTONIC, the clock asyncio's
+timers run on). Every instant here (spawn, dispatch, idle since) and every deadline is an
+integer on that clock, so a test steps it exactly. Not timed here: wall-clock timestamps
+(log stream names, ``Lambda-Runtime-Deadline-Ms``), which are ``time.time()``.
+
+The lifecycle (every event and the state it moves from and to is in ``TRANSITIONS``)::
+
+    INIT --init_done--> READY --dispatch--> BUSY --result--> FINISHING --release--> IDLE
+                                             ^  \\__dispatch (a claimed warm environment)
+                                             |                                        |
+                                             +----------------- claim ----------------+
+    INIT, READY, BUSY, FINISHING, IDLE --stop--> STOPPING --exit--> DEAD
+    INIT, READY, BUSY, FINISHING, IDLE --exit--> DEAD  (the process died on its own)
+
+STOPPING and DEAD are terminal: nothing leaves them but STOPPING's exit. An event not in the
+table for the current state raises ``IllegalTransition``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+
+class EnvState(Enum):
+    INIT = "init"  # spawned; the runtime has not asked for work yet
+    READY = "ready"  # init done (first /next); the cold invocation not yet dispatched
+    BUSY = "busy"  # an invocation is assigned (claimed) or running (dispatched)
+    FINISHING = "finishing"  # the runtime posted its result; to idle or retired next
+    IDLE = "idle"  # warm, on the function's idle stack
+    STOPPING = "stopping"  # killed; waiting for the process to exit
+    DEAD = "dead"  # the process exited
+
+    @property
+    def terminal(self) -> bool:
+        return self in (EnvState.STOPPING, EnvState.DEAD)
+
+
+class Event(Enum):
+    INIT_DONE = "init_done"  # the runtime's first GET /next
+    DISPATCH = "dispatch"  # /next hands the runtime its invocation
+    CLAIM = "claim"  # a warm invocation takes the environment from the idle stack
+    RESULT = "result"  # the runtime posted /response or /error
+    RELEASE = "release"  # back on the idle stack
+    STOP = "stop"  # discarded: its process is killed
+    EXIT = "exit"  # its process exited
+
+
+_LIVE = (EnvState.INIT, EnvState.READY, EnvState.BUSY, EnvState.FINISHING, EnvState.IDLE)
+
+TRANSITIONS: Mapping[Event, Mapping[EnvState, EnvState]] = {
+    Event.INIT_DONE: {EnvState.INIT: EnvState.READY},
+    Event.DISPATCH: {EnvState.READY: EnvState.BUSY, EnvState.BUSY: EnvState.BUSY},
+    Event.CLAIM: {EnvState.IDLE: EnvState.BUSY},
+    Event.RESULT: {EnvState.BUSY: EnvState.FINISHING},
+    Event.RELEASE: {EnvState.FINISHING: EnvState.IDLE},
+    Event.STOP: dict.fromkeys(_LIVE, EnvState.STOPPING),
+    Event.EXIT: dict.fromkeys((*_LIVE, EnvState.STOPPING), EnvState.DEAD),
+}
+
+
+class IllegalTransition(RuntimeError):
+    """An event that the current state does not allow (a bug in the wiring, not the function)."""
+
+
+class Fired(Enum):
+    """What to do when a deadline's timer fires."""
+
+    MOOT = "moot"  # the environment moved on (or this is an earlier dispatch's timer): nothing
+    EARLY = "early"  # the deadline has not passed on the lifecycle's clock: set the timer again
+    EXPIRED = "expired"  # fail the work and stop the environment
+
+
+def _ns(seconds: float) -> int:
+    return round(seconds * 1_000_000_000)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """The three limits, in ns: init (spawn to first ``/next``), one invocation (dispatch to
+    result), idle (on the idle stack before it is reaped)."""
+
+    init_ns: int
+    invocation_ns: int
+    idle_ns: int
+
+    @classmethod
+    def from_seconds(cls, init_s: float, invocation_s: float, idle_s: float) -> Timeouts:
+        return cls(_ns(init_s), _ns(invocation_s), _ns(idle_s))
+
+
+class Lifecycle:
+    """One environment's state and the instants that its deadlines are counted from."""
+
+    def __init__(self, timeouts: Timeouts, clock: Callable[[], int] = time.perf_counter_ns) -> None:
+        self.timeouts = timeouts
+        self.clock = clock
+        self.state = EnvState.INIT
+        self.spawned_ns = clock()
+        self.init_duration_ns: int | None = None
+        self.dispatched_ns = 0
+        self.dispatches = 0  # numbers each dispatch, so that a stale timer is told MOOT
+        self.running: int | None = None  # the number of the dispatch awaiting its result
+        self.idle_since_ns = self.spawned_ns
+
+    def fire(self, event: Event) -> EnvState:
+        """Move on ``event``; IllegalTransition when the current state does not allow it."""
+        target = TRANSITIONS[event].get(self.state)
+        if target is None:
+            raise IllegalTransition(f"{event.value} in state {self.state.value}")
+        self.state = target
+        return target
+
+    # -- events with their instants -------------------------------------------------------
+    def spawning(self) -> int:
+        """The process is being spawned now (init is timed from here); the init deadline."""
+        if self.state is not EnvState.INIT:
+            raise IllegalTransition(f"spawning in state {self.state.value}")
+        self.spawned_ns = self.clock()
+        return self.init_deadline_ns
+
+    def init_done(self) -> int:
+        """The runtime's first ``/next``: INIT -> READY; Init Duration in ns."""
+        self.fire(Event.INIT_DONE)
+        self.init_duration_ns = self.clock() - self.spawned_ns
+        return self.init_duration_ns
+
+    def dispatch(self) -> int:
+        """The runtime takes an invocation: READY or BUSY -> BUSY; its number (for its timer)."""
+        self.fire(Event.DISPATCH)
+        self.dispatched_ns = self.clock()
+        self.dispatches += 1
+        self.running = self.dispatches
+        return self.dispatches
+
+    def claim(self) -> None:
+        self.fire(Event.CLAIM)
+
+    def result(self) -> None:
+        self.fire(Event.RESULT)
+        self.running = None
+
+    def release(self) -> None:
+        self.fire(Event.RELEASE)
+        self.idle_since_ns = self.clock()
+
+    def stop(self) -> bool:
+        """Discard the environment: True if this moved it to STOPPING, False if it already was
+        STOPPING or DEAD (stopping twice is not an error; every other event there is)."""
+        if self.state.terminal:
+            return False
+        self.fire(Event.STOP)
+        return True
+
+    def exited(self) -> bool:
+        """The process exited: -> DEAD; True if it had been stopped (killed by us)."""
+        was_stopping = self.state is EnvState.STOPPING
+        self.fire(Event.EXIT)
+        return was_stopping
+
+    # -- the timing rules -----------------------------------------------------------------
+    @property
+    def init_deadline_ns(self) -> int:
+        return self.spawned_ns + self.timeouts.init_ns
+
+    @property
+    def invocation_deadline_ns(self) -> int:
+        return self.dispatched_ns + self.timeouts.invocation_ns
+
+    @property
+    def idle_deadline_ns(self) -> int:
+        return self.idle_since_ns + self.timeouts.idle_ns
+
+    def seconds_until(self, deadline_ns: int) -> float:
+        """The delay to give a timer for ``deadline_ns`` (0 once it has passed)."""
+        return max(0, deadline_ns - self.clock()) / 1e9
+
+    def init_timer(self) -> Fired:
+        """The init timer fired: EXPIRED while still in INIT at or after the init deadline."""
+        if self.state is not EnvState.INIT:
+            return Fired.MOOT
+        return Fired.EXPIRED if self.clock() >= self.init_deadline_ns else Fired.EARLY
+
+    def invocation_timer(self, dispatch: int) -> Fired:
+        """Dispatch number ``dispatch``'s timer fired: EXPIRED while that dispatch is still the
+        one running (BUSY) at or after its deadline, whether or not its caller still waits."""
+        if self.state is not EnvState.BUSY or dispatch != self.running:
+            return Fired.MOOT
+        return Fired.EXPIRED if self.clock() >= self.invocation_deadline_ns else Fired.EARLY
+
+    def idle_expired(self) -> bool:
+        """Idle for longer than the idle timeout: the reaper stops it."""
+        return self.state is EnvState.IDLE and self.clock() - self.idle_since_ns > self.timeouts.idle_ns

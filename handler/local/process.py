@@ -1,0 +1,207 @@
+"""The OS process of an execution environment: spawn, output, memory, kill, wait.
+
+``spawn`` starts ``python -m awslambdaric <module.function>`` in the function's task root with
+the variables it is given, stdin from ``/dev/null`` and stdout + stderr into one pipe of our
+own, in a session of its own, and (Linux) with PR_SET_PDEATHSIG so that the kernel kills it
+if the emulator dies. Its output is cut into lines for a callback; ``drain`` reads what has
+been written so far, synchronously. ``memory`` reads its peak RSS (Max Memory Used).
+
+Nothing here knows Lambda's lifecycle (``handler.local.lifecycle``). Two seams are for
+per-environment isolation and accounting: ``preexec`` runs in the child between fork and
+exec (after PR_SET_PDEATHSIG; e.g. to move it into a cgroup), and ``meter`` builds the
+``MemoryMeter`` that the REPORT line's Max Memory Used is read from (``PeakRss`` by default;
+e.g. a cgroup's ``memory.peak`` instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+READ_BYTES = 65_536  # one os.read; also the longest line kept whole (a longer one is cut)
+
+
+class MemoryMeter(Protocol):
+    def mb(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class PeakRss:
+    """A process's peak resident set (VmHWM), in MB, as Lambda's Max Memory Used.
+
+    ``/proc/<pid>/status`` is opened once and re-read with ``pread`` (3 µs here, against 11 µs
+    for open + read + close): it is read once per invocation. 0 where there is no procfs.
+    """
+
+    __slots__ = ("_fd",)
+
+    def __init__(self, pid: int) -> None:
+        try:
+            self._fd: int | None = os.open(f"/proc/{pid}/status", os.O_RDONLY)
+        except OSError:
+            self._fd = None
+
+    def mb(self) -> int:
+        if self._fd is None:
+            return 0
+        try:
+            status = os.pread(self._fd, 8192, 0)
+            start = status.index(b"VmHWM:") + 6
+            kib = int(status[start : status.index(b"kB", start)])
+        except (OSError, ValueError):
+            return 0
+        return -(-kib // 1024)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the environment is killed if the emulator dies, so none is ever orphaned."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _child_setup(preexec: Callable[[], None] | None) -> Callable[[], None] | None:
+    if sys.platform != "linux":
+        return preexec
+    if preexec is None:
+        return _die_with_parent
+
+    def setup() -> None:  # pragma: no cover - runs in the child between fork and exec
+        _die_with_parent()
+        preexec()
+
+    return setup
+
+
+def exit_reason(code: int) -> str:
+    """As Lambda words a runtime's exit: ``signal: killed`` style names, or ``exit status N``."""
+    return f"signal: {signal.Signals(-code).name.lower()}" if code < 0 else f"exit status {code}"
+
+
+class RuntimeProcess:
+    """A running ``awslambdaric`` child, its output pipe and its memory meter."""
+
+    def __init__(
+        self,
+        process: asyncio.subprocess.Process,
+        output_fd: int,
+        on_line: Callable[[str], None],
+        memory: MemoryMeter,
+    ) -> None:
+        self._process = process
+        self._output_fd: int | None = output_fd
+        self._output_buffer = b""
+        self._on_line = on_line
+        self.memory = memory
+        asyncio.get_running_loop().add_reader(output_fd, self.drain)
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.returncode
+
+    def drain(self) -> None:
+        """Read whatever the process has written so far; on end of file, close the pipe."""
+        fd = self._output_fd
+        if fd is None:
+            return
+        eof = False
+        while True:
+            try:
+                chunk = os.read(fd, READ_BYTES)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                eof = True
+                break
+            buffer = self._output_buffer + chunk
+            *lines, buffer = buffer.split(b"\n")
+            for raw in lines:
+                self._on_line(raw.decode("utf-8", "replace"))
+            if len(buffer) > READ_BYTES:
+                self._on_line(buffer.decode("utf-8", "replace"))
+                buffer = b""
+            self._output_buffer = buffer
+        if eof:
+            self._close_output()
+
+    def _close_output(self) -> None:
+        fd, self._output_fd = self._output_fd, None
+        if fd is None:
+            return
+        asyncio.get_running_loop().remove_reader(fd)
+        os.close(fd)
+        if self._output_buffer:
+            self._on_line(self._output_buffer.decode("utf-8", "replace"))
+            self._output_buffer = b""
+
+    def kill(self) -> None:
+        """SIGKILL, if it is still running; ``wait`` then returns."""
+        if self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
+
+    async def wait(self) -> int:
+        """Its exit status (negative: the signal), once every line it wrote has been delivered."""
+        code = await self._process.wait()
+        self.drain()  # what it printed before dying belongs to the failed invocation
+        self._close_output()
+        return code
+
+    def close(self) -> None:
+        """Release the memory meter (after the last reading)."""
+        self.memory.close()
+
+
+async def spawn(
+    handler: str,
+    cwd: Path,
+    env: Mapping[str, str],
+    on_line: Callable[[str], None],
+    *,
+    preexec: Callable[[], None] | None = None,
+    meter: Callable[[int], MemoryMeter] = PeakRss,
+) -> RuntimeProcess:
+    """Start ``python -m awslambdaric handler``; ``on_line`` gets each line it writes."""
+    # Our own pipe rather than asyncio's, so that output can be drained synchronously when
+    # the response arrives: a line printed before the handler returned is in the pipe by
+    # then, and belongs in that invocation's log tail.
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "awslambdaric",
+            handler,
+            cwd=cwd,
+            env=dict(env),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=write_fd,
+            stderr=write_fd,
+            start_new_session=True,
+            preexec_fn=_child_setup(preexec),
+        )
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    return RuntimeProcess(process, read_fd, on_line, meter(process.pid))
