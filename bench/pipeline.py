@@ -22,13 +22,15 @@ from pathlib import Path
 
 from bench.load.command import LocustCommand
 from bench.process import ChildError, run_to_completion, running_emulator
-from bench.results import read_results, utc_stamp
+from bench.results import ColdstartRun, Document, LocustRun, read_document, utc_stamp
+from bench.results.kinds import LocustEndpoint
 from handler.features import TUTORIAL_QUERY
 
 TUTORIAL_FUNCTION = "logitModel"
 LEAN_FUNCTION = "logit-lean"
 STAGE = "staging"
-LOCUST_OK = (0, 1, 3)  # PASS, FAIL, INVALID: the run completed and wrote its results
+VERDICT_OK = (0, 1, 3)  # PASS, FAIL, INVALID: the stage ran and wrote its results
+LOCUST_OK = VERDICT_OK
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,7 @@ def execute(config: PipelineConfig) -> list[Path]:
         f"{plan.target_ms:g}",
     ]
     run_stage(
-        "cold-start profile (process mode)", command, run_dir / "coldstart.log", (0, 1), writes=coldstart
+        "cold-start profile (process mode)", command, run_dir / "coldstart.log", VERDICT_OK, writes=coldstart
     )
     produced.append(coldstart)
     extra = ("--low-latency",) if config.low_latency else ()
@@ -178,7 +180,8 @@ def execute(config: PipelineConfig) -> list[Path]:
             command += ["--trials", str(plan.endpoint_cold_trials), "--warm", "100", "--no-progress"]
             command += ["--results", str(results)]
             log = results.with_suffix(".log")
-            run_stage(f"cold starts through the emulator {function}", command, log, (0, 1), writes=results)
+            stage = f"cold starts through the emulator {function}"
+            run_stage(stage, command, log, VERDICT_OK, writes=results)
             produced.append(results)
         for function in config.functions:
             warm_up(emulator.base_url, function)
@@ -191,48 +194,43 @@ def execute(config: PipelineConfig) -> list[Path]:
     return produced
 
 
-def _load(path: Path) -> dict | None:
+def _load(path: Path) -> Document | None:
     with contextlib.suppress(Exception):
-        return read_results(path)
+        return read_document(path)
     return None
 
 
 def summary(config: PipelineConfig, produced: list[Path]) -> str:
-    """Verdict per function and the headline ratios, read back from the results files."""
+    """One line per function that answers the question (from its steady run's gates), then the
+    headline ratios, read back from the results files."""
     documents = {path.name: document for path in produced if (document := _load(path))}
     plan = config.plan
     lines = [f"verdicts (steady, open loop {plan.steady_rate:g} req/s, p99 <= {plan.target_ms:g} ms):"]
-    steady = {}
+    steady: dict[str, LocustEndpoint] = {}
     for function in config.functions:
         document = documents.get(f"locust-{function}-steady.json")
-        if document is None:
+        if not isinstance(document, LocustRun):
             continue
-        endpoint = document["endpoints"][f"{STAGE}/{function}"]
-        steady[function] = endpoint
-        e2e, handler = endpoint["e2e_intended_us"], endpoint["handler_us"]
-        inside = (
-            f"in-handler p50 {handler['p50']:>7,.0f} µs, {endpoint['cold_starts']['count']} cold"
-            if handler["count"]
-            else "in-handler n/a (no Server-Timing from this handler)"
-        )
-        lines.append(
-            f"  {function:<14}{endpoint['verdict']['status']:<9}e2e p50 {e2e['p50']:>9,.0f} µs  "
-            f"p99 {e2e['p99']:>9,.0f} µs  {endpoint['sent']:,} requests; {inside}"
-        )
+        name = f"{STAGE}/{function}"
+        steady[function] = document.endpoints[name]
+        lines.append(f"  {document.headline(name)}")
     coldstart = documents.get("coldstart.json")
-    rows = {row["name"]: row for row in coldstart["variants"]} if coldstart else {}
+    rows = {row.name: row for row in coldstart.variants} if isinstance(coldstart, ColdstartRun) else {}
     if "tutorial" in rows and "lean" in rows:
-        tutorial, lean = rows["tutorial"]["cold_start_ms"]["p50"], rows["lean"]["cold_start_ms"]["p50"]
+        tutorial_ms = rows["tutorial"].cold_start_us.p50 / 1_000
+        lean_ms = rows["lean"].cold_start_us.p50 / 1_000
         lines.append(
-            f"cold start p50 (fresh process): tutorial {tutorial:,.1f} ms, lean {lean:,.1f} ms: "
-            f"{tutorial / lean:.1f}x faster"
+            f"cold start p50 (fresh process): tutorial {tutorial_ms:,.1f} ms, lean {lean_ms:,.1f} ms: "
+            f"{tutorial_ms / lean_ms:.1f}x faster"
         )
     if TUTORIAL_FUNCTION in steady and LEAN_FUNCTION in steady:
-        slow, fast = steady[TUTORIAL_FUNCTION], steady[LEAN_FUNCTION]
-        e2e_ratio = slow["e2e_intended_us"]["p50"] / fast["e2e_intended_us"]["p50"]
-        lines.append(f"warm end-to-end p50 through the emulator, tutorial / lean: {e2e_ratio:.1f}x")
-    if "tutorial" in rows and "lean" in rows:
-        warm_ratio = rows["tutorial"]["warm_us"]["p50"] / rows["lean"]["warm_us"]["p50"]
+        slow, fast = steady[TUTORIAL_FUNCTION].e2e_intended_us, steady[LEAN_FUNCTION].e2e_intended_us
+        if slow is not None and fast is not None and fast.p50:
+            lines.append(
+                f"warm end-to-end p50 through the emulator, tutorial / lean: {slow.p50 / fast.p50:.1f}x"
+            )
+    if "tutorial" in rows and "lean" in rows and rows["lean"].warm_us.p50:
+        warm_ratio = rows["tutorial"].warm_us.p50 / rows["lean"].warm_us.p50
         lines.append(f"warm in-handler p50 (fresh process), tutorial / lean: {warm_ratio:.0f}x")
     lines.append(f"report: {config.run_dir / 'report' / 'index.html'}")
     return "\n".join(lines)

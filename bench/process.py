@@ -1,24 +1,29 @@
 """Child processes: the one way this project starts one, waits for it, and stops it.
 
-:func:`start` runs a command with its stdout and stderr in a file (the first line is the
-command, ``$ ...``, so the file says how to re-run it) and, given a readiness check, returns
-only once the child is ready; if it exits first or is not ready in time, it is stopped and
+:func:`start` runs a command with stdin closed and its stdout and stderr in a file (the first
+line is the command, ``$ ...``, so the file says how to re-run it); given a readiness check
+(a callable, :func:`line_with` or :func:`url_answers`) it returns only once the child is
+ready, and if the child exits first or is not ready in time, it is stopped and
 :class:`ChildError` says so in one line, with the last line of its output.
+:func:`run_to_completion` is ``start`` + ``wait`` + ``stop``. A :class:`Child` is a context
+manager: leaving the ``with`` stops it.
 
 **Signal policy** (:meth:`Child.stop`, the only place a child is stopped):
 
 1. list the child's descendants (psutil, by PID), while they still have a parent to find;
-2. if the child is still running: SIGINT, then wait up to ``grace_s`` (default 15 s); every
+2. if the child is still running: SIGINT, then wait up to ``grace_s`` (default 15 s). Every
    command started here stops cleanly on SIGINT (``handler.serve`` drains, then stops its
    environments; Locust and our CLIs write what they have and exit; moto and the truth
-   server close their sockets). Still running after the grace: SIGKILL, and wait;
-3. every listed descendant gets ``LEFTOVER_WAIT_S`` to exit on its own; any still alive then
-   is SIGKILLed by PID and reaped, and returned, so a caller can assert that none outlived the
-   child.
+   server close their sockets). Still running after the grace (a child that ignores SIGINT,
+   as a shell's background job may): SIGKILL, and wait;
+3. every listed descendant gets ``LEFTOVER_WAIT_S`` (5 s) to exit on its own; any still alive
+   then is SIGKILLed by PID and reaped, and returned, so that a caller can assert that none
+   outlived the child.
 
-Nothing is signalled by name or by process group. The emulator
-(:func:`running_emulator`) is a child like any other, ready once it has printed its ``log:``
-line.
+Nothing is signalled by name or by process group; calling ``stop`` again does nothing. The
+emulator (:func:`start_emulator`, :func:`running_emulator`) is a child like any other, ready
+once it has printed its ``log:`` line. A caller that tests how a child handles a signal sends
+it itself (``child.process.send_signal``) and then lets ``stop`` clean up.
 """
 
 from __future__ import annotations

@@ -167,7 +167,7 @@ class Limits:
         return self.max_lag_us if self.max_lag_us is not None else target_us / 10
 
 
-FAILED_OUTCOMES = ("4xx", "429", "5xx", "other", "connection_error")
+FAILED_OUTCOMES = ("function_error", "4xx", "429", "5xx", "other", "connection_error")
 
 
 def error_gate(name: str, outcomes: dict[str, int], limits: Limits, wrong_predictions: int = 0) -> Gate:

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.results import ResultsError
+from bench.results import ResultsError, write_atomic
 from reports.browser import BrowserError, check_page
 from reports.charts import CHARTS
 from reports.page import render
@@ -37,9 +37,7 @@ def build_report(runs: list[Run], out_dir: Path) -> Path:
         if path is not None:
             charts.append((title, path))
     index = out_dir / "index.html"
-    temporary = out_dir / ".index.html.tmp"
-    temporary.write_text(render(runs, charts, ratios(runs)), encoding="utf-8")
-    temporary.replace(index)
+    write_atomic(index, render(runs, charts, ratios(runs)).encode("utf-8"))
     return index
 
 

@@ -7,13 +7,14 @@ HdrHistograms (their own iteration and percentiles); nothing is re-measured or r
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from pathlib import Path
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
-from bench.results import LocustRun, Series
+from bench.results import LocustRun, Series, write_atomic
 from bench.results.kinds import StageRow
 from reports.runs import Run, locust_e2e, of_kind
 
@@ -42,9 +43,9 @@ def _us_axis(axis) -> None:
 
 def _save(figure: Figure, path: Path) -> Path:
     figure.tight_layout()
-    temporary = path.with_name(f".{path.name}.tmp")
-    figure.savefig(temporary, dpi=DPI, format="png")
-    temporary.replace(path)
+    png = io.BytesIO()
+    figure.savefig(png, dpi=DPI, format="png")
+    write_atomic(path, png.getvalue())
     return path
 
 

@@ -76,6 +76,16 @@ def _status(status: str) -> str:
     return f'<span class="{_e(status)}">{_e(status)}</span>'
 
 
+def headline_section(runs: list[Run]) -> str:
+    """First thing on the page: one line per function and load run, from its gates."""
+    lines = [
+        f"<li><code>{_e(run.label)}</code>: {_e(run.document.headline(name))}</li>"
+        for run in of_kind(runs, "locust")
+        for name in run.document.endpoints
+    ]
+    return f'<ul class="headlines">{"".join(lines)}</ul>' if lines else ""
+
+
 def verdict_section(runs: list[Run]) -> str:
     rows = [
         [_e(label), _e(kind), _status(status), "<br>".join(_e(r) for r in reasons) or "–"]
@@ -348,6 +358,7 @@ def metadata_section(runs: list[Run]) -> str:
 def render(runs: list[Run], charts: list[tuple[str, Path]], found: list[Ratio]) -> str:
     generated = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     sections = [
+        headline_section(runs),
         verdict_section(runs),
         locust_section(runs),
         coldstart_section(runs),

@@ -164,8 +164,6 @@ def verdicts(runs: list[Run]) -> list[tuple[str, str, str, list[str]]]:
             status = document.verdict.status
         elif hasattr(document, "status"):
             status = document.status
-        elif hasattr(document, "passed"):
-            status = "PASS" if document.passed else "FAIL"
         else:
             continue
         gates = run_gates(document)

@@ -270,19 +270,42 @@ def test_endpoint_trials_leave_out_the_ones_without_init_duration():
     ]
     client, clock = FakeLambda(reports), itertools.count(step=1_000_000).__next__  # 1 ms a reading
     config = _config(function="f", warm=2, cold_target_ms=None)
-    trials, warm = invoke_trials(client, config, clock=clock)
+    trials, warm, outcomes = invoke_trials(client, config, clock=clock)
     assert client.calls == ["update", "wait", "invoke Tail", "invoke", "invoke"] * 3
     assert [trial.first_request_ns for trial in trials] == [1_000_000] * 3 and warm.count == 6
-    document = summarize_endpoint(trials, warm, config, _metadata())
+    assert outcomes["2xx"] == 9 and sum(outcomes.values()) == 9
+    document = summarize_endpoint(trials, warm, config, _metadata(), outcomes)
     assert document.init_us is not None and document.trials_with_init_duration == 2
     assert document.init_us.p50 == 110_000.0  # not the median of (0, 100, 120) ms
     assert document.first_request_us.p50 == 1_000.0 and document.billed_cold_us.p50 == 102_000.0
     assert document.peak_rss_mb == 31 and document.memory_mb == 128
-    assert [gate.name for gate in document.gates] == ["f warm_us p99"]  # no --cold-target-ms
+    assert [gate.name for gate in document.gates] == ["f error rate", "f warm_us p99"]  # no cold target
     none = [EndpointTrial(5_000_000, ReportLine.measured("w", 1.0, 128, 30))]
     without = summarize_endpoint(none, warm, config, _metadata())
     assert without.init_us is None and without.trials_with_init_duration == 0
     assert "no Init Duration on 0/1 trials" in format_table(without)
+
+
+def test_endpoint_failures_fail_the_run_with_the_error_share_first():
+    class Failing(FakeLambda):
+        def invoke(self, FunctionName, Payload, LogType=None):
+            return {**super().invoke(FunctionName, Payload, LogType), "FunctionError": "Unhandled"}
+
+    reports = [ReportLine.measured(f"r{i}", 1.0, 128, 30, init_duration_ms=50.0) for i in range(2)]
+    client, clock = Failing(reports), itertools.count(step=1_000).__next__
+    config = _config(function="f", trials=2, warm=3, cold_target_ms=None)
+    trials, warm, outcomes = invoke_trials(client, config, clock=clock)
+    assert trials == [] and outcomes["function_error"] == 8 and outcomes["2xx"] == 0
+    document = summarize_endpoint(trials, warm, config, _metadata(), outcomes)
+    assert (
+        document.status == "FAIL"
+        and document.first_request_us is None
+        and document.cost_per_million_usd is None
+    )
+    first = document.gates[0]
+    assert first.check == "errors" and first.status == "FAIL"
+    assert first.message.startswith("FAIL: f: 8 of 8 requests failed (function_error 8)")
+    assert format_table(document).splitlines()[1] == first.message
 
 
 def test_endpoint_mode_takes_a_cold_target_only_when_given(tmp_path):

@@ -37,7 +37,7 @@ def test_both_campaigns_pass_and_account_for_every_case(models_dir: Path, tmp_pa
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     document = json.loads(results.read_text())
-    assert document["kind"] == "fuzz" and document["passed"] is True
+    assert document["kind"] == "fuzz" and document["status"] == "PASS"
     handler, gateway = document["campaigns"]
     assert handler["surface"] == "handler" and handler["variants"] == ["lean", "numpy", "pandas"]
     assert handler["cases"] == CI_CASES

@@ -13,7 +13,7 @@ import pytest
 
 from handler.features import FEATURES, InvalidInput, parse_features
 from handler.variants import VARIANTS
-from tests.conftest import TUTORIAL_QUERY, run_module
+from tests.conftest import TUTORIAL_QUERY, run_command, run_module
 
 ALL_INPUTS = np.array(list(itertools.product([0.0, 1.0], repeat=10)), dtype=np.float64)
 TUTORIAL_EVENT = {
@@ -239,30 +239,24 @@ def test_skops_artifact_with_an_untrusted_type_is_refused_even_when_its_hash_mat
     models_dir: Path, tmp_path: Path
 ):
     import hashlib
-    import subprocess
 
     (tmp_path / "evilmod.py").write_text(EVIL_MODULE)
     artifact = tmp_path / "logit.skops"
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    subprocess.run(
-        [sys.executable, "-c", EVIL_ARTIFACT, str(models_dir / "logit.pkl"), str(artifact)],
-        env=env,
-        check=True,
-        timeout=120,
-    )
+    env = {"PYTHONPATH": str(tmp_path)}
+    command = [sys.executable, "-c", EVIL_ARTIFACT, str(models_dir / "logit.pkl"), str(artifact)]
+    written = run_command(command, env=env, timeout=120)
+    assert written.returncode == 0, written.stderr
     # The payload is live: a loader that trusts the type runs it.
     live_marker = tmp_path / "ran-when-trusted"
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys, skops.io; skops.io.loads(open(sys.argv[1], 'rb').read(), trusted=['evilmod.Evil'])",
-            str(artifact),
-        ],
+    trusting = (
+        "import sys, skops.io; skops.io.loads(open(sys.argv[1], 'rb').read(), trusted=['evilmod.Evil'])"
+    )
+    loaded = run_command(
+        [sys.executable, "-c", trusting, str(artifact)],
         env={**env, "EVIL_MARKER": str(live_marker)},
-        check=True,
         timeout=120,
     )
+    assert loaded.returncode == 0, loaded.stderr
     assert live_marker.exists()
     # The handler: the hash matches (MODEL_SHA256 is the artifact's own), yet it refuses.
     marker = tmp_path / "ran-in-the-handler"

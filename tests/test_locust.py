@@ -44,7 +44,7 @@ def test_closed_loop_run_records_microseconds_and_verifies(emulator, models_dir,
         *("-u", "2", "-r", "2", "-t", "6s", "--function", LEAN, "--function", "staging/logitModel:1"),
         *("--verify", "--models", str(models_dir), "--target-ms", "10000"),
     )
-    assert document["kind"] == "locust" and document["schema_version"] == 1
+    assert document["kind"] == "locust" and document["schema_version"] == 2
     assert document["metadata"]["versions"]["locust"] and document["metadata"]["options"]["verify"] is True
     lean = document["endpoints"][LEAN]
     tutorial = document["endpoints"]["staging/logitModel"]

@@ -37,8 +37,8 @@ def test_a_short_overload_run_accounts_for_every_request_and_refuses_the_excess(
     assert completed.returncode in (0, 1), completed.stdout[-2000:] + completed.stderr[-2000:]
     document = json.loads((out / "overload.json").read_text())
     assert document["kind"] == "overload" and document["capacity_rps"] == 100.0
-    goals = {goal["name"]: goal for goal in document["goals"]}
-    assert goals["accounted"]["met"] and goals["no failures"]["met"], goals
+    goals = {gate["name"]: gate for gate in document["gates"]}
+    assert goals["accounted"]["status"] == "PASS" and goals["no failures"]["status"] == "PASS", goals
     assert document["sent"] == sum(document["outcomes"].values())
     overload = document["stages"]["overload"]
     assert overload["throttled"] > 0  # 300 req/s offered, 100 admitted
@@ -87,8 +87,8 @@ def _locust_document(recovery_p99s: list[float], rss_ok: bool = True) -> dict:
 def test_analysis_by_hand_passes_a_good_run():
     rss = [(101.0, 40 * 2**20), (104.0, 45 * 2**20), (107.0, 41 * 2**20)]
     figures = analyse(PLAN, 100.0, _locust_document([5_000.0, 2_000.0, 2_000.0, 2_000.0, 5_000.0]), rss)
-    goals = {goal["name"]: goal["met"] for goal in figures["goals"]}
-    assert goals == dict.fromkeys(goals, True), figures["goals"]
+    goals = {gate.name: gate.passed for gate in figures["gates"]}
+    assert goals == dict.fromkeys(goals, True), figures["gates"]
     assert figures["recovery_s"] == 2.0  # the first recovery second was over 2 x 2,000 µs
     assert figures["seconds_over_bound"]["recovery"] == 2  # the first, and a later one (noise)
     assert figures["gateway_rss_mib"]["peak_during_overload"] == 45.0
@@ -99,9 +99,9 @@ def test_analysis_by_hand_fails_what_it_should():
     document["endpoints"]["staging/logit-lean"]["sent"] = 1_001  # one request lost
     rss = [(101.0, 40 * 2**20), (104.0, 200 * 2**20)]
     figures = analyse(PLAN, 100.0, document, rss)
-    goals = {goal["name"]: goal["met"] for goal in figures["goals"]}
+    goals = {gate.name: gate.passed for gate in figures["gates"]}
     assert goals["accounted"] is False and goals["recovered"] is False and goals["memory bounded"] is False
-    assert figures["recovery_s"] == 8.0 and figures["passed"] is False
+    assert figures["recovery_s"] == 8.0 and figures["status"] == "FAIL"
     never = _locust_document([5_000.0] * 3)["endpoints"]["staging/logit-lean"]
     assert recovery_seconds(never, 4_000.0) is None
 

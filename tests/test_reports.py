@@ -67,8 +67,9 @@ def test_quick_pipeline_writes_every_result_and_a_summary(quick_run):
             endpoint = document["endpoints"][f"staging/{function}"]
             assert endpoint["outcomes"]["2xx"] > 0 and endpoint["outcomes"]["5xx"] == 0
             status = endpoint["status"]
-            if scenario == "steady":
-                assert re.search(rf"^  {re.escape(function)}\s+{status}\s+e2e p50", out, re.MULTILINE), out
+            if scenario == "steady":  # the one line per function: verdict, errors, cold starts
+                line = rf"^  {re.escape(function)} {status} p99 .*; \d+/\d+ failed \(.*%\); \d+ cold starts"
+                assert re.search(line, out, re.MULTILINE), out
     coldstart = json.loads((run_dir / "coldstart.json").read_text())
     assert [row["name"] for row in coldstart["variants"]] == ["tutorial", "numpy", "lean"]
     ratio = (
@@ -96,6 +97,8 @@ def test_report_page_holds_the_figures_and_every_chart(quick_run):
     assert f"<td>{coldstart['variants'][0]['cold_start_us']['p50'] / 1000:,.2f}</td>" in page
     assert steady["metadata"]["command"].split()[-1] in page  # the command that reproduces it
     assert "CPU latency limit" in page  # the idle regime each run was measured in
+    assert page.index('<ul class="headlines">') < page.index("<h2>")  # the answer comes first
+    assert "logit-lean " in page[page.index('<ul class="headlines">') : page.index("<h2>")]
 
 
 @pytest.mark.slow

@@ -79,3 +79,15 @@ def test_a_gate_refuses_an_unknown_status_and_names_its_figures():
         Gate("x", "MAYBE", 1.0, 2.0, "µs", 1, "m")
     gate = Gate.from_dict(Gate("e2e p99", FAIL, 1500.0, 1000.0, "µs", 700, "FAIL: ...").to_dict())
     assert gate.status == FAIL and gate.threshold == 1000.0 and not gate.passed
+
+
+def test_reports_render_every_golden_file(tmp_path):
+    from reports.__main__ import build_report
+    from reports.runs import load_runs
+
+    runs = load_runs(GOLDEN_FILES)
+    index = build_report(runs, tmp_path)
+    page = index.read_text(encoding="utf-8")
+    for run in runs:
+        assert run.label in page  # every document appears, at least in the metadata section
+    assert page.count("<h2>") >= 6 and "Traceback" not in page

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from bench.verdict import Limits
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class ColdstartConfig:
     model_base: str | None = None  # e.g. s3://bucket/prefix: MODEL_URI there instead of models_dir
     function: str | None = None  # endpoint mode: the Lambda function
     lambda_endpoint: str | None = None  # endpoint mode: the Invoke API (None: AWS)
+    limits: Limits = field(default_factory=Limits)  # --max-error-rate (endpoint mode)
 
     def options(self) -> dict:
         """The settings as the results' ``metadata.options`` record them."""
@@ -39,7 +42,9 @@ class ColdstartConfig:
             "model_base": self.model_base,
         }
         if self.function is not None:
-            options.update(function=self.function, lambda_endpoint=self.lambda_endpoint)
+            options.update(
+                function=self.function, lambda_endpoint=self.lambda_endpoint, limits=asdict(self.limits)
+            )
         return options
 
 

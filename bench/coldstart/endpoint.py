@@ -9,8 +9,11 @@ sandbox); then ``--warm`` plain Invokes, timed the same way, into an HdrHistogra
 The client times include boto3 (signing, botocore parsing) and the network; they are not the
 API Gateway path (``bench.endpoint`` and the Locust harness measure that). Init Duration is
 summarised over the trials whose REPORT line has one (a cold start the Invoke API did not
-report as one is left out, and counted); if none has, it is None. Not measured: the update
-itself, and how long Lambda takes to retire the old environments.
+report as one is left out, and counted); if none has, it is None. Every Invoke's outcome is
+counted (``2xx``; ``function_error`` for an answer with ``X-Amz-Function-Error``; ``4xx``,
+``429``, ``5xx`` for an API error; ``connection_error``) and the share of failures is a gate
+of its own (``--max-error-rate``): a failed cold Invoke is not a cold start to time. Not
+measured: the update itself, and how long Lambda takes to retire the old environments.
 """
 
 from __future__ import annotations
@@ -29,65 +32,110 @@ from bench.results import Metadata
 from bench.results.coldstart import ColdstartEndpointRun, EndpointTrial
 from bench.results.gate import judge
 from bench.stats import summarize
+from bench.verdict import error_gate
 from handler.features import TUTORIAL_QUERY
 from handler.local.reportline import ReportLine
 
 PAYLOAD = json.dumps({"queryStringParameters": dict(TUTORIAL_QUERY)}).encode()
 
 
+OUTCOMES = ("2xx", "function_error", "4xx", "429", "5xx", "connection_error")
+
+
+def api_outcome(error: Exception) -> str:
+    """The outcome of an Invoke API call that raised: its HTTP status class, or no connection."""
+    status = getattr(error, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if status == 429:
+        return "429"
+    if 400 <= status < 500:
+        return "4xx"
+    return "5xx" if status else "connection_error"
+
+
+def _invoke(client, function: str, clock: Callable[[], int], **kwargs) -> tuple[str, int, dict | None]:
+    """One Invoke: (outcome, client ns, response); API errors become outcomes, not exceptions."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    started = clock()
+    try:
+        response = client.invoke(FunctionName=function, Payload=PAYLOAD, **kwargs)
+        response["Payload"].read()
+    except (BotoCoreError, ClientError) as error:
+        return api_outcome(error), clock() - started, None
+    outcome = "function_error" if "FunctionError" in response else "2xx"
+    return outcome, clock() - started, response
+
+
 def invoke_trials(
     client, config: ColdstartConfig, clock: Callable[[], int] = time.perf_counter_ns
-) -> tuple[list[EndpointTrial], LatencyRecorder]:
-    """``config.trials`` forced cold starts of ``config.function``, each followed by the warm calls."""
+) -> tuple[list[EndpointTrial], LatencyRecorder, dict[str, int]]:
+    """``config.trials`` forced cold starts of ``config.function``, each followed by the warm
+    calls; returns the successful cold trials, every warm answer's latency and every outcome."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     function = config.function or ""
     trials, warm = [], LatencyRecorder("us")
+    outcomes = dict.fromkeys(OUTCOMES, 0)
     progress = Progress(config.trials, config.progress)
     for trial in range(config.trials):
-        force_cold_start(client, function, f"{time.time_ns()}-{trial}")
-        started = clock()
-        response = client.invoke(FunctionName=function, LogType="Tail", Payload=PAYLOAD)
-        response["Payload"].read()
-        first_request_ns = clock() - started
-        report = ReportLine.parse(base64.b64decode(response.get("LogResult", "")).decode("utf-8", "replace"))
-        if report is None or "FunctionError" in response:
-            raise RuntimeError(f"{function}: trial {trial}: no REPORT line or a function error")
-        for _ in range(config.warm):
-            started = clock()
-            client.invoke(FunctionName=function, Payload=PAYLOAD)["Payload"].read()
-            warm.record_ns(clock() - started)
-        trials.append(EndpointTrial(first_request_ns=first_request_ns, report=report))
         progress.step(function)
-    return trials, warm
+        try:
+            force_cold_start(client, function, f"{time.time_ns()}-{trial}")
+        except (BotoCoreError, ClientError) as error:  # e.g. no such function: a failed trial
+            outcomes[api_outcome(error)] += 1
+            continue
+        outcome, first_request_ns, response = _invoke(client, function, clock, LogType="Tail")
+        outcomes[outcome] += 1
+        tail = base64.b64decode((response or {}).get("LogResult", "")).decode("utf-8", "replace")
+        report = ReportLine.parse(tail)
+        if outcome == "2xx" and report is not None:
+            trials.append(EndpointTrial(first_request_ns=first_request_ns, report=report))
+        for _ in range(config.warm):
+            outcome, elapsed_ns, _response = _invoke(client, function, clock)
+            outcomes[outcome] += 1
+            warm.record_ns(elapsed_ns)
+    return trials, warm, outcomes
 
 
 def summarize_endpoint(
-    trials: list[EndpointTrial], warm: LatencyRecorder, config: ColdstartConfig, metadata: Metadata
+    trials: list[EndpointTrial],
+    warm: LatencyRecorder,
+    config: ColdstartConfig,
+    metadata: Metadata,
+    outcomes: dict[str, int] | None = None,
 ) -> ColdstartEndpointRun:
     """The statistics (µs), the cost per million and the gates of a run's trials."""
     function = config.function or ""
+    outcomes = outcomes if outcomes is not None else {"2xx": len(trials) * (1 + config.warm)}
     reports = [trial.report for trial in trials]
     inits = [report.init_duration_ms for report in reports if report.init_duration_ms is not None]
     init = summarize([ms * 1_000 for ms in inits], f"{function} init duration") if inits else None
-    first = summarize([trial.first_request_ns / 1_000 for trial in trials], f"{function} first request")
-    billed = summarize([report.billed_duration_ms * 1_000.0 for report in reports], f"{function} billed")
-    memory = reports[0].memory_size_mb
+    first = billed = memory = cost = None
+    if trials:
+        first = summarize([trial.first_request_ns / 1_000 for trial in trials], f"{function} first request")
+        billed = summarize([report.billed_duration_ms * 1_000.0 for report in reports], f"{function} billed")
+        memory = reports[0].memory_size_mb
     warm_series = warm.series()
-    cost = cost_per_million(warm_series.p50 / 1_000, billed.p50 / 1_000, memory, config.cold_fraction)
-    gates = gates_for(
+    if billed is not None and memory is not None:
+        cost = cost_per_million(warm_series.p50 / 1_000, billed.p50 / 1_000, memory, config.cold_fraction)
+        cost = round(cost, 4)
+    latency = gates_for(
         function, "first_request_us", first, warm, config.target_ms, config.cold_target_ms, config.warm
     )
+    gates = [error_gate(function, outcomes, config.limits), *latency]
     return ColdstartEndpointRun(
         metadata=metadata,
         function=function,
         lambda_endpoint=config.lambda_endpoint,
+        outcomes=outcomes,
         first_request_us=first,
         init_us=init,
         trials_with_init_duration=len(inits),
         billed_cold_us=billed,
         warm_us=warm_series,
-        peak_rss_mb=max(report.max_memory_used_mb for report in reports),
+        peak_rss_mb=max((report.max_memory_used_mb for report in reports), default=None),
         memory_mb=memory,
-        cost_per_million_usd=round(cost, 4),
+        cost_per_million_usd=cost,
         trials=trials,
         gates=gates,
         status=judge(gates),
@@ -103,7 +151,7 @@ def measure_endpoint(config: ColdstartConfig) -> ColdstartEndpointRun:
 
     client = aws_client("lambda", config.lambda_endpoint, config=Config(retries={"total_max_attempts": 1}))
     try:
-        trials, warm = invoke_trials(client, config)
+        trials, warm, outcomes = invoke_trials(client, config)
     except (BotoCoreError, ClientError) as exc:
         raise RuntimeError(f"{config.function}: {exc}") from exc
-    return summarize_endpoint(trials, warm, config, Metadata.collect(config.options()))
+    return summarize_endpoint(trials, warm, config, Metadata.collect(config.options()), outcomes)

@@ -48,12 +48,12 @@ def cold_gate(field: str, cold: TrialStats, target_ms: float) -> Gate:
 
 
 def gates_for(
-    name: str, cold_field: str, cold: TrialStats, warm: LatencyRecorder, target_ms: float,
+    name: str, cold_field: str, cold: TrialStats | None, warm: LatencyRecorder, target_ms: float,
     cold_target_ms: float | None, warm_calls: int,
 ) -> list[Gate]:  # fmt: skip
     """The warm gate (none when no warm calls were asked for: ``--warm 0``) and the cold gate
     (none when there is no cold target)."""
     gates = [warm_gate(name, warm, target_ms)] if warm_calls > 0 else []
-    if cold_target_ms is not None:
+    if cold_target_ms is not None and cold is not None:
         gates.append(cold_gate(f"{name} {cold_field}", cold, cold_target_ms))
     return gates

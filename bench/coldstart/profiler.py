@@ -36,6 +36,7 @@ from bench.coldstart.endpoint import measure_endpoint
 from bench.coldstart.process import importtime, measure
 from bench.results import EXIT_CODES, PASS, utc_stamp, write_json_atomic
 from bench.results.coldstart import ColdstartEndpointRun, ColdstartRun
+from bench.verdict import Limits
 from handler.variants import VARIANTS, select
 
 DEFAULT_COLD_TARGET_MS = 100.0
@@ -46,16 +47,20 @@ def _failed_gates(gates: list) -> list[str]:
 
 
 def format_endpoint(document: ColdstartEndpointRun) -> str:
-    """One line (ms where the table has always said ms), then every gate that did not pass."""
+    """One line (ms where the table has always said ms), then every gate that did not pass,
+    the error share first."""
     first, init, warm = document.first_request_us, document.init_us, document.warm_us
-    on = f"on {document.trials_with_init_duration}/{first.samples} trials"
-    init_text = f"Init Duration p50 {init.p50 / 1_000:.1f} ms {on}" if init else f"no Init Duration {on}"
-    lines = [
-        f"{document.function}: first request p50 {first.p50 / 1_000:.1f} ms "
-        f"({first.min / 1_000:.1f}-{first.max / 1_000:.1f}), {init_text}; "
-        f"warm client p50 {warm.p50:.0f} µs p99 {warm.p99:.0f} µs; "
-        f"Max Memory Used {document.peak_rss_mb} MB; ${document.cost_per_million_usd:.2f} per million"
-    ]
+    if first is None:
+        lines = [f"{document.function}: no cold Invoke succeeded; outcomes {document.outcomes}"]
+    else:
+        on = f"on {document.trials_with_init_duration}/{first.samples} trials"
+        init_text = f"Init Duration p50 {init.p50 / 1_000:.1f} ms {on}" if init else f"no Init Duration {on}"
+        lines = [
+            f"{document.function}: first request p50 {first.p50 / 1_000:.1f} ms "
+            f"({first.min / 1_000:.1f}-{first.max / 1_000:.1f}), {init_text}; "
+            f"warm client p50 {warm.p50:.0f} µs p99 {warm.p99:.0f} µs; "
+            f"Max Memory Used {document.peak_rss_mb} MB; ${document.cost_per_million_usd:.2f} per million"
+        ]
     return "\n".join(lines + _failed_gates(document.gates))
 
 
@@ -109,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--function", help="endpoint mode: the Lambda function name")
     parser.add_argument("--lambda-endpoint", help="endpoint mode: Invoke API URL (default: AWS)")
     parser.add_argument("--endpoint", help="endpoint mode: the emulator's URL (sets --lambda-endpoint)")
+    parser.add_argument(
+        "--max-error-rate",
+        type=float,
+        default=0.001,
+        help="endpoint mode: share of Invokes that may fail before the verdict is FAIL (default 0.001)",
+    )
     parser.add_argument("--results", type=Path, default=None)
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     return parser
@@ -122,6 +133,8 @@ def parse_config(
     bad_target = args.target_ms <= 0 or (args.cold_target_ms is not None and args.cold_target_ms <= 0)
     if args.warm < 0 or not 0.0 <= args.cold_fraction <= 1.0 or bad_target:
         parser.error("--warm must be >= 0, --cold-fraction in [0, 1], the targets > 0")
+    if not 0.0 <= args.max_error_rate <= 1.0:
+        parser.error(f"--max-error-rate {args.max_error_rate!r}: must be in [0, 1]")
     try:
         variants = tuple(variant.name for variant in select(args.variants))
     except ValueError as exc:
@@ -148,6 +161,7 @@ def parse_config(
         model_base=args.model_base.rstrip("/") if args.model_base else None,
         function=(args.function or "logit-lean") if endpoint_mode else None,
         lambda_endpoint=(args.lambda_endpoint or args.endpoint) if endpoint_mode else None,
+        limits=Limits(max_error_rate=args.max_error_rate),
     )
     return config, args.importtime
 

@@ -36,7 +36,8 @@ from pathlib import Path
 
 from bench.cli import positive_int
 from bench.process import EmulatorError, running_emulator
-from bench.results import PROJECT_ROOT, SCHEMA_VERSIONS, Metadata, utc_stamp, write_json_atomic
+from bench.results import EXIT_CODES, PROJECT_ROOT, FaultsRun, Gate, Metadata, utc_stamp, write_json_atomic
+from bench.results.gate import goal, judge
 
 FUNCTIONS_DIR = PROJECT_ROOT / "bench" / "hardening" / "faultfunctions"
 INTERNAL_ERROR = {"message": "Internal server error"}
@@ -191,8 +192,25 @@ def run(rounds: int, init_timeout_s: float, work: Path) -> dict:
         "leftover_processes": len(leftovers),
         "seconds": round(seconds, 1),
         "init_timeout_s": init_timeout_s,
-        "passed": not tally.wrong and not leftovers and exit_code == 0,
+        "gates": (gates := _gates(tally, exit_code, len(leftovers))),
+        "status": judge(gates),
     }
+
+
+def _gates(tally: Tally, exit_code: int | None, leftovers: int) -> list[Gate]:
+    wrong = len(tally.wrong)
+    return [
+        goal(
+            "AWS's answer, then recovery",
+            not tally.wrong,
+            f"{tally.injected - wrong:,} of {tally.injected:,} faults answered as AWS does and followed by a "
+            "successful request",
+            "every one",
+            samples=tally.injected,
+        ),
+        goal("clean exit on SIGINT", exit_code == 0, f"exit code {exit_code}", "0"),
+        goal("no process left", leftovers == 0, f"{leftovers} processes left after SIGINT", "none"),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,12 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     except EmulatorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    document = {
-        "kind": "faults",
-        "schema_version": SCHEMA_VERSIONS["faults"],
-        "metadata": Metadata.collect({k: str(v) for k, v in vars(args).items()}).to_dict(),
-        **figures,
-    }
+    metadata = Metadata.collect({k: str(v) for k, v in vars(args).items()})
+    document = FaultsRun(metadata=metadata, **figures)
     write_json_atomic(results, document)
     print(
         f"{figures['injected']} faults in {figures['seconds']} s: {figures['expected_answer']} answered as "
@@ -223,8 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for line in figures["wrong"]:
         print(f"  WRONG: {line}")
-    print(f"{'PASS' if figures['passed'] else 'FAIL'}: {results}")
-    return 0 if figures["passed"] else 1
+    print(f"{document.status}: {results}")
+    return EXIT_CODES[document.status]
 
 
 if __name__ == "__main__":

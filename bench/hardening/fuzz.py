@@ -48,7 +48,9 @@ from bench.hardening.fuzzcases import (
     reference_prediction,
     valid_params,
 )
-from bench.results import SCHEMA_VERSIONS, Metadata, utc_stamp, write_json_atomic
+from bench.results import EXIT_CODES, FuzzRun, Metadata, utc_stamp, write_json_atomic
+from bench.results.gate import goal, judge
+from bench.results.hardening import FuzzCampaign
 from handler.variants import APP_HANDLER, VARIANTS
 
 DEFAULT_VARIANTS = "lean,numpy,pandas"
@@ -282,18 +284,26 @@ def main(argv: list[str] | None = None) -> int:
             campaign = run_gateway_campaign(args.models.resolve(), args.cases, args.seed, Path(work))
         campaigns.append(campaign)
         _print(campaign)
-    passed = all(campaign.passed for campaign in campaigns)
-    document = {
-        "kind": "fuzz",
-        "schema_version": SCHEMA_VERSIONS["fuzz"],
-        "metadata": Metadata.collect({k: str(v) for k, v in vars(args).items()}).to_dict(),
-        "campaigns": [asdict(campaign) for campaign in campaigns],
-        "passed": passed,
-    }
+    gates = [
+        goal(
+            f"{campaign.surface} rules",
+            campaign.passed,
+            campaign.failure or f"every rule held over {campaign.cases:,} cases",
+            "every rule holds for every case",
+            samples=campaign.cases,
+        )
+        for campaign in campaigns
+    ]
+    document = FuzzRun(
+        metadata=Metadata.collect({k: str(v) for k, v in vars(args).items()}),
+        campaigns=[FuzzCampaign.from_dict(asdict(campaign)) for campaign in campaigns],
+        gates=gates,
+        status=judge(gates),
+    )
     path = args.results or Path("results") / f"fuzz-{utc_stamp()}.json"
     write_json_atomic(path, document)
-    print(f"{'PASS' if passed else 'FAIL'}: results in {path}")
-    return 0 if passed else 1
+    print(f"{document.status}: results in {path}")
+    return EXIT_CODES[document.status]
 
 
 def _print(campaign: Campaign) -> None:

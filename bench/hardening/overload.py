@@ -54,7 +54,8 @@ from bench.cli import positive_float
 from bench.load.command import LocustCommand
 from bench.pipeline import LOCUST_OK, StageFailed, run_stage, warm_up
 from bench.process import EmulatorError, running_emulator
-from bench.results import SCHEMA_VERSIONS, Metadata, utc_stamp, write_json_atomic
+from bench.results import EXIT_CODES, Metadata, OverloadRun, utc_stamp, write_json_atomic
+from bench.results.gate import goal, judge
 
 STAGE = "staging"
 CAPACITY_USERS = 4
@@ -103,17 +104,13 @@ class Plan:
         return max(2, round(self.factor / self.base_fraction))
 
 
-@dataclass(frozen=True)
-class Goal:
-    name: str
-    met: bool
-    measured: str
-    goal: str
-
-
 def _locust(host: str, function: str, results: Path, models: Path, timeout_s: float, **load) -> dict:
     """One headless Locust run (``load``: :class:`LocustCommand` fields), its log beside ``results``."""
-    run = LocustCommand(host, (f"{STAGE}/{function}",), results, models=models, target_ms=1000.0, **load)
+    # 429s are what the overload is for: the verdict counts them apart (--throttling-expected).
+    run = LocustCommand(
+        host, (f"{STAGE}/{function}",), results, models=models, target_ms=1000.0,
+        extra=("--throttling-expected",), **load,
+    )  # fmt: skip
     log = results.with_suffix(".log")
     run_stage(log.stem, run.argv(), log, LOCUST_OK, timeout_s=timeout_s, writes=results)
     return json.loads(results.read_text(encoding="utf-8"))
@@ -212,37 +209,37 @@ def analyse(plan: Plan, capacity_rps: float, locust: dict, rss: list[tuple[float
     rss_peak = max(during, default=rss_start)
     total = sum(outcomes.values())
     goals = [
-        Goal(
+        goal(
             "accounted",
             endpoint["sent"] == total,
             f"sent {endpoint['sent']:,} = outcomes {total:,}",
             "sent = sum of outcomes",
         ),
-        Goal(
+        goal(
             "no failures",
             outcomes["5xx"] == 0 and outcomes["connection_error"] == 0,
             f"5xx {outcomes['5xx']}, connection errors {outcomes['connection_error']}",
             "none",
         ),
-        Goal(
+        goal(
             "excess refused quickly",
             overload["throttled"] > 0 and throttled["count"] > 0 and throttled["p99"] <= limit_us,
             f"{overload['throttled']:,} 429s, p99 {throttled['p99']:.0f} µs",
             f"429s, p99 <= {limit_us:.0f} µs",
         ),
-        Goal(
+        goal(
             "admitted held",
             overload["ok_p99_us"] is not None and overload["ok_p99_us"] <= limit_us,
             f"2xx p99 {overload['ok_p99_us']} µs (baseline {unloaded_p99} µs)",
             f"<= {plan.p99_factor:g}x baseline = {limit_us:.0f} µs",
         ),
-        Goal(
+        goal(
             "recovered",
             recovered_after is not None and recovered_after <= plan.recovery_goal_s,
             "never" if recovered_after is None else f"{recovered_after:g} s",
             f"<= {plan.recovery_goal_s:g} s to {RECOVERY_RUN} s in a row of 2xx p99 <= {limit_us:.0f} µs",
         ),
-        Goal(
+        goal(
             "memory bounded",
             (rss_peak - rss_start) <= plan.rss_growth_mib * 2**20,
             f"peak {rss_peak / 2**20:.1f} MiB, +{(rss_peak - rss_start) / 2**20:.1f} MiB",
@@ -283,8 +280,8 @@ def analyse(plan: Plan, capacity_rps: float, locust: dict, rss: list[tuple[float
             "samples": len(rss),
         },
         "schedule": locust.get("schedule"),
-        "goals": [asdict(goal) for goal in goals],
-        "passed": all(goal.met for goal in goals),
+        "gates": goals,
+        "status": judge(goals),
     }
 
 
@@ -363,19 +360,13 @@ def main(argv: list[str] | None = None) -> int:
     except (StageFailed, EmulatorError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    document = {
-        "kind": "overload",
-        "schema_version": SCHEMA_VERSIONS["overload"],
-        "metadata": Metadata.collect({k: str(v) for k, v in vars(args).items()}).to_dict(),
-        "plan": asdict(plan),
-        **figures,
-    }
+    metadata = Metadata.collect({k: str(v) for k, v in vars(args).items()})
+    document = OverloadRun(metadata=metadata, plan=asdict(plan), **figures)
     write_json_atomic(out / "overload.json", document)
-    for goal in figures["goals"]:
-        mark = "met   " if goal["met"] else "MISSED"
-        print(f"  {mark} {goal['name']}: {goal['measured']} (goal {goal['goal']})")
-    print(f"{'PASS' if figures['passed'] else 'FAIL'}: {out / 'overload.json'}")
-    return 0 if figures["passed"] else 1
+    for gate in document.gates:
+        print(f"  {gate.message}")
+    print(f"{document.status}: {out / 'overload.json'}")
+    return EXIT_CODES[document.status]
 
 
 if __name__ == "__main__":

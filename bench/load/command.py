@@ -3,7 +3,7 @@
 Every tool that runs the harness as a user would (the pipeline, the overload benchmark, the
 harness check, the tests) describes the run as a :class:`LocustCommand` and runs ``argv()``
 in a child process. A field left at ``None`` (or ``False``) is not passed, so Locust's or the
-plugin's own default applies (``bench.load.plugin.add_options``); options this dataclass does
+plugin's own default applies (``bench.load.options.add_options``); options this dataclass does
 not name go in ``extra``, verbatim. Building the list runs nothing and imports no Locust.
 """
 

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench.load.arrivals import ARRIVAL_DISTRIBUTIONS, DEFAULT_SPIN_NS
+from bench.load.scenarios import SCENARIOS
+from bench.results import utc_stamp
+from bench.verdict import Limits, Threshold
 from handler.features import FEATURE_MEANS, FEATURES
 
 DEFAULT_FUNCTION = "staging/logitModel"
@@ -69,3 +74,117 @@ def prediction_of(body: str) -> float | None:
         except ValueError:
             return None
     return None
+
+
+@dataclass(frozen=True)
+class HarnessConfig:
+    functions: tuple[tuple[str, float], ...]  # (path after the host, weight)
+    threshold: Threshold
+    open_loop: bool
+    rate: float
+    arrival_dist: str
+    payload: str
+    verify: bool
+    models: Path
+    results: Path
+    max_inflight: int
+    spin_ns: int
+    miss_ns: int
+    limits: Limits
+
+
+def config_from(parsed) -> HarnessConfig:
+    """The harness's settings from Locust's parsed options; raises OptionError."""
+    try:
+        threshold = Threshold(target_us=float(parsed.target_ms) * 1_000, percentile=float(parsed.percentile))
+    except ValueError as error:
+        raise OptionError(f"--target-ms/--percentile: {error}") from None
+    if parsed.arrival not in ("closed", "open"):
+        raise OptionError(f"--arrival must be closed or open, not {parsed.arrival!r}")
+    if parsed.arrival_dist not in ARRIVAL_DISTRIBUTIONS:
+        raise OptionError(f"--arrival-dist must be one of {ARRIVAL_DISTRIBUTIONS}")
+    if parsed.payload not in ("random", "tutorial"):
+        raise OptionError(f"--payload must be random or tutorial, not {parsed.payload!r}")
+    if parsed.scenario not in SCENARIOS:
+        raise OptionError(f"--scenario must be one of {SCENARIOS}, not {parsed.scenario!r}")
+    rate = float(parsed.rate or 0)
+    if parsed.arrival == "open" and not rate > 0:
+        raise OptionError("--arrival open needs --rate (total requests per second), e.g. --rate 500")
+    if int(parsed.max_inflight) < 1:
+        raise OptionError(f"--max-inflight must be at least 1, not {parsed.max_inflight}")
+    try:
+        limits = Limits(
+            max_error_rate=float(parsed.max_error_rate),
+            throttling_expected=bool(parsed.throttling_expected),
+            max_late_share=float(parsed.max_late_share),
+            max_lag_us=float(parsed.max_lag_us) if parsed.max_lag_us else None,
+        )
+    except ValueError as error:
+        raise OptionError(f"--max-error-rate/--max-late-share/--max-lag-us: {error}") from None
+    results = parsed.results or f"results/locust-{utc_stamp()}.json"
+    return HarnessConfig(
+        functions=parse_functions(parsed.function),
+        threshold=threshold,
+        open_loop=parsed.arrival == "open",
+        rate=rate,
+        arrival_dist=parsed.arrival_dist,
+        payload=parsed.payload,
+        verify=bool(parsed.verify),
+        models=Path(parsed.models),
+        results=Path(results),
+        max_inflight=int(parsed.max_inflight),
+        spin_ns=int(float(parsed.spin_us) * 1_000),
+        miss_ns=int(float(parsed.miss_us) * 1_000),
+        limits=limits,
+    )
+
+
+def add_options(parser) -> None:
+    group = parser.add_argument_group("Lambda latency harness (bench.load.plugin)")
+    group.add_argument(
+        "--function",
+        action="append",
+        help=f"path after the host, optionally :weight; repeatable (default {DEFAULT_FUNCTION})",
+    )
+    group.add_argument("--target-ms", type=float, default=1.0, help="latency target in ms (default 1)")
+    group.add_argument("--percentile", type=float, default=99.0, help="percentile judged (default 99)")
+    group.add_argument("--arrival", default="closed", choices=("closed", "open"), help="closed or open loop")
+    group.add_argument("--rate", type=float, default=0.0, help="open loop: total req/s with all -u users")
+    group.add_argument("--arrival-dist", default="fixed", choices=ARRIVAL_DISTRIBUTIONS)
+    group.add_argument("--scenario", default="steady", choices=SCENARIOS)
+    group.add_argument("--step-time", type=float, default=10.0, help="step/spike: seconds per stage")
+    group.add_argument("--steps", type=int, default=5, help="step: number of steps")
+    group.add_argument("--spike-users", type=int, default=0, help="spike: users at the peak (10 × -u)")
+    group.add_argument("--payload", default="random", choices=("random", "tutorial"))
+    group.add_argument("--verify", action="store_true", default=False, help="check each prediction")
+    group.add_argument("--models", default="models", help="models directory (--verify, feature rates)")
+    group.add_argument("--results", default="", help="results JSON (default results/locust-<UTC>.json)")
+    group.add_argument("--max-inflight", type=int, default=1000, help="open loop: per user; then sends wait")
+    group.add_argument("--miss-us", type=float, default=1000.0, help="open loop: a send this late is missed")
+    group.add_argument(
+        "--spin-us", type=float, default=DEFAULT_SPIN_NS / 1_000, help="open loop: spin window"
+    )
+    group.add_argument(
+        "--max-error-rate",
+        type=float,
+        default=0.001,
+        help="share of requests that may fail (not 2xx) before the verdict is FAIL (default 0.001; 0: none)",
+    )
+    group.add_argument(
+        "--throttling-expected",
+        action="store_true",
+        default=False,
+        help="429 answers are expected (a throttle test): not counted as failures",
+    )
+    group.add_argument(
+        "--max-late-share",
+        type=float,
+        default=0.001,
+        help="open loop: share of sends later than --miss-us before the run is INVALID (default 0.001)",
+    )
+    group.add_argument(
+        "--max-lag-us",
+        type=float,
+        default=0.0,
+        help="open loop: schedule lag p99 allowed before the run is INVALID (default: target / 10)",
+    )

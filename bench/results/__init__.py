@@ -21,7 +21,9 @@ kind                    class                        written by
 name says otherwise (``*_ns``, ``*_ms``). Format history, per kind (bump on any incompatible
 change; tests/golden/ holds a document of each kind and version):
 
-- inprocess 1, endpoint 1, harness 1, fuzz 1, faults 1, overload 1: first versions.
+- inprocess 1, endpoint 1, harness 1: first versions.
+- fuzz 2, faults 2, overload 2: verdicts as :class:`Gate` records and a ``status`` (1 had
+  ``passed``, and overload ``goals``).
 - locust 2: verdicts are :class:`Gate` records (``bench.results.gate``).
 - coldstart 2: process mode only, in µs; endpoint mode and CloudWatch are kinds of their own.
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.latency import LatencySummary, Series
 from bench.results.coldstart import ColdstartCloudwatchRun, ColdstartEndpointRun, ColdstartRun
 from bench.results.core import (
     KINDS,
@@ -40,18 +43,15 @@ from bench.results.core import (
     ResultsError,
     document_from_dict,
     read_document,
+    write_atomic,
     write_json_atomic,
 )
 from bench.results.gate import EXIT_CODES, FAIL, INVALID, PASS, Gate, combine
 from bench.results.hardening import FaultsRun, FuzzRun, OverloadRun
 from bench.results.harness import HarnessRun
-from bench.latency import LatencySummary, Series
 from bench.results.kinds import EndpointRun, InprocessRun, LocustRun
-from bench.stats import TrialStats
 from bench.results.metadata import PROJECT_ROOT, Metadata, cpu_idle_phrase, package_versions, utc_stamp
-
-# Each kind's version, as writers that build plain dicts still need it.
-SCHEMA_VERSIONS = {kind: cls.SCHEMA_VERSION for kind, cls in KINDS.items()}
+from bench.stats import TrialStats
 
 __all__ = [
     "EXIT_CODES",
@@ -60,7 +60,6 @@ __all__ = [
     "KINDS",
     "PASS",
     "PROJECT_ROOT",
-    "SCHEMA_VERSIONS",
     "ColdstartCloudwatchRun",
     "ColdstartEndpointRun",
     "ColdstartRun",
@@ -86,6 +85,7 @@ __all__ = [
     "read_document",
     "read_results",
     "utc_stamp",
+    "write_atomic",
     "write_json_atomic",
 ]
 

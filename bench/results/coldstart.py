@@ -116,14 +116,15 @@ class ColdstartEndpointRun(Document):
     metadata: Metadata
     function: str
     lambda_endpoint: str | None  # None: AWS itself
-    first_request_us: TrialStats  # client time of the cold Invoke
+    outcomes: dict[str, int]  # every Invoke (cold and warm): 2xx, function_error, 4xx, 429, 5xx, ...
+    first_request_us: TrialStats | None  # client time of the cold Invokes that succeeded
     init_us: TrialStats | None  # REPORT Init Duration, trials that had one; None if none had
     trials_with_init_duration: int
-    billed_cold_us: TrialStats  # REPORT Billed Duration of the cold Invoke (INIT included)
-    warm_us: Series  # client time of the warm Invokes (boto3 included)
-    peak_rss_mb: int  # the largest REPORT Max Memory Used
-    memory_mb: int  # REPORT Memory Size
-    cost_per_million_usd: float
+    billed_cold_us: TrialStats | None  # REPORT Billed Duration of the cold Invoke (INIT included)
+    warm_us: Series  # client time of the warm Invokes (boto3 included), every answer
+    peak_rss_mb: int | None  # the largest REPORT Max Memory Used
+    memory_mb: int | None  # REPORT Memory Size
+    cost_per_million_usd: float | None
     trials: list[EndpointTrial]
     gates: list[Gate]
     status: str

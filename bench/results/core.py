@@ -74,17 +74,15 @@ def read_document(path: Path) -> Document:
     return document_from_dict(data, str(path))
 
 
-def write_json_atomic(path: Path, document: dict | Record) -> Path:
-    """Write ``document`` to ``path`` via a temporary file and a rename: never half a file."""
-    if isinstance(document, Record):
-        document = document.to_dict()
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temporary file, fsync and a rename: never half a file,
+    and a failure leaves the old one. The one atomic writer (results, the report, its charts)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            json.dump(document, file, indent=2, allow_nan=False)
-            file.write("\n")
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temporary, 0o644)
@@ -93,3 +91,11 @@ def write_json_atomic(path: Path, document: dict | Record) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json_atomic(path: Path, document: dict | Record) -> Path:
+    """A results document (or any JSON) as ``path``, atomically (:func:`write_atomic`)."""
+    if isinstance(document, Record):
+        document = document.to_dict()
+    text = json.dumps(document, indent=2, allow_nan=False) + "\n"
+    return write_atomic(path, text.encode("utf-8"))

@@ -57,6 +57,14 @@ def check(name: str, observed: float, threshold: float, unit: str, samples: int,
     return Gate(name, status, observed, threshold, unit, samples, f"{status}: {claim}")
 
 
+def goal(name: str, met: bool, measured: str, wanted: str, samples: int = 0, check: str = "goal") -> Gate:
+    """A goal stated in words (the hardening tools'): ``measured`` against ``wanted``."""
+    status = PASS if met else FAIL
+    return Gate(
+        name, status, None, None, "", samples, f"{status}: {name}: {measured} (goal: {wanted})", check=check
+    )
+
+
 # Which checks speak for the harness rather than the function: when one of them is not PASS,
 # the function's latency figures measure the harness too, and the run is INVALID.
 HARNESS_CHECKS = ("schedule", "contention")

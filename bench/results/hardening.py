@@ -1,8 +1,13 @@
-"""The hardening kinds: ``fuzz``, ``faults`` and ``overload`` (``bench.hardening``)."""
+"""The hardening kinds: ``fuzz``, ``faults`` and ``overload`` (``bench.hardening``).
+
+Each carries its verdict as :class:`~bench.results.gate.Gate` records and the ``status``
+judged from them (``fuzz`` 1, ``faults`` 1, ``overload`` 1 had a ``passed`` flag and, for
+overload, ``goals``: version 2 of each).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from bench.results.core import Document, Record
@@ -25,18 +30,18 @@ class FuzzCampaign(Record):
 @dataclass(frozen=True)
 class FuzzRun(Document):
     KIND: ClassVar[str] = "fuzz"
-    SCHEMA_VERSION: ClassVar[int] = 1
+    SCHEMA_VERSION: ClassVar[int] = 2
 
     metadata: Metadata
     campaigns: list[FuzzCampaign]
-    passed: bool
-    gates: list[Gate] = field(default_factory=list)
+    gates: list[Gate]  # one a campaign: every rule held over every case
+    status: str
 
 
 @dataclass(frozen=True)
 class FaultsRun(Document):
     KIND: ClassVar[str] = "faults"
-    SCHEMA_VERSION: ClassVar[int] = 1
+    SCHEMA_VERSION: ClassVar[int] = 2
 
     metadata: Metadata
     rounds: int
@@ -51,14 +56,14 @@ class FaultsRun(Document):
     leftover_processes: int
     seconds: float
     init_timeout_s: float
-    passed: bool
-    gates: list[Gate] = field(default_factory=list)
+    gates: list[Gate]  # AWS's answer to every fault, recovery, a clean exit, no process left
+    status: str
 
 
 @dataclass(frozen=True)
 class OverloadRun(Document):
     KIND: ClassVar[str] = "overload"
-    SCHEMA_VERSION: ClassVar[int] = 1
+    SCHEMA_VERSION: ClassVar[int] = 2
 
     metadata: Metadata
     plan: dict
@@ -72,6 +77,6 @@ class OverloadRun(Document):
     seconds_over_bound: dict
     gateway_rss_mib: dict
     schedule: dict | None
-    goals: list[dict]
-    passed: bool
-    gates: list[Gate] = field(default_factory=list)
+    gates: list[Gate]  # the overload goals, each stated in words
+    status: str
+    cpu_placement: dict | None = None  # --pin: which CPUs the generator and the emulator had

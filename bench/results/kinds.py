@@ -172,5 +172,33 @@ class LocustRun(Document):
     verdict: LocustVerdict
     options: dict = field(default_factory=dict)
 
+    def headline(self, name: str) -> str:
+        """The one line that answers "does this endpoint meet its target?", from its gates:
+        e.g. ``logitModel FAIL p99 112.8 ms > 1 ms; 564/2,006 failed (28.1%); 8 cold starts``."""
+        endpoint = self.endpoints[name]
+        by_check = {gate.check: gate for gate in endpoint.gates}
+        latency, errors, schedule = by_check.get("latency"), by_check.get("errors"), by_check.get("schedule")
+        parts = [f"{name.rsplit('/', 1)[-1]} {endpoint.status}"]
+        if latency is not None and latency.samples:
+            percentile = latency.details.get("percentile", self.verdict.percentile)
+            sign = "≤" if latency.observed <= latency.threshold else ">"
+            parts[0] += f" p{percentile:g} {_ms(latency.observed)} {sign} {_ms(latency.threshold)}"
+        if errors is not None:
+            failed = errors.details.get("failed", 0)
+            parts.append(f"{failed:,}/{errors.samples:,} failed ({errors.observed:.1%})")
+        parts.append(f"{endpoint.cold_starts.count:,} cold starts")
+        if schedule is not None and schedule.status != "PASS":
+            late = schedule.details.get("late_sends", 0)
+            lag = _ms(schedule.observed)
+            parts.append(f"INVALID: the load generator fell behind (lag p99 {lag}, {late:,} sends late)")
+        return "; ".join(parts)
+
+
+def _ms(us: float | None) -> str:
+    """µs as a short duration for a headline (µs below 1 ms, else ms)."""
+    if us is None:
+        return "–"
+    return f"{us:,.0f} µs" if us < 1_000 else f"{us / 1_000:,.3g} ms"
+
 
 __all__ = ["EndpointRun", "InprocessRun", "LatencySummary", "LocustRun"]

@@ -8,7 +8,6 @@ importing what collects it.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.metadata
 import os
 import platform
 import socket
@@ -61,14 +60,10 @@ def _cpu_model() -> str:
 
 
 def package_versions(packages: tuple[str, ...] = REPORTED_PACKAGES) -> dict[str, str]:
-    """Python's version and each installed package's (absent ones are left out)."""
-    versions = {"python": platform.python_version()}
-    for package in packages:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return versions
+    """Python's version and each installed package's (``handler.versions``: one helper for all)."""
+    from handler.versions import package_versions as installed
+
+    return installed(packages)
 
 
 @dataclass(frozen=True)

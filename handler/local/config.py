@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "default.toml"
+RESOURCE_MODELS = ("auto", "cgroup-v1", "cgroup-v2", "host")
+INIT_CPU_POLICIES = ("boost", "memory")
 
 
 class ConfigError(ValueError):
@@ -38,6 +40,7 @@ class FunctionConfig:
     api_key_required: bool = False
     env: dict[str, str] = field(default_factory=dict)
     requires: tuple[str, ...] = ()
+    ephemeral_storage_mb: int = 512  # /tmp (handler.local.ephemeral)
 
     def available(self) -> bool:
         return all(importlib.util.find_spec(module) is not None for module in self.requires)
@@ -58,6 +61,11 @@ class EmulatorConfig:
     region: str = "us-east-1"
     log_file: Path | None = None
     quiet: bool = False
+    # The resource model (handler.local.resources): cgroup version or "host" (nothing enforced)
+    resource_model: str = "auto"
+    init_cpu: str = "boost"  # CPU during init: "boost" (up to 2 vCPUs) or "memory" (its share)
+    freeze: bool = True  # freeze an environment between invocations
+    contention_factor: float = 1.5  # wall over CPU-at-share beyond which a phase may be contended
 
     def function(self, name: str) -> FunctionConfig | None:
         return next((function for function in self.functions if function.name == name), None)
@@ -105,6 +113,7 @@ def _function(table: dict, base: Path, index: int, path: Path) -> FunctionConfig
         api_key_required=_optional(table, "api_key_required", bool, False, where),
         env=dict(env),
         requires=tuple(_optional(table, "requires", list, [], where)),
+        ephemeral_storage_mb=_optional(table, "ephemeral_storage_mb", int, 512, where),
     )
     if "." not in function.handler:
         raise ConfigError(f"{where}: handler {function.handler!r} must be module.function")
@@ -114,7 +123,27 @@ def _function(table: dict, base: Path, index: int, path: Path) -> FunctionConfig
         raise ConfigError(f"{where}: timeout_s must be in (0, 900], not {function.timeout_s}")
     if function.reserved_concurrency < 1:
         raise ConfigError(f"{where}: reserved_concurrency must be at least 1")
+    if not 512 <= function.ephemeral_storage_mb <= 10_240:
+        raise ConfigError(
+            f"{where}: ephemeral_storage_mb must be 512..10240, not {function.ephemeral_storage_mb}"
+        )
     return function
+
+
+def check_resources(config: EmulatorConfig, where: str) -> EmulatorConfig:
+    """The resource settings must name a known model and policy; the factor must exceed 1."""
+    if config.resource_model not in RESOURCE_MODELS:
+        raise ConfigError(
+            f"{where}: resource_model must be one of {', '.join(RESOURCE_MODELS)}, "
+            f"not {config.resource_model!r}"
+        )
+    if config.init_cpu not in INIT_CPU_POLICIES:
+        raise ConfigError(
+            f"{where}: init_cpu must be one of {', '.join(INIT_CPU_POLICIES)}, not {config.init_cpu!r}"
+        )
+    if not config.contention_factor > 1:
+        raise ConfigError(f"{where}: contention_factor must be over 1, not {config.contention_factor}")
+    return config
 
 
 def load_config(path: Path = DEFAULT_CONFIG) -> EmulatorConfig:
@@ -148,7 +177,7 @@ def load_config(path: Path = DEFAULT_CONFIG) -> EmulatorConfig:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ConfigError(f"{where}: function names repeated: {', '.join(duplicates)}")
-    return EmulatorConfig(
+    config = EmulatorConfig(
         stage=_optional(document, "stage", str, "staging", where),
         port=_optional(document, "port", int, 3000, where),
         throttle=throttle,
@@ -157,4 +186,9 @@ def load_config(path: Path = DEFAULT_CONFIG) -> EmulatorConfig:
         idle_timeout_s=float(_optional(document, "idle_timeout_s", (int, float), 600, where)),
         init_timeout_s=float(_optional(document, "init_timeout_s", (int, float), 10, where)),
         lambda_throttle_status=_optional(document, "lambda_throttle_status", int, 500, where),
+        resource_model=_optional(document, "resource_model", str, "auto", where),
+        init_cpu=_optional(document, "init_cpu", str, "boost", where),
+        freeze=_optional(document, "freeze", bool, True, where),
+        contention_factor=float(_optional(document, "contention_factor", (int, float), 1.5, where)),
     )
+    return check_resources(config, where)

@@ -11,83 +11,28 @@ live process that never asks for work. Its REPORT line is logged after the calle
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING
 
-from handler.local.lifecycle import EnvState, Fired, Lifecycle, Timeouts
+from handler.local.invocation import Invocation, Outcome, error_payload
+from handler.local.lifecycle import EnvState, Fired, Lifecycle, Timeouts, init_allowance_ns
 from handler.local.process import RuntimeProcess, exit_reason, spawn
 from handler.local.reportline import ReportLine
 
 if TYPE_CHECKING:
     from handler.local.pool import FunctionState, Pool
 
+__all__ = ["ACCOUNT_ID", "MAX_LOG_LINES", "MAX_RESPONSE_BYTES", "Environment", "Invocation", "Outcome"]
+__all__ += ["error_payload"]
+
 MAX_RESPONSE_BYTES = 6_291_556  # Lambda's synchronous response limit
 MAX_LOG_LINES = 200
 ACCOUNT_ID = "123456789012"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What an invocation returned: the payload and, for an error, its type.
-
-    ``report`` (the REPORT line's figures) is computed on first use: Max Memory Used reads
-    ``/proc``, and that read belongs after the caller's reply, not before it.
-    """
-
-    request_id: str
-    payload: bytes
-    function_error: str | None
-    cold: bool
-    init_duration_ms: float | None = None
-    logs: tuple[str, ...] = ()
-    measure: Callable[[], ReportLine] | None = field(default=None, repr=False, compare=False)
-
-    @cached_property
-    def report(self) -> ReportLine | None:
-        return self.measure() if self.measure is not None else None
-
-    @property
-    def error_type(self) -> str | None:
-        if self.function_error is None:
-            return None
-        try:
-            return str(json.loads(self.payload).get("errorType"))
-        except (ValueError, AttributeError):
-            return None
-
-
-def error_payload(error_type: str, message: str) -> bytes:
-    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
-
-
-class Invocation:
-    __slots__ = (
-        "cold",
-        "dispatched_ns",
-        "future",
-        "init_duration_ms",
-        "logs",
-        "payload",
-        "request_id",
-        "timer",
-    )
-
-    def __init__(self, payload: bytes, loop: asyncio.AbstractEventLoop) -> None:
-        self.request_id = str(uuid.uuid4())
-        self.payload = payload
-        self.future: asyncio.Future[Outcome] = loop.create_future()
-        self.cold = False
-        self.init_duration_ms: float | None = None
-        self.dispatched_ns = 0
-        self.logs: list[str] = []
-        self.timer: asyncio.TimerHandle | None = None
+OUT_OF_MEMORY = "Runtime.OutOfMemory"
 
 
 class Environment:
@@ -114,6 +59,7 @@ class Environment:
         self.exit_reason: str | None = None
         self._init_timer: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task] = []
+        self.resources = pool.resources.environment(self.id, self.config)
 
     @property
     def state(self) -> EnvState:
@@ -147,15 +93,28 @@ class Environment:
             "PYTHONPATH": task_root,
             "PYTHONUNBUFFERED": "1",
             "TZ": ":UTC",
+            **self.resources.variables(),
             **config.env,
         }
 
     async def start(self) -> None:
         self.port = await self.pool.runtime.open_endpoint(self)
+        resources = self.resources
+        resources.create()  # its group and /tmp, before the spawn
         init_deadline_ns = self.lifecycle.spawning()
-        self.process = await spawn(
-            self.config.handler, self.config.code_dir, self.environment_variables(), self._log
-        )
+        try:
+            self.process = await spawn(
+                self.config.handler,
+                self.config.code_dir,
+                self.environment_variables(),
+                self._log,
+                preexec=resources.preexec if resources.needs_preexec else None,
+                meter=resources.meter,
+            )
+        except BaseException:
+            resources.close()
+            raise
+        resources.started(self.process.pid)
         self._init_timer = self._timer(init_deadline_ns, self._init_timer_fired)
         self._tasks = [asyncio.create_task(self._watch_exit())]
 
@@ -174,6 +133,7 @@ class Environment:
             self._init_timer.cancel()
         if self.process is not None:
             self.process.kill()
+        self.resources.thaw()  # a frozen process dies of its SIGKILL as it thaws, running no code
 
     async def wait_closed(self) -> None:
         if self._tasks:
@@ -199,24 +159,30 @@ class Environment:
         self.current = self.pending = None
         if self.next_waiter is not None and not self.next_waiter.done():
             self.next_waiter.cancel()
+        out_of_memory = not was_stopping and self.resources.oom_killed()
         self.process.close()
+        self.resources.close()  # what is left in its group, the group, its /tmp
         await self.pool.runtime.close_endpoint(self.port)
         if not was_stopping and self.init_error is None and code != 0:
-            self.pool.logs.function_line(self.config.name, f"environment {self.id} {self.exit_reason}")
+            why = f" (out of memory: over {self.config.memory_mb} MB)" if out_of_memory else ""
+            self.pool.logs.function_line(self.config.name, f"environment {self.id} {self.exit_reason}{why}")
 
     def _fail_exited(self, invocation: Invocation) -> None:
+        """The process died with the invocation in hand: AWS's error for how it died. Killed by
+        the kernel over its memory limit: Runtime.OutOfMemory, Max Memory Used = Memory Size."""
         if self.init_error is not None:
-            self._finish(invocation, self.init_error, "Unhandled")
-        else:
-            message = (
-                f"RequestId: {invocation.request_id} Error: Runtime exited with error: {self.exit_reason}"
-            )
-            self._finish(invocation, error_payload("Runtime.ExitError", message), "Unhandled")
+            return self._finish(invocation, self.init_error, "Unhandled")
+        message = f"RequestId: {invocation.request_id} Error: Runtime exited with error: {self.exit_reason}"
+        error_type = OUT_OF_MEMORY if self.resources.oom_killed() else "Runtime.ExitError"
+        self._finish(
+            invocation, error_payload(error_type, message), "Unhandled", status="error", error_type=error_type
+        )
 
     # -- the Lambda lifecycle -------------------------------------------------------------
     def claim(self, invocation: Invocation) -> None:
-        """A warm invocation takes this environment off the idle stack."""
+        """A warm invocation takes this environment off the idle stack (thawed first)."""
         self.lifecycle.claim()
+        self.resources.thaw()
         if self.next_waiter is not None and not self.next_waiter.done():
             self.next_waiter.set_result(invocation)
         else:
@@ -226,12 +192,16 @@ class Environment:
         """Runtime API /next: block until there is work, then dispatch it."""
         if self.lifecycle.state is EnvState.INIT:
             self._init_done()
+            if self.resources.over_memory():  # the exit watcher fails the pending invocation
+                self._kill_over_memory()
+                raise asyncio.CancelledError
         elif self.lifecycle.state.terminal:
             raise asyncio.CancelledError
         if self.pending is not None:
             invocation, self.pending = self.pending, None
         else:
             self.next_waiter = asyncio.get_running_loop().create_future()
+            self.resources.freeze()  # until claim() hands it an event
             invocation = await self.next_waiter
             self.next_waiter = None
         if self.lifecycle.state.terminal:  # stopped after the claim, before this task ran
@@ -243,13 +213,16 @@ class Environment:
         self.current = invocation
         dispatch = self.lifecycle.dispatch()
         invocation.dispatched_ns = self.lifecycle.dispatched_ns
+        invocation.cpu_start = self.resources.invoke_started()
         invocation.timer = self._timer(
             self.lifecycle.invocation_deadline_ns, self._invocation_timer_fired, invocation, dispatch
         )
         return invocation
 
     def _init_done(self) -> None:
-        self.init_duration_ms = self.lifecycle.init_done() / 1e6
+        init_ns = self.lifecycle.init_done()
+        self.init_duration_ms = init_ns / 1e6
+        self.resources.init_finished(init_ns)  # the init's CPU; then the invocation's share
         if self._init_timer is not None:
             self._init_timer.cancel()
         if self.pending is not None:
@@ -257,6 +230,8 @@ class Environment:
 
     def _init_timer_fired(self) -> None:
         fired = self.lifecycle.init_timer()
+        if fired is Fired.EXPIRED and self._init_excused():
+            fired = Fired.EARLY
         if fired is Fired.EARLY:
             self._init_timer = self._timer(self.lifecycle.init_deadline_ns, self._init_timer_fired)
         if fired is not Fired.EXPIRED:
@@ -264,9 +239,34 @@ class Environment:
         invocation = self.pending
         if invocation is not None and not invocation.future.done():
             message = f"INIT phase timed out after {self.pool.config.init_timeout_s:.2f} seconds"
-            self._finish(invocation, error_payload("Sandbox.Timedout", message), "Unhandled")
+            self._finish(
+                invocation, error_payload("Sandbox.Timedout", message), "Unhandled", status="timeout"
+            )
         self.pending = None
         self.stop()
+
+    def _init_excused(self) -> bool:
+        """The init limit expired: was the host, not the function, the reason (lifecycle's rule)?
+        Then the deadline moves on, and a line in the log says so."""
+        lifecycle = self.lifecycle
+        elapsed_ns = lifecycle.clock() - lifecycle.spawned_ns
+        cpu_ns, pressure_ns = self.resources.init_so_far()
+        share = self.resources.init_phase_share
+        allowance_ns = init_allowance_ns(
+            elapsed_ns, cpu_ns, share, pressure_ns, lifecycle.timeouts.init_ns, lifecycle.init_cap_ns
+        )
+        if allowance_ns <= 0:
+            return False
+        deadline_ns = lifecycle.extend_init(allowance_ns)
+        assert cpu_ns is not None and pressure_ns is not None
+        self.pool.logs.emulator_line(
+            self.config.name,
+            f"EMULATOR init timer deferred for environment {self.id}: {elapsed_ns / 1e9:.2f} s wall, "
+            f"CPU {cpu_ns / 1e6:.1f} ms at {share:.3f} vCPU, host CPU pressure {pressure_ns / 1e9:.2f} s: "
+            f"the host was saturated; deadline moved by {(deadline_ns - lifecycle.clock()) / 1e9:.2f} s "
+            f"(cap {lifecycle.init_cap_ns / 1e9:.0f} s)",
+        )
+        return True
 
     def _invocation_timer_fired(self, invocation: Invocation, dispatch: int) -> None:
         fired = self.lifecycle.invocation_timer(dispatch)
@@ -280,7 +280,9 @@ class Environment:
             message = (
                 f"{stamp} {invocation.request_id} Task timed out after {self.config.timeout_s:.2f} seconds"
             )
-            self._finish(invocation, error_payload("Sandbox.Timedout", message), "Unhandled")
+            self._finish(
+                invocation, error_payload("Sandbox.Timedout", message), "Unhandled", status="timeout"
+            )
         self.current = None
         self.stop()
 
@@ -298,6 +300,10 @@ class Environment:
         if invocation is None or invocation.request_id != request_id:
             return False
         finished_ns = self.lifecycle.clock()
+        if invocation.cpu_start is not None:
+            invocation.phase = self.resources.invoke_finished(
+                invocation.cpu_start, finished_ns - invocation.dispatched_ns
+            )
         if self.process is not None:
             self.process.drain()
         size = len(payload) if size is None else size
@@ -315,6 +321,12 @@ class Environment:
         stopped = self.lifecycle.state.terminal  # killed while it ran; its answer still counts
         if not stopped:
             self.lifecycle.result()
+            if self.resources.over_memory():  # Lambda's kernel would have killed it: no answer
+                message = f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
+                payload, function_error = error_payload(OUT_OF_MEMORY, message), "Unhandled"
+                self._finish(invocation, payload, function_error, finished_ns, True, "error", OUT_OF_MEMORY)
+                self._kill_over_memory()
+                return True
         if not invocation.future.done():
             self._finish(invocation, payload, function_error, finished_ns, measure_now=stopped)
         if stopped:
@@ -324,6 +336,16 @@ class Environment:
         else:
             self.pool.release(self)
         return True
+
+    def _kill_over_memory(self) -> None:
+        self.resources.memory_exceeded = True
+        self.exit_reason = "signal: killed"
+        self.pool.logs.function_line(
+            self.config.name,
+            f"environment {self.id} killed: its resident set went over {self.config.memory_mb} MB "
+            "(shared library pages included, as on Lambda; see handler/local/resources.py)",
+        )
+        self.stop()
 
     def init_failed(self, payload: bytes) -> None:
         """Runtime API /init/error: the runtime reports it then exits; the watcher fails the work."""
@@ -336,25 +358,35 @@ class Environment:
         function_error: str | None,
         finished_ns: int | None = None,
         measure_now: bool = True,
+        status: str | None = None,
+        error_type: str | None = None,
     ) -> None:
         """Settle the invocation. Its REPORT figures are read after the reply when the runtime
         answered (``measure_now=False``); on a timeout or a crash, now, before the process is
-        killed or reaped (a zombie's ``/proc`` has no peak RSS)."""
+        killed or reaped. ``status``/``error_type``: the REPORT line's, as Lambda writes them
+        for a platform failure (timeout, runtime exit, out of memory). A cold invocation that
+        never ran (its init failed) lasted from the spawn."""
         if invocation.timer is not None:
             invocation.timer.cancel()
         now = finished_ns or self.lifecycle.clock()
-        duration_ms = (now - invocation.dispatched_ns) / 1e6 if invocation.dispatched_ns else 0.0
+        started_ns = invocation.dispatched_ns or (self.lifecycle.spawned_ns if invocation.cold else now)
+        duration_ms = (now - started_ns) / 1e6
         init_duration_ms = invocation.init_duration_ms if invocation.cold else None
         memory_mb = self.config.memory_mb
         meter = self.process.memory if self.process is not None else None
+        out_of_memory = error_type == OUT_OF_MEMORY
+        if invocation.phase is None and invocation.cpu_start is not None:  # timed out or died
+            invocation.phase = self.resources.invoke_finished(invocation.cpu_start, now - started_ns)
 
         def measure() -> ReportLine:
             return ReportLine.measured(
                 request_id=invocation.request_id,
                 duration_ms=duration_ms,
                 memory_size_mb=memory_mb,
-                max_memory_used_mb=meter.mb() if meter is not None else 0,
+                max_memory_used_mb=memory_mb if out_of_memory else meter.mb() if meter is not None else 0,
                 init_duration_ms=init_duration_ms,
+                status=status,
+                error_type=error_type,
             )
 
         outcome = Outcome(
@@ -365,6 +397,7 @@ class Environment:
             init_duration_ms=init_duration_ms,
             logs=tuple(invocation.logs),
             measure=measure,
+            emulator=self.resources.line(invocation.request_id, invocation.cold, invocation.phase),
         )
         if measure_now:
             _ = outcome.report
@@ -375,4 +408,4 @@ class Environment:
 
     def _log_report(self, outcome: Outcome) -> None:
         if outcome.report is not None:
-            self.pool.logs.report(self.config.name, outcome.report)
+            self.pool.logs.report(self.config.name, outcome.report, outcome.emulator)

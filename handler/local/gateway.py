@@ -24,6 +24,7 @@ from multidict import CIMultiDict
 
 from handler.local.config import EmulatorConfig
 from handler.local.httperrors import message_response as _message
+from handler.local.invocation import emulator_headers
 from handler.local.pool import (
     ACCOUNT_ID,
     MAX_REQUEST_BYTES,
@@ -161,6 +162,12 @@ class Gateway:
             "isBase64Encoded": encoded,
         }
 
+    @staticmethod
+    def _with_figures(response: web.Response, outcome) -> web.Response:
+        """The emulator's CPU figures on an error reply too (a 502 after an OOM, say)."""
+        response.headers.update(emulator_headers(outcome))
+        return response
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["stage"] != self.config.stage:
             return _message(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
@@ -190,12 +197,17 @@ class Gateway:
         except DeadlineExceeded:
             return _message(504, "Endpoint request timed out", "IntegrationTimeout")
         if outcome.function_error is not None:
-            return _message(502, "Internal server error", "InternalServerErrorException")
+            return self._with_figures(
+                _message(502, "Internal server error", "InternalServerErrorException"), outcome
+            )
         try:
             status, headers, body = _map_reply(outcome.payload)
         except MalformedReply:
-            return _message(502, "Internal server error", "InternalServerErrorException")
+            return self._with_figures(
+                _message(502, "Internal server error", "InternalServerErrorException"), outcome
+            )
         response_headers = CIMultiDict(headers)
+        response_headers.update(emulator_headers(outcome))
         response_headers["x-amzn-RequestId"] = request_id
         if outcome.cold and outcome.init_duration_ms:
             response_headers[COLD_START_HEADER] = f"{outcome.init_duration_ms:.3f}"

@@ -3,7 +3,8 @@ written for AWS (Lambda Power Tuning, lambda-perf) run unchanged against the emu
 
 ``POST /2015-03-31/functions/{name}/invocations`` (RequestResponse, Event, DryRun;
 ``X-Amz-Log-Type: Tail`` returns the last 4 KB of the log, REPORT line included, base64, in
-``X-Amz-Log-Result``), ``GET /2015-03-31/functions/{name}[/configuration]`` and
+``X-Amz-Log-Result``; the emulator's EMULATOR line follows the REPORT line there, and its
+figures are ``X-Emulator-*`` headers), ``GET /2015-03-31/functions/{name}[/configuration]`` and
 ``PUT /2015-03-31/functions/{name}/configuration``: a change of environment variables
 recycles the function's environments, so the next invocation is cold.
 """
@@ -18,6 +19,7 @@ import json
 
 from aiohttp import web
 
+from handler.local.invocation import emulator_headers
 from handler.local.pool import ACCOUNT_ID, MAX_REQUEST_BYTES, Outcome, Pool, Throttled, UnknownFunction
 
 PREFIX = "/2015-03-31/functions"
@@ -39,6 +41,8 @@ def log_tail(outcome: Outcome) -> str:
     lines.append(f"END RequestId: {outcome.request_id}")
     if outcome.report is not None:
         lines.append(outcome.report.format())
+    if outcome.emulator is not None:
+        lines.append(outcome.emulator.format())
     text = ("\n".join(lines) + "\n").encode("utf-8")[-LOG_TAIL_BYTES:]
     return base64.b64encode(text).decode("ascii")
 
@@ -126,6 +130,7 @@ class InvokeApi:
                 Reason="ReservedFunctionConcurrentInvocationLimitExceeded",
             )
         headers = {"X-Amz-Executed-Version": "$LATEST", "x-amzn-RequestId": outcome.request_id}
+        headers.update(emulator_headers(outcome))
         if outcome.function_error is not None:
             headers["X-Amz-Function-Error"] = outcome.function_error
         if request.headers.get("X-Amz-Log-Type") == "Tail":

@@ -23,6 +23,16 @@ The lifecycle (every event and the state it moves from and to is in ``TRANSITION
 
 STOPPING and DEAD are terminal: nothing leaves them but STOPPING's exit. An event not in the
 table for the current state raises ``IllegalTransition``.
+
+**The init limit is the function's, not the host's** (:func:`init_allowance_ns`). When the init
+timer expires, the environment asks whether the function or an oversubscribed host used the
+time. The host is to blame when it was saturated over the init (host CPU pressure, PSI "some",
+at least ``SATURATED`` of the wall time) and the init's own needs fit in the limit by both
+measures: its CPU time at its allowed share (the time it would have taken had it had that
+share), and its wall time less the host's pressure time (which bounds the time it spent
+waiting for a CPU; without this bound an init that sleeps would be excused). Then the deadline
+moves on by what is left of the limit, never past ``INIT_CAP`` times the limit, so a stuck
+process is still killed. Without CPU or pressure figures the limit is wall time, as before.
 """
 
 from __future__ import annotations
@@ -82,6 +92,41 @@ class Fired(Enum):
     EXPIRED = "expired"  # fail the work and stop the environment
 
 
+SATURATED = 0.5  # host CPU pressure over a phase's wall time at which the host counts as saturated
+INIT_CAP = 6  # the init deadline never moves past 6 x the limit
+MIN_ALLOWANCE_NS = 10_000_000  # a re-arm for less than 10 ms is not worth a timer: expire
+
+
+def judged_vcpus(share_vcpus: float) -> float:
+    """The share a phase is judged at: never over 1 vCPU, since the runtime's main thread, which
+    runs the init and the handler, uses one CPU at a time (a share of 2 vCPUs does not make it
+    faster; multi-threaded work at a share over 1 vCPU is judged as if it had 1)."""
+    return min(share_vcpus, 1.0)
+
+
+def init_allowance_ns(
+    elapsed_ns: int,
+    cpu_ns: int | None,
+    share_vcpus: float,
+    pressure_ns: int | None,
+    limit_ns: int,
+    cap_ns: int,
+) -> int:
+    """How much longer an init that ran ``elapsed_ns`` (past its limit) may run; 0: expire now.
+
+    ``cpu_ns`` is the environment's CPU time so far, ``share_vcpus`` its allowed share during
+    init, ``pressure_ns`` the host's CPU pressure time (PSI "some") since the spawn; None for an
+    unknown figure. The rule is the module docstring's.
+    """
+    if cpu_ns is None or pressure_ns is None or elapsed_ns <= 0 or elapsed_ns >= cap_ns:
+        return 0
+    if pressure_ns < SATURATED * elapsed_ns:
+        return 0  # the host was not saturated: the function used its time
+    needed_ns = max(cpu_ns / judged_vcpus(share_vcpus), elapsed_ns - pressure_ns)
+    allowance = min(limit_ns - needed_ns, cap_ns - elapsed_ns)
+    return int(allowance) if allowance >= MIN_ALLOWANCE_NS else 0
+
+
 def _ns(seconds: float) -> int:
     return round(seconds * 1_000_000_000)
 
@@ -113,6 +158,7 @@ class Lifecycle:
         self.dispatches = 0  # numbers each dispatch, so that a stale timer is told MOOT
         self.running: int | None = None  # the number of the dispatch awaiting its result
         self.idle_since_ns = self.spawned_ns
+        self.init_extension_ns = 0  # granted by extend_init: the host, not the function, was slow
 
     def fire(self, event: Event) -> EnvState:
         """Move on ``event``; IllegalTransition when the current state does not allow it."""
@@ -172,7 +218,20 @@ class Lifecycle:
     # -- the timing rules -----------------------------------------------------------------
     @property
     def init_deadline_ns(self) -> int:
-        return self.spawned_ns + self.timeouts.init_ns
+        return self.spawned_ns + self.timeouts.init_ns + self.init_extension_ns
+
+    @property
+    def init_cap_ns(self) -> int:
+        """The init deadline's hard limit: ``INIT_CAP`` times the init limit, from the spawn."""
+        return INIT_CAP * self.timeouts.init_ns
+
+    def extend_init(self, allowance_ns: int) -> int:
+        """Move the init deadline to ``allowance_ns`` from now (see :func:`init_allowance_ns`),
+        never past the cap; the new deadline."""
+        cap = self.spawned_ns + self.init_cap_ns
+        deadline = min(self.clock() + allowance_ns, cap)
+        self.init_extension_ns = max(0, deadline - self.spawned_ns - self.timeouts.init_ns)
+        return self.init_deadline_ns
 
     @property
     def invocation_deadline_ns(self) -> int:

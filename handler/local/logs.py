@@ -1,5 +1,6 @@
-"""The emulator's log: each function's output and one REPORT line per invocation
-(``handler.local.reportline``), to a log file and, unless quiet, REPORT lines to stdout."""
+"""The emulator's log: each function's output and, per invocation, Lambda's REPORT line and the
+emulator's EMULATOR line after it (``handler.local.reportline``), to a log file and, unless
+quiet, the REPORT and EMULATOR lines to stdout."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from handler.local.reportline import ReportLine
+from handler.local.reportline import EmulatorLine, ReportLine
 
 
 class LogSink:
@@ -25,12 +26,21 @@ class LogSink:
         if self._file is not None:
             self._file.write(f"[{function}] {line}\n")
 
-    def report(self, function: str, report: ReportLine) -> None:
-        line = report.format()
+    def report(self, function: str, report: ReportLine, emulator: EmulatorLine | None = None) -> None:
+        text = f"[{function}] {report.format()}\n"
+        if emulator is not None:
+            text += f"[{function}] {emulator.format()}\n"
+        self._write(text)
+
+    def emulator_line(self, function: str, line: str) -> None:
+        """A line of the emulator's own about a function's environment (an init deadline moved)."""
+        self._write(f"[{function}] {line}\n")
+
+    def _write(self, text: str) -> None:
         if self._file is not None:
-            self._file.write(f"[{function}] {line}\n")
+            self._file.write(text)
         if not self._quiet:
-            self._console.write(f"[{function}] {line}\n")
+            self._console.write(text)
             self._console.flush()
 
     def close(self) -> None:

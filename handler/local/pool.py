@@ -32,7 +32,9 @@ from handler.local.environment import (
     Outcome,
     error_payload,
 )
+from handler.local.lifecycle import INIT_CAP
 from handler.local.logs import LogSink
+from handler.local.resources import ResourceModel
 
 __all__ = [
     "ACCOUNT_ID",
@@ -80,6 +82,8 @@ class Pool:
 
     ``clock`` (ns, ``time.perf_counter_ns``) is the one clock of every environment's
     lifecycle (Duration, Init Duration, the init, invocation and idle deadlines) and of drain.
+    ``resources`` is the resource model (``handler.local.resources``); without one, the host's
+    (nothing enforced), as unit tests with no processes want.
     """
 
     def __init__(
@@ -88,11 +92,13 @@ class Pool:
         runtime,
         logs: LogSink,
         clock: Callable[[], int] = time.perf_counter_ns,
+        resources: ResourceModel | None = None,
     ) -> None:
         self.config = config
         self.runtime = runtime
         self.logs = logs
         self.clock = clock
+        self.resources = resources or ResourceModel.host()
         self.functions = {
             function.name: FunctionState(function) for function in config.functions if function.available()
         }
@@ -134,7 +140,9 @@ class Pool:
         # Every path settles the future (timers, exit watcher); the guard is for a live process
         # that never asks for its next invocation, and for the caller's own deadline. A timer,
         # not asyncio.wait_for: on Python 3.11 that wraps each await in an extra task.
-        guard_s = self.config.init_timeout_s + environment.config.timeout_s + 5.0
+        # A cold one allows for an init deadline moved by a saturated host (lifecycle.INIT_CAP).
+        init_s = self.config.init_timeout_s * (INIT_CAP if invocation.cold else 1)
+        guard_s = init_s + environment.config.timeout_s + 5.0
         expires_first = deadline_s is not None and deadline_s < guard_s
         guard = asyncio.get_running_loop().call_later(
             min(guard_s, deadline_s) if deadline_s is not None else guard_s,

@@ -85,9 +85,27 @@ def _child_setup(preexec: Callable[[], None] | None) -> Callable[[], None] | Non
     return setup
 
 
+# Go's names for signals (syscall.Signal.String()), which Lambda's "signal: killed" comes from.
+GO_SIGNAL_NAMES = {
+    signal.SIGKILL: "killed",
+    signal.SIGTERM: "terminated",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGINT: "interrupt",
+    signal.SIGBUS: "bus error",
+}
+
+
 def exit_reason(code: int) -> str:
-    """As Lambda words a runtime's exit: ``signal: killed`` style names, or ``exit status N``."""
-    return f"signal: {signal.Signals(-code).name.lower()}" if code < 0 else f"exit status {code}"
+    """As Lambda words a runtime's exit, after Go's ``ProcessState.String()``: ``signal:
+    killed`` (SIGKILL), ``signal: segmentation fault`` ..., or ``exit status N``."""
+    if code >= 0:
+        return f"exit status {code}"
+    try:
+        number = signal.Signals(-code)
+    except ValueError:
+        return f"signal: {-code}"
+    return f"signal: {GO_SIGNAL_NAMES.get(number, number.name.lower())}"
 
 
 class RuntimeProcess:

@@ -16,6 +16,11 @@ an invocation that timed out or failed in the runtime ends with ``Status: timeou
 rules in force since 2025-08-01 (AWS Compute Blog, "AWS Lambda standardizes billing for INIT
 Phase"): a cold on-demand invocation bills ``ceil(Init Duration + Duration)`` ms, a warm one
 ``ceil(Duration)`` ms.
+
+:class:`EmulatorLine` is the emulator's own line, written right after each REPORT line (log file,
+console, ``LogType=Tail``): the CPU time beside the wall time, the CPU share the environment was
+allowed and whether a phase was slowed by a saturated host (``handler.local.resources``). It
+is not an AWS line; a tool that reads CloudWatch never sees one.
 """
 
 from __future__ import annotations
@@ -111,3 +116,85 @@ class ReportLine:
     @classmethod
     def from_dict(cls, data: dict) -> ReportLine:
         return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})
+
+
+_EMULATOR_REQUEST_ID = re.compile(r"EMULATOR RequestId: (\S+)")
+_EMULATOR_FIELD = re.compile(r"\t(Init CPU|Duration CPU|CPU share|Init CPU policy|Contended): ([^\t]*)")
+_CONTENDED = re.compile(r"(init|invoke) ([0-9.]+)x")
+
+
+@dataclass(frozen=True)
+class EmulatorLine:
+    """The emulator's line after a REPORT line: CPU times beside wall times, and contention.
+
+    ``EMULATOR RequestId: <id>\\tInit CPU: 812.30 ms\\tDuration CPU: 0.41 ms\\tCPU share: 0.072 vCPU\\t
+    Init CPU policy: boost\\tContended: no``. ``Init CPU`` on cold starts only; a CPU time the
+    emulator could not read (the process was gone) is ``n/a``; ``CPU share`` is ``unlimited``
+    where nothing enforces one (the host resource model). ``Contended`` is ``no``, ``unknown``
+    (no host pressure figures) or the slowed phases with their factors, ``init 2.40x, invoke 1.80x``.
+    """
+
+    request_id: str
+    duration_cpu_ms: float | None
+    cpu_share_vcpus: float | None  # the invocation's allowed share; None: not enforced
+    init_cpu_policy: str
+    init_cpu_ms: float | None = None  # cold starts only
+    contended: tuple[tuple[str, float], ...] | None = ()  # (phase, factor); None: unknown
+
+    def format(self) -> str:
+        text = f"EMULATOR RequestId: {self.request_id}\t"
+        if self.init_cpu_ms is not None:
+            text += f"Init CPU: {self.init_cpu_ms:.2f} ms\t"
+        text += f"Duration CPU: {_ms(self.duration_cpu_ms)}\t"
+        share = "unlimited" if self.cpu_share_vcpus is None else f"{self.cpu_share_vcpus:.3f} vCPU"
+        text += (
+            f"CPU share: {share}\tInit CPU policy: {self.init_cpu_policy}\tContended: {self.contended_text()}"
+        )
+        return text
+
+    def contended_text(self) -> str:
+        if self.contended is None:
+            return "unknown"
+        return ", ".join(f"{phase} {factor:.2f}x" for phase, factor in self.contended) or "no"
+
+    def contended_header(self) -> str | None:
+        """``X-Emulator-Contended``: ``init 2.4``, ``invoke 1.8`` (both, comma-separated), ``unknown``;
+        None when no phase was contended."""
+        if self.contended is None:
+            return "unknown"
+        return ", ".join(f"{phase} {factor:.1f}" for phase, factor in self.contended) or None
+
+    @classmethod
+    def parse(cls, text: str) -> EmulatorLine | None:
+        """The first EMULATOR line in ``text`` (a log tail, the emulator's log file), or None."""
+        for line in text.splitlines():
+            match = _EMULATOR_REQUEST_ID.search(line)
+            fields = dict(_EMULATOR_FIELD.findall(line))
+            if (
+                not match
+                or not {"Duration CPU", "CPU share", "Init CPU policy", "Contended"} <= fields.keys()
+            ):
+                continue
+            share, contended = fields["CPU share"], fields["Contended"].strip()
+            return cls(
+                request_id=match.group(1),
+                duration_cpu_ms=_parse_ms(fields["Duration CPU"]),
+                cpu_share_vcpus=None if share == "unlimited" else float(share.split()[0]),
+                init_cpu_policy=fields["Init CPU policy"],
+                init_cpu_ms=_parse_ms(fields["Init CPU"]) if "Init CPU" in fields else None,
+                contended=None
+                if contended == "unknown"
+                else tuple((phase, float(factor)) for phase, factor in _CONTENDED.findall(contended)),
+            )
+        return None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} ms"
+
+
+def _parse_ms(text: str) -> float | None:
+    return None if text.strip() == "n/a" else float(text.split()[0])

@@ -2,7 +2,9 @@
 
 Deploys every function of the configuration (default: ``handler/local/default.toml``, the tutorial's
 function as ``logitModel`` and one ``logit-<variant>`` per production variant), prints their
-URLs, serves until SIGINT/SIGTERM, then drains in-flight requests and stops every environment.
+URLs, serves until SIGINT/SIGTERM, then drains in-flight requests and stops every environment
+and removes its cgroups. The first lines say which resource model enforces Lambda's limits
+(``handler.local.resources``): a cgroup version, or the host model, which enforces nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +20,17 @@ from pathlib import Path
 
 from bench.cli import positive_float
 from handler.local import cpulatency
-from handler.local.config import DEFAULT_CONFIG, ConfigError, Throttle, load_config
+from handler.local.cgroups import CgroupUnavailable
+from handler.local.config import (
+    DEFAULT_CONFIG,
+    INIT_CPU_POLICIES,
+    RESOURCE_MODELS,
+    ConfigError,
+    Throttle,
+    check_resources,
+    load_config,
+)
+from handler.local.resources import ResourceModel
 from handler.local.server import Emulator, run_until_stopped
 
 
@@ -47,6 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--idle-timeout", type=positive_float, help="seconds (default 600)")
     parser.add_argument("--log-file", type=Path, default=Path("results/emulator.log"))
     parser.add_argument("--quiet", action="store_true", help="no REPORT lines on stdout")
+    parser.add_argument(
+        "--resource-model",
+        choices=RESOURCE_MODELS,
+        help="how Lambda's memory limit, CPU share and freeze are enforced (default: the config's, "
+        "auto: cgroup v2, else v1, else host; host enforces nothing)",
+    )
+    parser.add_argument("--init-cpu", choices=INIT_CPU_POLICIES, help="CPU during init (default: boost)")
+    parser.add_argument(
+        "--no-freeze", action="store_true", help="do not freeze environments between invocations"
+    )
+    parser.add_argument(
+        "--contention-factor",
+        type=positive_float,
+        help="wall over CPU time at the allowed share beyond which a phase on a saturated host is "
+        "flagged contended (default 1.5)",
+    )
     parser.add_argument(
         "--low-latency",
         action="store_true",
@@ -99,7 +127,15 @@ def main(argv: list[str] | None = None) -> int:
         lambda_throttle_status=args.lambda_throttle_status or config.lambda_throttle_status,
         log_file=args.log_file,
         quiet=args.quiet,
+        resource_model=args.resource_model or config.resource_model,
+        init_cpu=args.init_cpu or config.init_cpu,
+        freeze=config.freeze and not args.no_freeze,
+        contention_factor=args.contention_factor or config.contention_factor,
     )
+    try:
+        check_resources(config, "--contention-factor")
+    except ConfigError as exc:
+        parser.error(str(exc))
     # Warnings (e.g. a request the HTTP parser refused) as one line each on stderr.
     logging.basicConfig(level=logging.WARNING, format="emulator: %(levelname)s %(name)s: %(message)s")
     with contextlib.ExitStack() as stack:
@@ -110,15 +146,21 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: --low-latency: {exc}", file=sys.stderr)
                 return 2
         try:
-            run_event_loop(_serve(config, args.low_latency))
+            resources = ResourceModel.detect(config)
+        except CgroupUnavailable as exc:
+            print(f"error: --resource-model {config.resource_model}: {exc}", file=sys.stderr)
+            return 2
+        stack.callback(resources.close)  # again after Emulator.stop: harmless; if it never ran: needed
+        try:
+            run_event_loop(_serve(config, resources, args.low_latency))
         except OSError as exc:
             print(f"error: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr)
             return 2
     return 0
 
 
-async def _serve(config, low_latency: bool = False) -> None:
-    emulator = Emulator(config)
+async def _serve(config, resources: ResourceModel, low_latency: bool = False) -> None:
+    emulator = Emulator(config, resources)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -131,6 +173,10 @@ async def _serve(config, low_latency: bool = False) -> None:
         print(f"  warning: no model for {missing} (run python -m training)")
     if low_latency:
         print(f"  CPU latency limit 0 µs held ({cpulatency.DEVICE}): idle CPUs poll")
+    print(resources.summary())
+    groups, directories = resources.stale_removed
+    if groups or directories:
+        print(f"resources: removed {groups} group(s), {directories} /tmp folder(s) left by dead emulators")
     print(f"log: {config.log_file}  (Ctrl-C to stop)", flush=True)
     await run_until_stopped(emulator, stop)
     print("emulator: stopped", flush=True)

@@ -1,5 +1,9 @@
 """The emulator process: one aiohttp server for API Gateway and the Invoke API, one for the
-Runtime API, and the pool of environments; started and stopped as a unit."""
+Runtime API, and the pool of environments; started and stopped as a unit.
+
+``GET /_emulator/resource-model`` (not an AWS path) answers the resource model the figures are
+produced under (``ResourceModel.describe``), so that a measuring tool can record it in its
+results' metadata."""
 
 from __future__ import annotations
 
@@ -18,9 +22,11 @@ from handler.local.httperrors import message_response as _message
 from handler.local.invoke_api import InvokeApi
 from handler.local.logs import LogSink
 from handler.local.pool import Pool
+from handler.local.resources import ResourceModel
 from handler.local.runtime_api import RuntimeApi
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+RESOURCE_MODEL_PATH = "/_emulator/resource-model"
 TUTORIAL_QUERY_STRING = urlencode(TUTORIAL_QUERY)
 
 
@@ -29,13 +35,17 @@ async def _missing_token(request: web.Request) -> web.StreamResponse:
 
 
 class Emulator:
-    def __init__(self, config: EmulatorConfig) -> None:
+    def __init__(self, config: EmulatorConfig, resources: ResourceModel | None = None) -> None:
+        """``resources``: the resource model (default: detected from ``config``, which removes
+        what an emulator that did not stop left behind); closed by ``stop``."""
         self.config = config
+        self.resources = resources or ResourceModel.detect(config)
         self.logs = LogSink(config.log_file, config.quiet)
         self.runtime = RuntimeApi()
-        self.pool = Pool(config, self.runtime, self.logs)
+        self.pool = Pool(config, self.runtime, self.logs, resources=self.resources)
         self.gateway = Gateway(config, self.pool)
         self.app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[json_errors])
+        self.app.router.add_get(RESOURCE_MODEL_PATH, self._resource_model)  # before /{stage}/{function}
         InvokeApi(self.pool, config.region).add_routes(self.app)
         self.gateway.add_routes(self.app)
         self.app.router.add_route("*", "/{tail:.*}", _missing_token)
@@ -54,6 +64,10 @@ class Emulator:
         await self._site.start()
         self.pool.start()
         return self.port
+
+    async def _resource_model(self, request: web.Request) -> web.StreamResponse:
+        functions = [state.config for state in self.pool.functions.values()]
+        return web.json_response(self.resources.describe(functions))
 
     def urls(self) -> dict[str, str]:
         return {
@@ -75,7 +89,10 @@ class Emulator:
         if self._site is not None:
             await self._site.stop()
         await self.pool.drain(drain_timeout_s)
-        await self.pool.close()
+        try:
+            await self.pool.close()
+        finally:
+            self.resources.close()  # every group and /tmp directory of this emulator
         await self._runner.cleanup()
         await self.runtime.close()
         self.logs.close()
