@@ -33,6 +33,7 @@ from bench.results import EndpointRun, Metadata, cpu_idle_phrase, utc_stamp, wri
 from bench.results.kinds import EndpointCold, EndpointWarm, EndpointWarmRun
 from bench.servertiming import duration_ns, parse_server_timing
 from bench.stats import summarize
+from bench.target import resource_model
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, http.client.HTTPException) as exc:
         print(f"error: {config.url}: {exc}", file=sys.stderr)
         return 1
-    document = EndpointRun(metadata=Metadata.collect(vars(args)), warm=warm, cold=cold)
+    document = EndpointRun(
+        metadata=Metadata.collect(vars(args), resource_model=resource_model(config.url)), warm=warm, cold=cold
+    )
     path = config.results or f"results/endpoint-{utc_stamp()}.json"
     write_json_atomic(path, document)
     print(f"machine: {cpu_idle_phrase(document.metadata.cpu_idle)}")

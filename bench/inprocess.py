@@ -27,6 +27,7 @@ from bench.latency import LatencyRecorder
 from bench.results import InprocessRun, Metadata, utc_stamp, write_json_atomic
 from bench.results.kinds import InprocessVariant
 from bench.servertiming import duration_ns, parse_server_timing
+from bench.target import IN_PROCESS
 from handler.features import TUTORIAL_QUERY
 from handler.variants import VARIANTS, select
 
@@ -112,7 +113,7 @@ def measure(config: InprocessConfig) -> InprocessRun:
             for row in rows
         ]
     options = {"calls": config.calls, "warmup": config.warmup, "variants": list(config.variants)}
-    return InprocessRun(metadata=Metadata.collect(options), variants=rows)
+    return InprocessRun(metadata=Metadata.collect(options, resource_model=IN_PROCESS), variants=rows)
 
 
 def format_table(document: InprocessRun) -> str:

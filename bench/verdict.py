@@ -107,7 +107,7 @@ def evaluate(threshold: Threshold, samples: int, over_target: int, observed_us: 
     """The latency gate for one series; ``field`` names it (e.g. ``staging/logit-lean e2e_us p99``)."""
     required = min_samples(over_target, threshold.percentile, threshold.confidence)
     claim = (
-        f"{field} = {observed_us:g} µs vs target {threshold.target_us:g} µs "
+        f"{field} = {observed_us:,.0f} µs vs target {threshold.target_us:,.0f} µs "
         f"({samples} samples, {over_target} over target)"
     )
     if samples > 0 and samples >= required:
@@ -149,15 +149,19 @@ class Limits:
     FAILs; 0 allows none. ``max_late_share``: the share of open-loop sends that may go out later
     than ``--miss-us`` after their intended instant, and ``max_lag_us``: the p99 schedule lag
     allowed (None: a tenth of the latency target), before the run is INVALID.
+    ``max_contended_share``: the share of invocations (or of cold starts) that the emulator's
+    resource model flagged as contended (slowed by the host, not by the function's own CPU
+    share) before the run is INVALID.
     """
 
     max_error_rate: float = 0.001
     throttling_expected: bool = False
     max_late_share: float = 0.001
     max_lag_us: float | None = None
+    max_contended_share: float = 0.05
 
     def __post_init__(self) -> None:
-        for name in ("max_error_rate", "max_late_share"):
+        for name in ("max_error_rate", "max_late_share", "max_contended_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], not {getattr(self, name)}")
         if self.max_lag_us is not None and not self.max_lag_us > 0:
@@ -232,4 +236,33 @@ def schedule_gate(
         message=message,
         details={"late_sends": late, "late_share": late_share, "max_late_share": limits.max_late_share},
         check="schedule",
+    )
+
+
+def contention_gate(name: str, measured: int, contended_invokes: int, inits: int, contended_inits: int,
+                    limits: Limits) -> Gate:  # fmt: skip
+    """The emulator's resource model flags a phase whose wall time its CPU time at its allowed
+    share does not explain while the host was saturated: its figure is the host's, not the
+    function's. Over ``max_contended_share`` of the invocations or of the inits: INVALID."""
+    invoke_share = contended_invokes / measured if measured else 0.0
+    init_share = contended_inits / inits if inits else 0.0
+    ok = invoke_share <= limits.max_contended_share and init_share <= limits.max_contended_share
+    status = PASS if ok else INVALID
+    phases = [
+        f"{contended_invokes:,} of {measured:,} invocations ({invoke_share:.1%})",
+        f"{contended_inits:,} of {inits:,} inits ({init_share:.1%})",
+    ]
+    message = f"{status}: {name}: contended {', '.join(phases)}, at most {limits.max_contended_share:.1%}"
+    if not ok:
+        message += "; the host, not the function, set these figures: a quieter machine or a lower rate"
+    return Gate(
+        name=f"{name} contention",
+        status=status,
+        observed=max(invoke_share, init_share),
+        threshold=limits.max_contended_share,
+        unit="share",
+        samples=measured,
+        message=message,
+        details={"contended_invokes": contended_invokes, "contended_inits": contended_inits, "inits": inits},
+        check="contention",
     )

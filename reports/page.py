@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from bench.results import cpu_idle_phrase as describe_phrase
+from bench.results.metadata import resource_model_phrase
 from reports.runs import Ratio, Run, locust_e2e, locust_series, of_kind, verdicts
 
 STYLE = """
@@ -342,7 +343,8 @@ def metadata_section(runs: list[Run]) -> str:
         versions = ", ".join(f"{k} {v}" for k, v in meta.versions.items())
         machine = (
             f"host {_e(meta.host)}: {_e(meta.cpu_model)}, {_e(meta.cpu_count)} CPUs, "
-            f"{_e(meta.memory_gib)} GiB; {_e(meta.platform)}; {_e(describe_phrase(meta.cpu_idle))}"
+            f"{_e(meta.memory_gib)} GiB; {_e(meta.platform)}; {_e(describe_phrase(meta.cpu_idle))}; "
+            f"<b>{_e(resource_model_phrase(meta.resource_model))}</b>"
         )
         parts.append(
             f"<details><summary>{_e(run.label)} — {_e(run.kind)}, {_e(meta.utc_time)}</summary>"

@@ -37,7 +37,7 @@ def test_verdict_statuses_and_messages():
     passed = evaluate(threshold, samples=1000, over_target=1, observed_us=800.0, field="e2e_us p99")
     assert passed.status == PASS and passed.details["samples_needed"] == 0
     failed = evaluate(threshold, samples=1000, over_target=50, observed_us=1500.0, field="e2e_us p99")
-    assert failed.status == FAIL and "1500" in failed.message and "1000" in failed.message
+    assert failed.status == FAIL and "1,500 µs" in failed.message and "1,000 µs" in failed.message
     invalid = evaluate(threshold, samples=100, over_target=0, observed_us=500.0, field="e2e_us p99")
     assert invalid.status == INVALID and invalid.details["samples_needed"] == 359
     assert "359 more samples" in invalid.message

@@ -25,6 +25,7 @@ from bench.latency import LatencyRecorder
 from bench.results import Metadata, utc_stamp, write_json_atomic
 from bench.results.coldstart import ColdstartCloudwatchRun, LoggedReport
 from bench.stats import summarize
+from bench.target import AWS
 from handler.local.reportline import ReportLine
 
 _SINCE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -144,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     options = {"function": args.function, "since_s": args.since, "start_ms": start_ms, "end_ms": end_ms}
-    document = summarize_reports(args.function, reports, start_ms, end_ms, Metadata.collect(options))
+    document = summarize_reports(
+        args.function, reports, start_ms, end_ms, Metadata.collect(options, resource_model=AWS)
+    )
     results = args.results or Path("results") / f"cloudwatch-{args.function}-{utc_stamp()}.json"
     write_json_atomic(results, document)
     print(format_line(document))

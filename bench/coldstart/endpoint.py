@@ -32,6 +32,7 @@ from bench.results import Metadata
 from bench.results.coldstart import ColdstartEndpointRun, EndpointTrial
 from bench.results.gate import judge
 from bench.stats import summarize
+from bench.target import resource_model
 from bench.verdict import error_gate
 from handler.features import TUTORIAL_QUERY
 from handler.local.reportline import ReportLine
@@ -154,4 +155,10 @@ def measure_endpoint(config: ColdstartConfig) -> ColdstartEndpointRun:
         trials, warm, outcomes = invoke_trials(client, config)
     except (BotoCoreError, ClientError) as exc:
         raise RuntimeError(f"{config.function}: {exc}") from exc
-    return summarize_endpoint(trials, warm, config, Metadata.collect(config.options()), outcomes)
+    return summarize_endpoint(
+        trials,
+        warm,
+        config,
+        Metadata.collect(config.options(), resource_model=resource_model(config.lambda_endpoint)),
+        outcomes,
+    )

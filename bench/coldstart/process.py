@@ -33,6 +33,7 @@ from bench.results import PROJECT_ROOT, Metadata
 from bench.results.coldstart import ColdstartRun, PhasesNs, PhasesUs, ProcessTrial, ProcessVariant
 from bench.results.gate import judge
 from bench.stats import summarize
+from bench.target import IN_PROCESS
 from handler.variants import VARIANTS
 
 CHILD = Path(__file__).with_name("child.py")
@@ -163,7 +164,7 @@ def measure(config: ColdstartConfig) -> ColdstartRun:
         raw = {variant: trials[:rounds] for variant, trials in raw.items()}
     rows = add_ratios([summarize_variant(variant, raw[variant], config) for variant in config.variants])
     return ColdstartRun(
-        metadata=Metadata.collect(config.options()),
+        metadata=Metadata.collect(config.options(), resource_model=IN_PROCESS),
         partial=partial,
         variants=rows,
         trials=raw,

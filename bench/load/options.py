@@ -118,9 +118,12 @@ def config_from(parsed) -> HarnessConfig:
             throttling_expected=bool(parsed.throttling_expected),
             max_late_share=float(parsed.max_late_share),
             max_lag_us=float(parsed.max_lag_us) if parsed.max_lag_us else None,
+            max_contended_share=float(parsed.max_contended_share),
         )
     except ValueError as error:
-        raise OptionError(f"--max-error-rate/--max-late-share/--max-lag-us: {error}") from None
+        raise OptionError(
+            f"--max-error-rate/--max-late-share/--max-lag-us/--max-contended-share: {error}"
+        ) from None
     results = parsed.results or f"results/locust-{utc_stamp()}.json"
     return HarnessConfig(
         functions=parse_functions(parsed.function),
@@ -187,4 +190,10 @@ def add_options(parser) -> None:
         type=float,
         default=0.0,
         help="open loop: schedule lag p99 allowed before the run is INVALID (default: target / 10)",
+    )
+    group.add_argument(
+        "--max-contended-share",
+        type=float,
+        default=0.05,
+        help="share of invocations or inits the emulator flags as contended before INVALID (default 0.05)",
     )

@@ -45,6 +45,7 @@ from bench.load.results import RunFacts, build_document, console_table
 from bench.load.scenarios import options_from, plan, stage_at
 from bench.reference import load_coefficients, reference_prediction
 from bench.results import Metadata, write_json_atomic
+from bench.target import resource_model
 from bench.verdict import EXIT_CODES
 from handler.features import TUTORIAL_QUERY
 
@@ -67,6 +68,9 @@ class Harness:
         self.rates = feature_rates(config.models)
         self.reference = load_reference(config.models) if config.verify else None
         self.exit_verdict: str | None = None
+        # What produced the figures; asked once, at the start (a worker's results go to the master).
+        is_worker = isinstance(environment.runner, WorkerRunner)
+        self.resource_model = {} if is_worker else resource_model(environment.host)
 
     def facts(self) -> RunFacts:
         shape = self.environment.shape_class
@@ -118,7 +122,9 @@ class Harness:
             run_time=getattr(parsed, "run_time", None),
             processes=getattr(parsed, "processes", None),
         )
-        return build_document(self.recorder, self.facts(), Metadata.collect(options))
+        return build_document(
+            self.recorder, self.facts(), Metadata.collect(options, resource_model=self.resource_model)
+        )
 
 
 _harness: Harness | None = None

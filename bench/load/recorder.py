@@ -28,8 +28,11 @@ from bench.servertiming import duration_ns, parse_server_timing
 
 OUTCOMES = ("2xx", "4xx", "429", "5xx", "other", "connection_error", "cancelled")
 INIT_HEADER = "X-Emulator-Init-Duration-Ms"
+# The emulator's resource model flags an init or invocation whose wall time its CPU time at its
+# share does not explain while the host was saturated (handler.local): e.g. "invoke 1.8".
+CONTENDED_HEADER = "X-Emulator-Contended"
 SERIES = ("e2e", "e2e_intended", "handler", "cold_e2e", "cold_init", "schedule_lag", "throttled")
-COUNTERS = ("sent", "verify_failures", "missed_sends")
+COUNTERS = ("sent", "verify_failures", "missed_sends", "contended_inits", "contended_invokes", "measured")
 TIMELINE_HIGHEST_US = 60_000_000
 TIMELINE_DIGITS = 2
 
@@ -206,6 +209,13 @@ class RunRecorder:
             second.throttled += 1
         if headers is None:
             return
+        if headers.get("X-Emulator-Duration-Cpu-Us") is not None:  # type: ignore[attr-defined]
+            record.counters["measured"] += 1  # the resource model measured this invocation
+        contended = headers.get(CONTENDED_HEADER) or ""  # type: ignore[attr-defined]
+        if "init" in contended:
+            record.counters["contended_inits"] += 1
+        if "invoke" in contended:
+            record.counters["contended_invokes"] += 1
         timing = parse_server_timing(headers.get("Server-Timing"))  # type: ignore[attr-defined]
         handler_ns = duration_ns(timing, "handler")
         if handler_ns is None:

@@ -20,7 +20,7 @@ from bench.load.recorder import OUTCOMES, EndpointRecord, RunRecorder, Second
 from bench.results import LocustRun, Metadata
 from bench.results.gate import judge, ordered
 from bench.results.kinds import ColdStarts, LocustEndpoint, LocustVerdict, Schedule, SecondRow, StageRow
-from bench.verdict import Limits, Threshold, error_gate, evaluate, schedule_gate
+from bench.verdict import Limits, Threshold, contention_gate, error_gate, evaluate, schedule_gate
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,18 @@ def _endpoint(name: str, record: EndpointRecord, facts: RunFacts) -> LocustEndpo
                 late=record.counters["missed_sends"],
                 lag_p99_us=lag.percentile_us(99) if lag.count else 0.0,
                 target_us=facts.threshold.target_us,
+                limits=facts.limits,
+            )
+        )
+    counters = record.counters
+    if counters["measured"]:  # an emulator with the resource model on: was the host the limit?
+        gates.append(
+            contention_gate(
+                name,
+                measured=counters["measured"],
+                contended_invokes=counters["contended_invokes"],
+                inits=series["cold_e2e"].count,
+                contended_inits=counters["contended_inits"],
                 limits=facts.limits,
             )
         )

@@ -82,9 +82,14 @@ class Metadata(Record):
     options: dict = field(default_factory=dict)
     # The idle regime (handler.local.cpulatency.describe): on a VM it moves warm latency by 2x.
     cpu_idle: dict = field(default_factory=dict)
+    # The resource model that produced the figures (bench.target): the emulator's (cgroups or
+    # the host's CPU), "in-process", or "aws". Empty in files written before it existed.
+    resource_model: dict = field(default_factory=dict)
 
     @classmethod
-    def collect(cls, options: dict | None = None, argv: list[str] | None = None) -> Metadata:
+    def collect(
+        cls, options: dict | None = None, argv: list[str] | None = None, resource_model: dict | None = None
+    ) -> Metadata:
         from handler.local import cpulatency  # what collects it; reading needs none of it
 
         try:
@@ -105,7 +110,23 @@ class Metadata(Record):
             versions=package_versions(),
             options=options or {},
             cpu_idle=cpulatency.describe(),
+            resource_model=resource_model or {},
         )
+
+
+def resource_model_phrase(model: dict | None) -> str:
+    """``metadata.resource_model`` as one phrase for a report or a console line."""
+    if not model:
+        return "resource model not recorded"
+    kind = model.get("kind", "unknown")
+    if kind.startswith("cgroup"):
+        parts = [f"{kind}: memory cap and CPU share by memory size"]
+        if model.get("init_cpu"):
+            parts.append(f"init CPU {model['init_cpu']}")
+        if "freeze" in model:
+            parts.append("frozen between invocations" if model["freeze"] else "not frozen")
+        return ", ".join(parts)
+    return f"{kind}: {model.get('reason', 'limits not enforced')}"
 
 
 def cpu_idle_phrase(cpu_idle: dict | None) -> str:

@@ -4,8 +4,10 @@ Runs on the developer's machine, never inside a function. Modules: ``config`` (t
 ``throttle`` (token buckets), ``runtime_api`` (the Lambda Runtime API each environment talks
 to), ``pool`` (scheduling, concurrency, reaping), ``environment`` (one execution
 environment's wiring), ``lifecycle`` (its state machine, clock injected), ``process`` (its OS
-process), ``cgroups`` (the resource model), ``gateway`` (API Gateway REST
-proxy), ``invoke_api`` (Lambda's Invoke and configuration API for boto3), ``logs`` (REPORT
+process), ``invocation`` (an invocation and its outcome), ``resources`` (Lambda's limits per
+environment: memory, CPU share, freeze) over ``cgroups`` + ``cgroupgroup`` (the kernel's
+groups), ``ephemeral`` (/tmp), ``contention`` (CPU time beside wall time), ``gateway`` (API
+Gateway REST proxy), ``invoke_api`` (Lambda's Invoke and configuration API for boto3), ``logs`` (REPORT
 lines), ``server`` (wires them together), ``serve`` (the command line), ``cpulatency`` (the
 CPU idle regime, ``--low-latency``).
 """

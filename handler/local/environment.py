@@ -11,23 +11,20 @@ live process that never asks for work. Its REPORT line is logged after the calle
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from handler.local.invocation import Invocation, Outcome, error_payload
-from handler.local.lifecycle import EnvState, Fired, Lifecycle, Timeouts, init_allowance_ns
-from handler.local.process import RuntimeProcess, exit_reason, spawn
+from handler.local.lifecycle import EnvState, Fired, Lifecycle, Timeouts
+from handler.local.process import RuntimeProcess, exit_reason, lambda_variables, spawn
 from handler.local.reportline import ReportLine
 
 if TYPE_CHECKING:
     from handler.local.pool import FunctionState, Pool
 
-__all__ = ["ACCOUNT_ID", "MAX_LOG_LINES", "MAX_RESPONSE_BYTES", "Environment", "Invocation", "Outcome"]
-__all__ += ["error_payload"]
+__all__ = ["ACCOUNT_ID", "MAX_LOG_LINES", "MAX_RESPONSE_BYTES", "Environment", "Invocation", "error_payload"]
 
 MAX_RESPONSE_BYTES = 6_291_556  # Lambda's synchronous response limit
 MAX_LOG_LINES = 200
@@ -67,35 +64,9 @@ class Environment:
 
     # -- start and stop -------------------------------------------------------------------
     def environment_variables(self) -> dict[str, str]:
-        config = self.config
-        task_root = str(config.code_dir)
-        inherited = {
-            key: value
-            for key, value in os.environ.items()
-            if key in ("PATH", "HOME", "LANG", "VIRTUAL_ENV", "SYSTEMROOT")
-            or key.startswith(("AWS_ACCESS_KEY", "AWS_SECRET", "AWS_SESSION", "AWS_ENDPOINT"))
-        }
-        return {
-            **inherited,
-            "AWS_LAMBDA_FUNCTION_NAME": config.name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": f"{time.strftime('%Y/%m/%d')}/[$LATEST]{self.id}",
-            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self.port}",
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
-            "AWS_REGION": self.pool.config.region,
-            "AWS_DEFAULT_REGION": self.pool.config.region,
-            "LAMBDA_TASK_ROOT": task_root,
-            "LAMBDA_RUNTIME_DIR": os.path.dirname(os.path.dirname(os.__file__)),
-            "_HANDLER": config.handler,
-            "PYTHONPATH": task_root,
-            "PYTHONUNBUFFERED": "1",
-            "TZ": ":UTC",
-            **self.resources.variables(),
-            **config.env,
-        }
+        region, port = self.pool.config.region, self.port
+        variables = lambda_variables(self.config, self.id, port, region)
+        return {**variables, **self.resources.variables(), **self.config.env}
 
     async def start(self) -> None:
         self.port = await self.pool.runtime.open_endpoint(self)
@@ -180,12 +151,16 @@ class Environment:
 
     # -- the Lambda lifecycle -------------------------------------------------------------
     def claim(self, invocation: Invocation) -> None:
-        """A warm invocation takes this environment off the idle stack (thawed first)."""
+        """A warm invocation takes this environment off the idle stack and thaws it. A frozen
+        runtime is waiting in its ``/next``: the thaw is queued after the task that writes the
+        reply (scheduled by ``set_result``), so the runtime thaws with its event already in its
+        socket and wakes once, not twice (measured: docs/benchmarks.md, "Resource model")."""
         self.lifecycle.claim()
-        self.resources.thaw()
         if self.next_waiter is not None and not self.next_waiter.done():
             self.next_waiter.set_result(invocation)
+            asyncio.get_running_loop().call_soon(self.resources.thaw)
         else:
+            self.resources.thaw()  # not frozen: it has not asked for its next event yet
             self.pending = invocation
 
     async def next_invocation(self) -> Invocation:
@@ -230,7 +205,8 @@ class Environment:
 
     def _init_timer_fired(self) -> None:
         fired = self.lifecycle.init_timer()
-        if fired is Fired.EXPIRED and self._init_excused():
+        if fired is Fired.EXPIRED and (line := self.resources.extend_init(self.lifecycle)) is not None:
+            self.pool.logs.emulator_line(self.config.name, line)  # the host was the reason
             fired = Fired.EARLY
         if fired is Fired.EARLY:
             self._init_timer = self._timer(self.lifecycle.init_deadline_ns, self._init_timer_fired)
@@ -244,29 +220,6 @@ class Environment:
             )
         self.pending = None
         self.stop()
-
-    def _init_excused(self) -> bool:
-        """The init limit expired: was the host, not the function, the reason (lifecycle's rule)?
-        Then the deadline moves on, and a line in the log says so."""
-        lifecycle = self.lifecycle
-        elapsed_ns = lifecycle.clock() - lifecycle.spawned_ns
-        cpu_ns, pressure_ns = self.resources.init_so_far()
-        share = self.resources.init_phase_share
-        allowance_ns = init_allowance_ns(
-            elapsed_ns, cpu_ns, share, pressure_ns, lifecycle.timeouts.init_ns, lifecycle.init_cap_ns
-        )
-        if allowance_ns <= 0:
-            return False
-        deadline_ns = lifecycle.extend_init(allowance_ns)
-        assert cpu_ns is not None and pressure_ns is not None
-        self.pool.logs.emulator_line(
-            self.config.name,
-            f"EMULATOR init timer deferred for environment {self.id}: {elapsed_ns / 1e9:.2f} s wall, "
-            f"CPU {cpu_ns / 1e6:.1f} ms at {share:.3f} vCPU, host CPU pressure {pressure_ns / 1e9:.2f} s: "
-            f"the host was saturated; deadline moved by {(deadline_ns - lifecycle.clock()) / 1e9:.2f} s "
-            f"(cap {lifecycle.init_cap_ns / 1e9:.0f} s)",
-        )
-        return True
 
     def _invocation_timer_fired(self, invocation: Invocation, dispatch: int) -> None:
         fired = self.lifecycle.invocation_timer(dispatch)
@@ -337,6 +290,12 @@ class Environment:
             self.pool.release(self)
         return True
 
+    def check_memory(self) -> None:
+        """The pool's watchdog, every 0.1 s while initialising or invoking: kill the environment
+        once its resident set is over its memory (resources.EnvResources.over_memory)."""
+        if self.state in (EnvState.INIT, EnvState.BUSY) and self.resources.over_memory():
+            self._kill_over_memory()
+
     def _kill_over_memory(self) -> None:
         self.resources.memory_exceeded = True
         self.exit_reason = "signal: killed"
@@ -365,11 +324,13 @@ class Environment:
         answered (``measure_now=False``); on a timeout or a crash, now, before the process is
         killed or reaped. ``status``/``error_type``: the REPORT line's, as Lambda writes them
         for a platform failure (timeout, runtime exit, out of memory). A cold invocation that
-        never ran (its init failed) lasted from the spawn."""
+        never ran lasted from the end of its init (from the spawn if the init failed)."""
         if invocation.timer is not None:
             invocation.timer.cancel()
         now = finished_ns or self.lifecycle.clock()
-        started_ns = invocation.dispatched_ns or (self.lifecycle.spawned_ns if invocation.cold else now)
+        lifecycle = self.lifecycle
+        init_end_ns = lifecycle.spawned_ns + (lifecycle.init_duration_ns or 0)
+        started_ns = invocation.dispatched_ns or (init_end_ns if invocation.cold else now)
         duration_ms = (now - started_ns) / 1e6
         init_duration_ms = invocation.init_duration_ms if invocation.cold else None
         memory_mb = self.config.memory_mb

@@ -78,6 +78,7 @@ class InvokeApi:
             "Description": "local emulator",
             "Timeout": int(config.timeout_s),
             "MemorySize": config.memory_mb,
+            "EphemeralStorage": {"Size": config.ephemeral_storage_mb},
             "LastModified": dt.datetime.fromtimestamp(state.last_modified, dt.UTC).strftime(
                 "%Y-%m-%dT%H:%M:%S.000+0000"
             ),

@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 MAX_REQUEST_BYTES = 6_291_456  # Lambda's synchronous invocation payload limit
+MEMORY_CHECK_S = 0.1  # how often initialising and invoking environments' memory is checked
 
 
 class Throttled(Exception):
@@ -104,9 +105,12 @@ class Pool:
         }
         self.in_flight = 0
         self._reaper: asyncio.Task | None = None
+        self._memory_watch: asyncio.Task | None = None
 
     def start(self) -> None:
         self._reaper = asyncio.create_task(self._reap_idle())
+        if self.resources.enforced:
+            self._memory_watch = asyncio.create_task(self._watch_memory())
 
     def function(self, name: str) -> FunctionState:
         try:
@@ -226,14 +230,24 @@ class Pool:
             await asyncio.sleep(interval)
             self.reap_idle()
 
+    async def _watch_memory(self) -> None:
+        """Where limits are enforced: an environment whose resident set goes over its memory is
+        killed, as on Lambda (``handler.local.resources``, "Memory"), not left to thrash."""
+        while True:
+            await asyncio.sleep(MEMORY_CHECK_S)
+            for state in self.functions.values():
+                for environment in list(state.environments):
+                    environment.check_memory()
+
     async def drain(self, timeout_s: float) -> None:
         deadline_ns = self.clock() + round(timeout_s * 1e9)
         while self.in_flight and self.clock() < deadline_ns:
             await asyncio.sleep(0.01)
 
     async def close(self) -> None:
-        if self._reaper is not None:
-            self._reaper.cancel()
+        for task in (self._reaper, self._memory_watch):
+            if task is not None:
+                task.cancel()
         environments = [env for state in self.functions.values() for env in state.environments]
         for environment in environments:
             environment.stop()

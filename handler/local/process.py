@@ -21,6 +21,7 @@ import ctypes
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
@@ -94,6 +95,37 @@ GO_SIGNAL_NAMES = {
     signal.SIGINT: "interrupt",
     signal.SIGBUS: "bus error",
 }
+
+
+def lambda_variables(config, env_id: str, port: int, region: str) -> dict[str, str]:
+    """The variables Lambda sets for a runtime (``config``: a FunctionConfig), and the few of
+    the emulator's own that a process needs (PATH, HOME, LANG, the virtualenv, AWS credentials)."""
+    task_root = str(config.code_dir)
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if key in ("PATH", "HOME", "LANG", "VIRTUAL_ENV", "SYSTEMROOT")
+        or key.startswith(("AWS_ACCESS_KEY", "AWS_SECRET", "AWS_SESSION", "AWS_ENDPOINT"))
+    }
+    return {
+        **inherited,
+        "AWS_LAMBDA_FUNCTION_NAME": config.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": f"{time.strftime('%Y/%m/%d')}/[$LATEST]{env_id}",
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "LAMBDA_TASK_ROOT": task_root,
+        "LAMBDA_RUNTIME_DIR": os.path.dirname(os.path.dirname(os.__file__)),
+        "_HANDLER": config.handler,
+        "PYTHONPATH": task_root,
+        "PYTHONUNBUFFERED": "1",
+        "TZ": ":UTC",
+    }
 
 
 def exit_reason(code: int) -> str:

@@ -1,5 +1,5 @@
 """Functions that misbehave on purpose, for the emulator's fault tests and ``bench.hardening.faults``.
-Chosen by the event's query parameter ``fault``; ``INIT_SLEEP_S`` delays init."""
+Chosen by the event's query parameter ``fault`` (default ``DEFAULT_FAULT``); ``INIT_SLEEP_S`` delays init."""
 
 import json
 import os
@@ -10,7 +10,8 @@ time.sleep(float(os.environ.get("INIT_SLEEP_S", "0")))
 
 
 def handler(event, context):
-    fault = ((event or {}).get("queryStringParameters") or {}).get("fault", "")
+    query = (event or {}).get("queryStringParameters") or {}
+    fault = query.get("fault", os.environ.get("DEFAULT_FAULT", ""))
     if fault == "raise":
         raise RuntimeError("boom")
     if fault == "exit":

@@ -1,0 +1,133 @@
+"""Verdicts that tell the whole truth, end to end: failed requests FAIL a run whatever its latency,
+with the error share as the first reason (Locust, the cold-start profiler, the report), and a
+load generator that fell behind its schedule makes the run INVALID (exit 3), not FAIL.
+
+Against the emulator (tests/emulator.toml): ``always-fails`` raises on every request (API
+Gateway answers 502, the Invoke API a function error), ``staging/no-such-function`` is 4xx.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.load.command import LocustCommand
+from bench.results import LocustRun
+from bench.results.gate import judge
+from bench.verdict import Limits, contention_gate, error_gate, schedule_gate
+from tests.conftest import run_command, run_module
+
+LEAN = "staging/logit-lean"
+
+
+def _locust(emulator, tmp_path: Path, *args: str) -> tuple[int, dict]:
+    results = tmp_path / "locust.json"
+    completed = run_command(LocustCommand(emulator.base_url, results=results, extra=args).argv(), timeout=90)
+    assert results.is_file(), completed.stderr[-3000:]
+    return completed.returncode, json.loads(results.read_text())
+
+
+def test_the_error_gate_by_hand():
+    outcomes = {
+        "2xx": 1_442,
+        "4xx": 0,
+        "429": 0,
+        "5xx": 564,
+        "other": 0,
+        "connection_error": 0,
+        "cancelled": 3,
+    }
+    gate = error_gate("logitModel", outcomes, Limits())
+    assert gate.status == "FAIL" and gate.samples == 2_006 and gate.details["failed"] == 564
+    assert gate.message.startswith("FAIL: logitModel: 564 of 2,006 requests failed (5xx 564)")
+    assert error_gate("f", {**outcomes, "5xx": 1, "2xx": 2_005}, Limits()).status == "PASS"  # 0.05 %
+    assert error_gate("f", {**outcomes, "5xx": 1, "2xx": 2_005}, Limits(max_error_rate=0)).status == "FAIL"
+    throttled = {**outcomes, "5xx": 0, "429": 500}
+    assert error_gate("f", throttled, Limits()).status == "FAIL"
+    assert error_gate("f", throttled, Limits(throttling_expected=True)).status == "PASS"
+    assert error_gate("f", {"2xx": 10}, Limits(), wrong_predictions=1).status == "FAIL"  # always
+
+
+def test_the_schedule_gate_by_hand():
+    kept = schedule_gate("f", sent=10_000, late=5, lag_p99_us=80.0, target_us=1_000.0, limits=Limits())
+    assert kept.status == "PASS" and kept.threshold == 100.0  # a tenth of the target by default
+    behind = schedule_gate("f", sent=2_000, late=661, lag_p99_us=15_911.0, target_us=1_000.0, limits=Limits())
+    assert behind.status == "INVALID" and behind.check == "schedule"
+    assert "fewer users per process" in behind.message and "661 of 2,000 sends late" in behind.message
+
+
+def test_contention_flagged_by_the_resource_model_makes_the_run_invalid_but_errors_still_fail():
+    quiet = contention_gate(
+        "f", measured=1_000, contended_invokes=10, inits=4, contended_inits=0, limits=Limits()
+    )
+    assert quiet.status == "PASS"
+    busy = contention_gate(
+        "f", measured=1_000, contended_invokes=80, inits=4, contended_inits=0, limits=Limits()
+    )
+    assert busy.status == "INVALID" and "80 of 1,000 invocations (8.0%)" in busy.message
+    cold = contention_gate(
+        "f", measured=1_000, contended_invokes=0, inits=4, contended_inits=3, limits=Limits()
+    )
+    assert cold.status == "INVALID" and "3 of 4 inits" in cold.message
+    errors = error_gate("f", {"2xx": 10, "5xx": 10}, Limits())
+    assert judge([busy]) == "INVALID" and judge([errors, busy]) == "FAIL"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("function", "outcome"), [("staging/always-fails", "5xx"), ("staging/no-such-function", "4xx")]
+)
+def test_locust_fails_a_run_whose_requests_fail_with_the_error_share_first(
+    emulator, tmp_path, function, outcome
+):
+    code, document = _locust(emulator, tmp_path, "-u", "1", "-r", "1", "-t", "3s", "--function", function,
+                             "--target-ms", "5")  # fmt: skip
+    assert document["verdict"]["status"] == "FAIL" and code == 1
+    endpoint = document["endpoints"][function]
+    failed = endpoint["outcomes"][outcome]
+    assert failed > 0 and endpoint["status"] == "FAIL"
+    first = document["verdict"]["reasons"][0]
+    assert first.startswith(
+        f"FAIL: {function}: {failed:,} of {failed:,} requests failed ({outcome} {failed:,})"
+    )
+    headline = LocustRun.from_dict(document).headline(function)
+    assert f"{failed:,}/{failed:,} failed (100.0%)" in headline and " FAIL " in headline
+    report = run_module("reports", str(tmp_path / "locust.json"), "-o", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    page = (tmp_path / "report" / "index.html").read_text()
+    verdicts = page[page.index("<h2>Verdicts</h2>") :]
+    assert verdicts.index("requests failed") < verdicts.index("e2e_us p99")  # errors first
+
+
+@pytest.mark.slow
+def test_the_cold_start_profiler_fails_a_function_that_always_fails(emulator, tmp_path):
+    results = tmp_path / "cold.json"
+    completed = run_module(
+        "bench.coldstart", "--endpoint", emulator.base_url, "--function", "always-fails",
+        "--trials", "2", "--warm", "3", "--results", str(results), "--no-progress",
+    )  # fmt: skip
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    document = json.loads(results.read_text())
+    assert document["kind"] == "coldstart-endpoint" and document["status"] == "FAIL"
+    first = document["gates"][0]
+    assert first["check"] == "errors" and first["status"] == "FAIL"
+    assert first["message"].startswith("FAIL: always-fails: 8 of 8 requests failed (function_error 8)")
+    assert completed.stdout.splitlines()[1] == first["message"]
+
+
+@pytest.mark.slow
+def test_a_generator_that_cannot_keep_its_schedule_makes_the_run_invalid(emulator, tmp_path):
+    # One user, one request in flight at a time, asked for 4,000 req/s from a function that
+    # answers in a millisecond or more: the sends fall behind their schedule (and the function
+    # is never asked for more concurrency than it has), so the figures measure the generator.
+    code, document = _locust(emulator, tmp_path, "-u", "1", "-r", "1", "-t", "3s", "--function", LEAN,
+                             "--arrival", "open", "--rate", "4000", "--max-inflight", "1",
+                             "--target-ms", "10000")  # fmt: skip
+    endpoint = document["endpoints"][LEAN]
+    assert endpoint["outcomes"]["5xx"] == 0 and endpoint["missed_sends"] > 0
+    assert document["verdict"]["status"] == "INVALID" and code == 3
+    schedule = next(gate for gate in endpoint["gates"] if gate["check"] == "schedule")
+    assert schedule["status"] == "INVALID" and "fell behind its schedule" in schedule["message"]
+    assert "INVALID: the load generator fell behind" in LocustRun.from_dict(document).headline(LEAN)
