@@ -417,7 +417,11 @@ def test_endpoint_mode_forces_a_cold_start_every_trial(emulator, tmp_path):
     assert completed.returncode == 1, completed.stderr  # the cold target is missed: the verdict counts
     document = read_document(results)
     assert isinstance(document, ColdstartEndpointRun) and document.status == "FAIL"
-    assert [gate.status for gate in document.gates] == ["INVALID", "FAIL"]  # 15 warm calls: too few
+    assert [gate.status for gate in document.gates] == [
+        "PASS",
+        "INVALID",
+        "FAIL",
+    ]  # errors; 15 warm calls: too few
     assert document.trials_with_init_duration == 3 and document.init_us is not None
     assert all(trial.report.init_duration_ms > 0 for trial in document.trials)
     assert document.first_request_us.p50 > document.warm_us.p50 > 0

@@ -84,6 +84,12 @@ def test_contention_needs_a_slow_phase_and_a_saturated_host():
     assert contention([Phase("invoke", 20 * MS, MS // 2, 0.072, None)], 1.5) is None
     died = Phase("invoke", 20 * MS, None, 0.072, 20_000)  # its process is gone: not judged
     assert contention([died], 1.5) == ()
+    # where the group says how long its own quota held it back, that wait is needed, not contention:
+    # 0.3 ms of CPU that waited 18.5 ms for the next CFS period is not slowed by the host ...
+    assert Phase("invoke", 19 * MS, 3 * MS // 10, 0.072, 15_000, 18_500_000).contended(1.5) is False
+    # ... and 0.3 ms of CPU that took 1 ms, never throttled, on a saturated host, is (3.33x)
+    late = Phase("invoke", MS, 3 * MS // 10, 0.072, 800, 0)
+    assert late.contended(1.5) is True and round(late.factor(), 2) == 3.33
 
 
 def test_init_timeout_rule_blames_the_host_only_when_it_was_saturated():
@@ -193,7 +199,8 @@ def emulator_with(tmp_path: Path, name: str, text: str, *args: str):
 def limited(tmp_path_factory):
     """One emulator with the resource model on (cgroups, freeze) and the test functions."""
     need_cgroups()
-    with emulator_with(tmp_path_factory.mktemp("resources"), "limited", FUNCTIONS_TOML) as running:
+    text = "freeze = true\n" + FUNCTIONS_TOML  # off by default (docs/benchmarks.md); on here
+    with emulator_with(tmp_path_factory.mktemp("resources"), "limited", text) as running:
         yield running
 
 

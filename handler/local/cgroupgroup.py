@@ -43,6 +43,7 @@ class Dialect:
     usage: tuple[str, bytes | None, int]  # file, key (None: the whole file), ns per unit
     peak: tuple[str, ...]  # the first present
     oom: tuple[str, bytes]  # file, key of the OOM-kill counter
+    throttled: tuple[str, bytes, int]  # file, key, ns per unit: time the CPU quota held it back
 
 
 # fmt: off
@@ -52,6 +53,7 @@ V1 = Dialect(
     freeze=("freezer.state", b"FROZEN", b"THAWED"), frozen=("freezer.state", b"FROZEN"),
     usage=("cpuacct.usage", None, 1), peak=("memory.max_usage_in_bytes",),
     oom=("memory.oom_control", b"oom_kill"),  # kernel 4.13+
+    throttled=("cpu.stat", b"throttled_time", 1),
 )
 V2 = Dialect(
     kind="cgroup-v2", controllers=("cpu", "memory"), memory="memory.max",
@@ -59,6 +61,7 @@ V2 = Dialect(
     freeze=("cgroup.freeze", b"1", b"0"), frozen=("cgroup.events", b"frozen 1"),
     usage=("cpu.stat", b"usage_usec", 1000), peak=("memory.peak", "memory.current"),  # peak: 5.19+
     oom=("memory.events", b"oom_kill"),
+    throttled=("cpu.stat", b"throttled_usec", 1000),
 )
 # fmt: on
 
@@ -144,6 +147,7 @@ class HostGroup:
     def cpu_usage_ns(self) -> int | None: return None
     def memory_peak_bytes(self) -> int | None: return None
     def oom_kills(self) -> int | None: return None
+    def throttled_ns(self) -> int | None: return None
     # fmt: on
 
 
@@ -246,6 +250,11 @@ class CgroupGroup:
     def memory_peak_bytes(self) -> int:
         """The highest charge since creation (v2 without memory.peak: the current charge)."""
         return int(self._read(self._peak))
+
+    def throttled_ns(self) -> int:
+        """How long its CPU quota has held the group back (summed over CPUs), since creation."""
+        name, key, ns = self._d.throttled
+        return (_field(self._read(name), key) or 0) * ns
 
     def oom_kills(self) -> int | None:
         """Processes the kernel OOM-killed in the group (None: the kernel is too old to count)."""

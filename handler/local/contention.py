@@ -4,11 +4,15 @@
 runtime process (all its threads: ``clock_gettime`` on its process CPU clock, exact to the ns,
 0.7 µs a read against 4.8 µs for the group's cpuacct, and equal to it in a test here; processes
 the runtime starts are not counted), and the allowed share S. The time the CPU work needs at
-that share is C / min(S, 1) (``lifecycle.judged_vcpus``: the runtime's main thread uses one CPU
-at a time); the phase's factor is W over that. The host's saturation over the phase is the rise
-of ``/proc/pressure/cpu``'s "some total" (µs during which at least one task on the host waited
-for a CPU; host-wide PSI) over W. A phase is **contended** when its factor exceeds
-``contention_factor`` (default 1.5) while the host is saturated (at least 0.5).
+that share is C plus the waits the share's own CFS quota imposed on it (the group's cpu.stat
+``throttled_time``: CFS runs a burst at full speed and then holds the group to the next 20 ms
+period, so a 0.3 ms invocation at 0.072 vCPU takes 0.3 ms, or 0.3 ms plus up to 19 ms, and
+neither is contention); without a group, C / min(S, 1) (``lifecycle.judged_vcpus``: the
+runtime's main thread uses one CPU at a time). The phase's factor is W over that. The host's
+saturation over the phase is the rise of ``/proc/pressure/cpu``'s "some total" (µs during which
+at least one task on the host waited for a CPU; host-wide PSI) over W. A phase is
+**contended** when its factor exceeds ``contention_factor`` (default 1.5) while the host is
+saturated (at least 0.5).
 
 Not measured: a phase that waits (sleep, I/O, a lock) has a high factor too, so while the host
 is saturated such a phase is flagged although the wait was its own; PSI is host-wide, so the
@@ -76,12 +80,22 @@ class Phase:
     cpu_ns: int | None  # None: not readable (the process was gone)
     share_vcpus: float  # allowed; in the host model, the host's CPUs
     pressure_us: int | None  # the host's PSI "some" over the phase; None: no PSI
+    throttled_ns: int | None = None  # its CPU quota's own waits (cgroup cpu.stat); None: unknown
+
+    def needed_ns(self) -> float | None:
+        """The wall time its CPU work needs at its share: the CPU time plus the waits its own
+        quota imposed, where the group says (CFS runs a burst at full speed, then holds the
+        group to the next period); else the CPU time at the share judged."""
+        if self.cpu_ns is None or self.cpu_ns <= 0:
+            return None
+        if self.throttled_ns is not None:
+            return self.cpu_ns + self.throttled_ns
+        return self.cpu_ns / judged_vcpus(self.share_vcpus)
 
     def factor(self) -> float | None:
         """Wall time over the time its CPU work needs at its share; None without CPU time."""
-        if self.cpu_ns is None or self.cpu_ns <= 0:
-            return None
-        return self.wall_ns / (self.cpu_ns / judged_vcpus(self.share_vcpus))
+        needed = self.needed_ns()
+        return None if needed is None else self.wall_ns / needed
 
     def saturation(self) -> float | None:
         if self.pressure_us is None or self.wall_ns <= 0:

@@ -224,6 +224,7 @@ class EnvResources:
         self.frozen = False
         self._pid: int | None = None
         self._rss: PeakRss | None = None
+        self._throttled_seen = 0  # the group's throttled time at the last phase's end
         self.memory_exceeded = False  # killed by over_memory's rule (the kernel counts its own)
         self._spawn_pressure: int | None = None
         self._created = False
@@ -284,7 +285,8 @@ class EnvResources:
         now = self.model.pressure.total_us()
         before = self._spawn_pressure
         pressure = now - before if now is not None and before is not None else None
-        self.init_phase = Phase("init", wall_ns, self.cpu_ns(), self._share(self.init_share), pressure)
+        share, throttled = self._share(self.init_share), self._throttled(self.init_share)
+        self.init_phase = Phase("init", wall_ns, self.cpu_ns(), share, pressure, throttled)
         if self.model.enforced:
             if self.init_share != self.invoke_share:
                 self.group.set_cpu_quota(self.model.quota(self.invoke_share))
@@ -309,6 +311,20 @@ class EnvResources:
             f"the host was saturated; deadline moved by {moved_ns / 1e9:.2f} s (cap {cap_ns / 1e9:.0f} s)"
         )
 
+    def _throttled(self, share: float) -> int | None:
+        """Its quota's waits since the last reading (0 without a quota; None in the host model).
+        Read once per phase, at its end: frozen or idle, a group is not held back."""
+        if not self.model.enforced:
+            return None
+        if self.model.quota(share) is None:
+            return 0
+        try:
+            total = self.group.throttled_ns() or 0
+        except OSError:
+            return None
+        delta, self._throttled_seen = total - self._throttled_seen, total
+        return delta
+
     def invoke_started(self) -> tuple[int | None, int | None]:
         return self.cpu_ns(), self.model.pressure.total_us()
 
@@ -321,6 +337,7 @@ class EnvResources:
             cpu - cpu_before if cpu is not None and cpu_before is not None else None,
             self._share(self.invoke_share),
             pressure - pressure_before if pressure is not None and pressure_before is not None else None,
+            self._throttled(self.invoke_share),
         )
 
     def line(self, request_id: str, cold: bool, invoke: Phase | None) -> EmulatorLine:
