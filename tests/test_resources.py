@@ -333,7 +333,7 @@ def test_host_model_enforces_nothing_and_says_so(tmp_path):
 @pytest.mark.slow
 def test_sigterm_removes_every_group(tmp_path):
     need_cgroups()
-    with emulator_with(tmp_path, "sigterm", function("counter", 512)) as running:
+    with emulator_with(tmp_path, "sigterm", "freeze = true\n" + function("counter", 512)) as running:
         invoke(running, "counter", action="counter")  # an environment, frozen now
         assert our_groups(running.process.pid)
         os.kill(running.process.pid, signal.SIGTERM)
@@ -344,7 +344,7 @@ def test_sigterm_removes_every_group(tmp_path):
 @pytest.mark.slow
 def test_after_sigkill_the_next_emulator_removes_what_was_left(tmp_path):
     need_cgroups()
-    text = function("counter", 512)
+    text = "freeze = true\n" + function("counter", 512)
     with emulator_with(tmp_path, "killed", text) as killed:
         invoke(killed, "counter", action="counter")
         environments = killed.children()

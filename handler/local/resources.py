@@ -28,7 +28,7 @@
   Adapter docs). Measured before 2023; not verified since INIT is billed (2025-08-01).
 - **Weight**: initialising environments get a low CPU weight, invoking ones a high weight, so that
   a cold start never slows a warm invocation (on Lambda they do not share a CPU).
-- **Freeze** (``freeze``): once the runtime asks for its next event it is frozen until it gets
+- **Freeze** (``freeze``, opt-in): once the runtime asks for its next event it is frozen until it gets
   one, as Lambda "freezes the execution environment when the runtime and each extension have
   completed and there are no pending events" (DG, lambda-runtime-environment): no thread runs,
   no timer fires. ``freeze(timeout_s=0)`` never blocks the event loop; thawed in ``claim``.

@@ -67,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--init-cpu", choices=INIT_CPU_POLICIES, help="CPU during init (default: boost)")
     parser.add_argument(
-        "--no-freeze", action="store_true", help="do not freeze environments between invocations"
+        "--freeze",
+        action=argparse.BooleanOptionalAction,
+        help="freeze environments between invocations, as Lambda does (default: the config's)",
     )
     parser.add_argument(
         "--contention-factor",
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         quiet=args.quiet,
         resource_model=args.resource_model or config.resource_model,
         init_cpu=args.init_cpu or config.init_cpu,
-        freeze=config.freeze and not args.no_freeze,
+        freeze=config.freeze if args.freeze is None else args.freeze,
         contention_factor=args.contention_factor or config.contention_factor,
     )
     try:
