@@ -15,7 +15,6 @@ Only the standard library is imported here (boto3 only for ``s3://`` URIs, and o
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 
 MANIFEST = "manifest.json"
@@ -57,10 +56,13 @@ def _expected_from_manifest(manifest_text: str | None, name: str, where: str) ->
         raise ModelLoadError(
             f"no sha256 to verify {name} against: set MODEL_SHA256 or put {MANIFEST} beside it"
         )
+    from handler.manifest import ManifestError, parse
+
     try:
-        entry = json.loads(manifest_text)["artifacts"][name]
-        return str(entry["sha256"])
-    except (ValueError, KeyError, TypeError) as exc:
+        return parse(manifest_text, where).artifacts[name].sha256
+    except ManifestError as exc:
+        raise ModelLoadError(str(exc)) from exc
+    except KeyError as exc:
         raise ModelLoadError(f"{where} has no sha256 for {name}") from exc
 
 

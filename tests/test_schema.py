@@ -91,3 +91,22 @@ def test_reports_render_every_golden_file(tmp_path):
     for run in runs:
         assert run.label in page  # every document appears, at least in the metadata section
     assert page.count("<h2>") >= 6 and "Traceback" not in page
+
+
+def test_the_models_manifest_is_typed_and_its_readers_check_its_version(models_dir):
+    from handler.artifacts import ModelLoadError, fetch_verified
+    from handler.manifest import ManifestError, parse, read
+
+    text = (models_dir / "manifest.json").read_text()
+    manifest = read(models_dir / "manifest.json")
+    assert json.loads(manifest.to_json()) == json.loads(text)  # written by it, read back unchanged
+    assert manifest.artifacts["logit.json"].bytes == (models_dir / "logit.json").stat().st_size
+    future = json.dumps({**json.loads(text), "schema_version": 2})
+    with pytest.raises(ManifestError, match="schema_version 2 is not supported"):
+        parse(future, "m.json")
+    (models_dir.parent / "future").mkdir(exist_ok=True)
+    copy_dir = models_dir.parent / "future"
+    (copy_dir / "logit.json").write_bytes((models_dir / "logit.json").read_bytes())
+    (copy_dir / "manifest.json").write_text(future)
+    with pytest.raises(ModelLoadError, match="schema_version 2"):  # the handler refuses it too
+        fetch_verified(str(copy_dir / "logit.json"))

@@ -19,11 +19,11 @@ import joblib
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from handler.manifest import ArtifactEntry, Manifest
 from handler.versions import package_versions
 from training.data import FEATURES
 
 MANIFEST = "manifest.json"
-MANIFEST_SCHEMA_VERSION = 1
 # artifact file name -> MODEL_FORMAT that reads it
 ARTIFACTS: dict[str, str] = {
     "logit.pkl": "joblib",
@@ -123,14 +123,10 @@ def write_models(model: LogisticRegression, out_dir: Path, manifest_fields: dict
                 "sha256": sha256_file(path),
                 "bytes": path.stat().st_size,
             }
-        manifest = {
-            "schema_version": MANIFEST_SCHEMA_VERSION,
-            "features": list(FEATURES),
-            "artifacts": artifacts,
-            "versions": library_versions(),
-            **manifest_fields,
-        }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        entries = {name: ArtifactEntry(**entry) for name, entry in artifacts.items()}
+        typed = Manifest(list(FEATURES), entries, library_versions(), dict(manifest_fields))
+        (staging / MANIFEST).write_text(typed.to_json())
+        manifest = typed.to_dict()
         _swap_into_place(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -34,6 +34,7 @@ from bench.results.coldstart import ColdstartRun, PhasesNs, PhasesUs, ProcessTri
 from bench.results.gate import judge
 from bench.stats import summarize
 from bench.target import IN_PROCESS
+from handler.manifest import read as read_manifest
 from handler.variants import VARIANTS
 
 CHILD = Path(__file__).with_name("child.py")
@@ -80,8 +81,8 @@ def run_trial(variant: str, config: ColdstartConfig) -> ProcessTrial:
 
 def _model_bytes(config: ColdstartConfig, variant: str) -> int | None:
     try:
-        manifest = json.loads((config.models_dir / "manifest.json").read_text(encoding="utf-8"))
-        return int(manifest["artifacts"][VARIANTS[variant].artifact]["bytes"])
+        manifest = read_manifest(config.models_dir / "manifest.json")
+        return manifest.artifacts[VARIANTS[variant].artifact].bytes
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from handler.manifest import read as read_manifest
 from handler.variants import VARIANTS, Variant
 
 MB = 1024 * 1024  # Lambda's "MB": 250 MB unzipped is 262,144,000 bytes
@@ -100,7 +100,7 @@ def requirements(variant: Variant, models_dir: Path) -> tuple[str, ...]:
     if variant.name == "tutorial":  # the tutorial's handler imports pandas, joblib and sklearn itself
         names = ["pandas", "scikit-learn", "joblib"]
     try:
-        versions = json.loads((models_dir / "manifest.json").read_text(encoding="utf-8")).get("versions", {})
+        versions = read_manifest(models_dir / "manifest.json").versions
     except (OSError, ValueError):
         versions = {}
     pinned = []
