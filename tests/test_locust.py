@@ -225,6 +225,11 @@ def test_web_ui_has_a_microsecond_tab(emulator, tmp_path):
         stats = json.load(urllib.request.urlopen(base + "/stats/requests", timeout=10))
         rows = stats["extended_stats"][0]["data"]
         assert rows[0]["name"] == LEAN and rows[0]["sent"] > 0 and rows[0]["p50_us"] > 0
+        # Stop the users from the UI, as a user would, before the process is stopped: a request
+        # in flight at SIGINT in web-UI mode was once counted as sent with no outcome (see the
+        # session-6 note); a headless SIGTERM mid-run is checked by the test below.
+        urllib.request.urlopen(base + "/stop", data=b"", timeout=10).read()
+        time.sleep(1.0)
     document = json.loads((tmp_path / "ui.json").read_text())
     check_accounting(document)
 

@@ -130,8 +130,8 @@ def test_init_timeout_rule_blames_the_host_only_when_it_was_saturated():
 
 def test_tmp_goes_over_slash_tmp_unless_that_would_hide_the_environments_files(tmp_path):
     root = TmpRoot(tmpfs=True, base=tmp_path / "lambda-emulator")
-    own = root.for_environment("a", 512, [str(PROJECT_ROOT)])
-    hidden = root.for_environment("b", 512, [str(PROJECT_ROOT), "/tmp/pytest-models/logit.pkl"])
+    own = root.for_environment("a", 512, ["/var/task"])  # Lambda's task root: not under /tmp
+    hidden = root.for_environment("b", 512, ["/var/task", "/tmp/pytest-models/logit.pkl"])
     assert own.mount_at == b"/tmp" and own.variables() == {}  # Lambda sets no TMPDIR
     assert hidden.mount_at == os.fsencode(hidden.directory)
     assert hidden.variables() == {"TMPDIR": str(hidden.directory)}
