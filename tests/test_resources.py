@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import signal
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -128,7 +129,12 @@ def test_init_timeout_rule_blames_the_host_only_when_it_was_saturated():
     assert lifecycle.extend_init(100 * S) == cap  # capped
 
 
-def test_tmp_goes_over_slash_tmp_unless_that_would_hide_the_environments_files(tmp_path):
+def test_tmp_goes_over_slash_tmp_unless_that_would_hide_the_environments_files(tmp_path, monkeypatch):
+    # As if this Python lived outside /tmp (a CI clone with its venv under /tmp would make every
+    # environment's tmpfs go to its private TMPDIR instead, by the rule under test).
+    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
+    monkeypatch.setattr(sys, "prefix", "/usr")
+    monkeypatch.setattr(sys, "path", ["/usr/lib/python3"])
     root = TmpRoot(tmpfs=True, base=tmp_path / "lambda-emulator")
     own = root.for_environment("a", 512, ["/var/task"])  # Lambda's task root: not under /tmp
     hidden = root.for_environment("b", 512, ["/var/task", "/tmp/pytest-models/logit.pkl"])
