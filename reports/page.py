@@ -121,7 +121,7 @@ def locust_section(runs: list[Run]) -> str:
                         for q in ("p50", "p90", "p99", "p999", "max")
                     ),
                     *(_us(getattr(handler, q)) if handler.count else "–" for q in ("p50", "p99")),
-                    _status(endpoint.verdict.status),
+                    _status(endpoint.status),
                 ]
             )
     if not rows:
