@@ -16,6 +16,7 @@ from matplotlib.ticker import LogFormatter
 
 from bench.results import LocustRun, Series, write_atomic
 from bench.results.kinds import StageRow
+from reports.powertune import powertune_chart
 from reports.runs import Run, locust_e2e, of_kind
 
 PHASE_LABELS = {
@@ -355,4 +356,5 @@ CHARTS = (
     ("coldstart_phases.png", "Cold-start phases", coldstart_phases),
     ("warm_variants.png", "Warm latency per variant", warm_variants),
     ("throughput.png", "Throughput against latency", throughput),
+    ("powertune.png", "Power tuning: time and cost against memory size", powertune_chart),
 )

@@ -20,6 +20,7 @@ from bench.results import (
     InprocessRun,
     LocustRun,
     Metadata,
+    PowertuneRun,
     read_document,
 )
 
@@ -124,6 +125,12 @@ def _figures(run: Run) -> dict[str, dict[str, float]]:
     elif isinstance(document, EndpointRun):
         warm = document.warm
         figures["endpoint"] = {"e2e p50 µs": warm.e2e_us.p50, "e2e p99 µs": warm.e2e_us.p99}
+    elif isinstance(document, PowertuneRun):
+        for sweep in document.functions:
+            for size in (size for size in sweep.sizes if size.warm_duration_us.count):
+                warm = size.warm_duration_us
+                subject = f"{sweep.function} {size.memory_mb} MB"
+                figures[subject] = {"warm p50 µs": warm.p50, "warm p99 µs": warm.p99}
     return figures
 
 
@@ -151,6 +158,12 @@ def run_gates(document: Document) -> list[Gate]:
         return list(document.verdict.gates)
     if isinstance(document, ColdstartRun):
         return [gate for variant in document.variants for gate in variant.gates]
+    if isinstance(document, PowertuneRun):  # the gates of the size each function's strategy picked
+        gates = []
+        for sweep in document.functions:
+            chosen = next(r.memory_mb for r in sweep.recommendations if r.strategy == document.strategy)
+            gates += [gate for size in sweep.sizes if size.memory_mb == chosen for gate in size.gates]
+        return gates
     return list(getattr(document, "gates", []))
 
 
@@ -162,6 +175,8 @@ def verdicts(runs: list[Run]) -> list[tuple[str, str, str, list[str]]]:
         document = run.document
         if isinstance(document, LocustRun):
             status = document.verdict.status
+        elif isinstance(document, PowertuneRun) and not document.functions:
+            continue  # a calibration alone: nothing judged
         elif hasattr(document, "status"):
             status = document.status
         else:

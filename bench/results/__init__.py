@@ -16,6 +16,7 @@ kind                    class                        written by
 ``faults``              ``FaultsRun``                ``python -m bench.hardening.faults``
 ``overload``            ``OverloadRun``              ``python -m bench.hardening.overload``
 ``harness``             ``HarnessRun``               ``python -m bench.truth.check``
+``powertune``           ``PowertuneRun``             ``python -m bench.powertune``
 ======================  ===========================  ==========================================
  Durations are in µs unless the field
 name says otherwise (``*_ns``, ``*_ms``). Format history, per kind (bump on any incompatible
@@ -26,6 +27,7 @@ change; tests/golden/ holds a document of each kind and version):
   ``passed``, and overload ``goals``).
 - locust 2: verdicts are :class:`Gate` records (``bench.results.gate``).
 - coldstart 2: process mode only, in µs; endpoint mode and CloudWatch are kinds of their own.
+- powertune 1: first version.
 
 ``reports`` imports this package and nothing else of ``bench``.
 """
@@ -51,6 +53,7 @@ from bench.results.hardening import FaultsRun, FuzzRun, OverloadRun
 from bench.results.harness import HarnessRun
 from bench.results.kinds import EndpointRun, InprocessRun, LocustRun
 from bench.results.metadata import PROJECT_ROOT, Metadata, cpu_idle_phrase, package_versions, utc_stamp
+from bench.results.powertune import PowertuneRun
 from bench.stats import TrialStats
 
 __all__ = [
@@ -74,6 +77,7 @@ __all__ = [
     "LocustRun",
     "Metadata",
     "OverloadRun",
+    "PowertuneRun",
     "Record",
     "ResultsError",
     "Series",

@@ -1,0 +1,116 @@
+"""``python -m bench.powertune``: the memory size that meets the target at the lowest cost.
+
+AWS Lambda Power Tuning's question, answered with percentiles and cold starts, without an AWS
+account (the local emulator) or with one (``--lambda-endpoint aws``): each function at each
+memory size, forced cold starts then warm invocations, judged against ``--target-ms`` at
+``--percentile``, priced at ``--cold-fraction``, and a recommendation per strategy
+(cost, speed, balanced). The original memory size is restored at the end, also on Ctrl-C,
+SIGTERM or an error. ``--calibrate``: instead of the sweep, lambda-perf's hello-world function
+at 128 MB here beside lambda-perf's published Init Duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.cli import positive_float, positive_int
+from bench.powertune.config import (
+    AWS_WORDS,
+    DEFAULT_FUNCTIONS,
+    DEFAULT_MEMORY,
+    PowertuneConfig,
+    fraction,
+    function_names,
+    memory_sizes,
+    percentile,
+)
+from bench.powertune.run import run
+from bench.powertune.strategy import DEFAULT_BALANCED_WEIGHT, STRATEGIES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.powertune", description=__doc__.splitlines()[0])
+    add = parser.add_argument
+    add(
+        "--functions",
+        type=function_names,
+        default=DEFAULT_FUNCTIONS,
+        help=f"comma-separated function names (default {','.join(DEFAULT_FUNCTIONS)})",
+    )
+    add(
+        "--memory",
+        type=memory_sizes,
+        default=DEFAULT_MEMORY,
+        help=f"memory sizes in MB, 128–10240 (default {','.join(map(str, DEFAULT_MEMORY))})",
+    )
+    add("--cold-trials", type=positive_int, default=10, help="forced cold starts per size (default 10)")
+    add("--warm", type=positive_int, default=1000, help="warm invocations per size (default 1000)")
+    add("--target-ms", type=positive_float, default=1.0, help="warm Duration target (default 1 ms)")
+    add("--percentile", type=percentile, default=99.0, help="the percentile judged (default 99)")
+    add("--strategy", choices=STRATEGIES, default="cost", help="the recommendation that sets the exit code")
+    add(
+        "--balanced-weight",
+        type=fraction,
+        default=DEFAULT_BALANCED_WEIGHT,
+        help="balanced: 0 = fastest, 1 = cheapest (Power Tuning's balancedWeight, default 0.5)",
+    )
+    add("--cold-fraction", type=fraction, default=0.01, help="share of invocations that are cold (0.01)")
+    add("--max-error-rate", type=fraction, default=0.001, help="failed Invokes allowed per size (0.001)")
+    add(
+        "--lambda-endpoint",
+        metavar="URL|aws",
+        help="a Lambda Invoke API (e.g. a running emulator), or 'aws' for AWS itself; "
+        "default: start the local emulator",
+    )
+    add("--region", help="AWS region (default: boto3's configuration)")
+    add(
+        "--allow-host-model",
+        action="store_true",
+        help="sweep even when the emulator enforces no CPU share (the host resource model)",
+    )
+    add(
+        "--calibrate",
+        action="store_true",
+        help="instead of the sweep: lambda-perf's hello-world function at 128 MB vs lambda-perf's figure",
+    )
+    add("--models", type=Path, help="the local emulator's models directory (default models/)")
+    add("--results", type=Path, help="default results/powertune-<UTC>.json")
+    return parser  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    endpoint = args.lambda_endpoint
+    aws = endpoint in AWS_WORDS
+    if endpoint is not None and not aws and not endpoint.startswith(("http://", "https://")):
+        parser.error(f"--lambda-endpoint: expected an http(s) URL or 'aws', not {endpoint!r}")
+    if args.models is not None and not args.models.is_dir():
+        parser.error(f"--models {str(args.models)!r}: not a directory")
+    config = PowertuneConfig(
+        functions=args.functions,
+        memory_mb=args.memory,
+        cold_trials=args.cold_trials,
+        warm=args.warm,
+        target_ms=args.target_ms,
+        percentile=args.percentile,
+        strategy=args.strategy,
+        balanced_weight=args.balanced_weight,
+        cold_fraction=args.cold_fraction,
+        max_error_rate=args.max_error_rate,
+        lambda_endpoint=None if aws else endpoint,
+        aws=aws,
+        region=args.region,
+        allow_host_model=args.allow_host_model,
+        calibrate=args.calibrate,
+        models=args.models,
+        results=args.results,
+    )
+    given = sys.argv[1:] if argv is None else argv
+    return run(config, [Path(sys.executable).name, "-m", "bench.powertune", *given])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
