@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import re
+import sys
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -10,6 +12,14 @@ from pathlib import Path
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "default.toml"
 RESOURCE_MODELS = ("auto", "cgroup-v1", "cgroup-v2", "host")
 INIT_CPU_POLICIES = ("boost", "memory")
+# The runtime the environments run: ``sys.executable`` (handler.local.process), so a function's
+# ``runtime`` must name this interpreter (AWS_EXECUTION_ENV is ``AWS_Lambda_<runtime>``,
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
+HOST_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+# Stage variables (botocore apigateway CreateStage ``variables``): "Variable names can have
+# alphanumeric and underscore characters, and the values must match [A-Za-z0-9-._~:/?#&=,]+."
+STAGE_VARIABLE_NAME = re.compile(r"[A-Za-z0-9_]+")
+STAGE_VARIABLE_VALUE = re.compile(r"[A-Za-z0-9\-._~:/?#&=,]+")
 
 
 class ConfigError(ValueError):
@@ -41,6 +51,12 @@ class FunctionConfig:
     env: dict[str, str] = field(default_factory=dict)
     requires: tuple[str, ...] = ()
     ephemeral_storage_mb: int = 512  # /tmp (handler.local.ephemeral)
+    runtime: str = HOST_RUNTIME  # GetFunctionConfiguration's Runtime; must be the interpreter's
+    # Asynchronous invocation (PutFunctionEventInvokeConfig): retries after a function error
+    # (0..2, default 2) and the age after which an event is dropped (60..21600 s, default 6 h),
+    # https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
+    maximum_retry_attempts: int = 2
+    maximum_event_age_s: int = 21_600
 
     def available(self) -> bool:
         return all(importlib.util.find_spec(module) is not None for module in self.requires)
@@ -49,6 +65,12 @@ class FunctionConfig:
 @dataclass(frozen=True)
 class EmulatorConfig:
     stage: str = "staging"
+    # The REST API (handler.local.events): its id (the Host and domainName are
+    # ``{api_id}.execute-api.{region}.amazonaws.com``; AWS's sample event's id), the stage's
+    # variables and the API's binaryMediaTypes.
+    api_id: str = "1234567890"
+    stage_variables: dict[str, str] = field(default_factory=dict)
+    binary_media_types: tuple[str, ...] = ()
     host: str = "127.0.0.1"
     port: int = 3000
     throttle: Throttle = Throttle(rate=10_000.0, burst=5_000)
@@ -114,7 +136,24 @@ def _function(table: dict, base: Path, index: int, path: Path) -> FunctionConfig
         env=dict(env),
         requires=tuple(_optional(table, "requires", list, [], where)),
         ephemeral_storage_mb=_optional(table, "ephemeral_storage_mb", int, 512, where),
+        runtime=_optional(table, "runtime", str, HOST_RUNTIME, where),
+        maximum_retry_attempts=_optional(table, "maximum_retry_attempts", int, 2, where),
+        maximum_event_age_s=_optional(table, "maximum_event_age_s", int, 21_600, where),
     )
+    if function.runtime != HOST_RUNTIME:
+        raise ConfigError(
+            f"{where}: runtime {function.runtime!r} is not the interpreter that runs the environments "
+            f"({HOST_RUNTIME}, {sys.executable}); set runtime = {HOST_RUNTIME!r} or run the emulator "
+            f"with {function.runtime}"
+        )
+    if not 0 <= function.maximum_retry_attempts <= 2:
+        raise ConfigError(
+            f"{where}: maximum_retry_attempts must be 0..2, not {function.maximum_retry_attempts}"
+        )
+    if not 60 <= function.maximum_event_age_s <= 21_600:
+        raise ConfigError(
+            f"{where}: maximum_event_age_s must be 60..21600, not {function.maximum_event_age_s}"
+        )
     if "." not in function.handler:
         raise ConfigError(f"{where}: handler {function.handler!r} must be module.function")
     if not 128 <= function.memory_mb <= 10_240:
@@ -128,6 +167,25 @@ def _function(table: dict, base: Path, index: int, path: Path) -> FunctionConfig
             f"{where}: ephemeral_storage_mb must be 512..10240, not {function.ephemeral_storage_mb}"
         )
     return function
+
+
+def _api_settings(document: dict, where: str) -> dict:
+    """``api_id``, ``[stage_variables]`` and ``binary_media_types``, checked as API Gateway checks them."""
+    api_id = _optional(document, "api_id", str, "1234567890", where)
+    if not re.fullmatch(r"[a-z0-9]{10}", api_id):
+        raise ConfigError(f"{where}: api_id must be 10 lowercase letters or digits, not {api_id!r}")
+    variables = _optional(document, "stage_variables", dict, {}, where)
+    for name, value in variables.items():
+        if not STAGE_VARIABLE_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: stage variable name {name!r}: letters, digits and _ only")
+        if not isinstance(value, str) or not STAGE_VARIABLE_VALUE.fullmatch(value):
+            raise ConfigError(
+                f"{where}: stage variable {name!r} must be a string matching [A-Za-z0-9-._~:/?#&=,]+"
+            )
+    types = _optional(document, "binary_media_types", list, [], where)
+    if not all(isinstance(kind, str) and re.fullmatch(r"[^/\s]+/[^/\s]+", kind) for kind in types):
+        raise ConfigError(f"{where}: binary_media_types must be media types such as 'image/png' or '*/*'")
+    return {"api_id": api_id, "stage_variables": dict(variables), "binary_media_types": tuple(types)}
 
 
 def check_resources(config: EmulatorConfig, where: str) -> EmulatorConfig:
@@ -179,6 +237,7 @@ def load_config(path: Path = DEFAULT_CONFIG) -> EmulatorConfig:
         raise ConfigError(f"{where}: function names repeated: {', '.join(duplicates)}")
     config = EmulatorConfig(
         stage=_optional(document, "stage", str, "staging", where),
+        **_api_settings(document, where),
         port=_optional(document, "port", int, 3000, where),
         throttle=throttle,
         api_keys=keys,

@@ -1,28 +1,28 @@
 """API Gateway (REST API, Lambda proxy integration) in front of the pool.
 
-Any method on ``/{stage}/{function}`` (and below it) becomes API Gateway's v1 proxy event;
-the function's reply is mapped back as API Gateway does: ``statusCode``, ``headers``,
-``multiValueHeaders``, ``body``, ``isBase64Encoded``. A reply with only a ``body`` (the
-tutorial's) is 200 ``application/json``, as SAM CLI and LocalStack do. A malformed reply or a
-function error is 502 ``{"message": "Internal server error"}``; no reply within the
-integration timeout (29 s) is 504. Throttling is API Gateway's: a token bucket per stage and
-one per API key (usage plan), 429 ``{"message": "Too Many Requests"}``; a function that
-requires a key answers 403 ``{"message": "Forbidden"}`` without a valid ``x-api-key``. A
-Lambda concurrency throttle is 500, as API Gateway answers it (configurable).
+Any of API Gateway's seven methods on ``/{stage}/{function}`` (and below it) becomes API
+Gateway's v1 proxy event (``handler.local.events``: the API's Host and forwarding headers, the
+full ``requestContext``, stage variables, binaryMediaTypes); the function's reply is mapped back
+as API Gateway does (``handler.local.replies``). A malformed reply or a function error is 502
+``{"message": "Internal server error"}``, a base64 body that does not decode 500; no reply within
+the integration timeout (29 s) is 504. Another method, stage or path is 403 ``{"message":
+"Missing Authentication Token"}``. Throttling is API Gateway's: a token bucket per stage and
+one per API key (usage plan), 429 ``{"message": "Too Many Requests"}``; a function that requires
+a key answers 403 ``{"message": "Forbidden"}`` without a valid ``x-api-key``. A Lambda
+concurrency throttle is 500, as API Gateway answers it (configurable). ``docs/conformance.md``
+has each behaviour with its source.
 """
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import json
-import time
 import uuid
 
 from aiohttp import web
 from multidict import CIMultiDict
 
 from handler.local.config import EmulatorConfig
+from handler.local.events import HTTP_METHODS, Api, ClientRequest, api_key_id, rest_event
 from handler.local.httperrors import message_response as _message
 from handler.local.invocation import emulator_headers
 from handler.local.pool import (
@@ -33,63 +33,10 @@ from handler.local.pool import (
     Throttled,
     UnknownFunction,
 )
+from handler.local.replies import BinaryDecodeError, MalformedReply, map_reply
 from handler.local.throttle import TokenBucket
 
-ALLOWED_REPLY_KEYS = frozenset(
-    {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded", "cookies"}
-)
 COLD_START_HEADER = "X-Emulator-Init-Duration-Ms"
-
-
-class MalformedReply(ValueError):
-    pass
-
-
-def _map_reply(payload: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-    """A Lambda proxy reply -> (status, headers, body); MalformedReply if API Gateway would 502."""
-    try:
-        reply = json.loads(payload)
-    except ValueError as exc:
-        raise MalformedReply("not JSON") from exc
-    if not isinstance(reply, dict):
-        raise MalformedReply("not an object")
-    unknown = set(reply) - ALLOWED_REPLY_KEYS
-    if unknown:
-        raise MalformedReply(f"unexpected keys {sorted(unknown)}")
-    status = reply.get("statusCode", 200)
-    if isinstance(status, str) and status.isdigit():
-        status = int(status)
-    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-        raise MalformedReply(f"statusCode {status!r}")
-    headers: list[tuple[str, str]] = []
-    single = reply.get("headers") or {}
-    multi = reply.get("multiValueHeaders") or {}
-    if not isinstance(single, dict) or not isinstance(multi, dict):
-        raise MalformedReply("headers must be objects")
-    for name, value in single.items():
-        if isinstance(value, dict | list):
-            raise MalformedReply(f"header {name!r}")
-        headers.append((str(name), str(value)))
-    for name, values in multi.items():
-        if not isinstance(values, list):
-            raise MalformedReply(f"multiValueHeader {name!r}")
-        headers.extend((str(name), str(value)) for value in values)
-    if not any(name.lower() == "content-type" for name, _ in headers):
-        headers.append(("Content-Type", "application/json"))
-    body = reply.get("body")
-    if body is None:
-        data = b""
-    elif isinstance(body, str):
-        if reply.get("isBase64Encoded") is True:
-            try:
-                data = base64.b64decode(body, validate=True)
-            except ValueError as exc:
-                raise MalformedReply("body is not base64") from exc
-        else:
-            data = body.encode("utf-8")
-    else:
-        raise MalformedReply("body must be a string")
-    return status, headers, data
 
 
 class Gateway:
@@ -98,6 +45,14 @@ class Gateway:
         self.pool = pool
         self.stage_bucket = TokenBucket(config.throttle.rate, config.throttle.burst)
         self.key_buckets = {key.value: TokenBucket(key.rate, key.burst) for key in config.api_keys}
+        self.api = Api(
+            api_id=config.api_id,
+            region=config.region,
+            account_id=ACCOUNT_ID,
+            stage=config.stage,
+            stage_variables=dict(config.stage_variables),
+            binary_media_types=config.binary_media_types,
+        )
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{stage}/{function}", self.handle)
@@ -106,61 +61,22 @@ class Gateway:
     def url(self, host: str, port: int, function: str) -> str:
         return f"http://{host}:{port}/{self.config.stage}/{function}"
 
-    def _event(self, request: web.Request, function: str, body: bytes, request_id: str) -> dict:
-        headers: dict[str, str] = {}
-        multi_headers: dict[str, list[str]] = {}
-        for name, value in request.headers.items():
-            headers[name] = value
-            multi_headers.setdefault(name, []).append(value)
-        query: dict[str, str] = {}
-        multi_query: dict[str, list[str]] = {}
-        for name, value in request.query.items():
-            query[name] = value
-            multi_query.setdefault(name, []).append(value)
-        try:
-            text: str | None = body.decode("utf-8") if body else None
-            encoded = False
-        except UnicodeDecodeError:
-            text, encoded = base64.b64encode(body).decode("ascii"), True
-        proxy = request.match_info.get("proxy")
-        resource = f"/{function}/{{proxy+}}" if proxy is not None else f"/{function}"
-        path = f"/{function}/{proxy}" if proxy is not None else f"/{function}"
-        now = time.time()
-        peer = request.remote or "127.0.0.1"
-        return {
-            "resource": resource,
-            "path": path,
-            "httpMethod": request.method,
-            "headers": headers or None,
-            "multiValueHeaders": multi_headers or None,
-            "queryStringParameters": query or None,
-            "multiValueQueryStringParameters": multi_query or None,
-            "pathParameters": {"proxy": proxy} if proxy is not None else None,
-            "stageVariables": None,
-            "requestContext": {
-                "resourceId": "local",
-                "resourcePath": resource,
-                "httpMethod": request.method,
-                "extendedRequestId": request_id,
-                "requestTime": dt.datetime.fromtimestamp(now, dt.UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
-                "path": f"/{self.config.stage}{path}",
-                "accountId": ACCOUNT_ID,
-                "protocol": f"HTTP/{request.version.major}.{request.version.minor}",
-                "stage": self.config.stage,
-                "domainPrefix": "localhost",
-                "requestTimeEpoch": int(now * 1000),
-                "requestId": request_id,
-                "identity": {
-                    "sourceIp": peer,
-                    "userAgent": request.headers.get("User-Agent"),
-                    "apiKey": request.headers.get("x-api-key"),
-                },
-                "domainName": request.host,
-                "apiId": "local",
-            },
-            "body": text,
-            "isBase64Encoded": encoded,
-        }
+    def _event(
+        self, request: web.Request, function: str, body: bytes, request_id: str, api_key: str | None
+    ) -> dict:
+        """API Gateway's proxy event for ``request`` (``handler.local.events``)."""
+        client = ClientRequest(
+            method=request.method,
+            function=function,
+            proxy=request.match_info.get("proxy"),
+            headers=list(request.headers.items()),
+            raw_query=request.raw_path.partition("?")[2].partition("#")[0],
+            body=body,
+            peer=request.remote or "127.0.0.1",
+            api_key=api_key,
+            api_key_id=api_key_id(api_key) if api_key is not None else None,
+        )
+        return rest_event(client, self.api, request_id)
 
     @staticmethod
     def _with_figures(response: web.Response, outcome) -> web.Response:
@@ -169,7 +85,9 @@ class Gateway:
         return response
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        if request.match_info["stage"] != self.config.stage:
+        # supported-gateway-response-types.html, MISSING_AUTHENTICATION_TOKEN (403): "including
+        # the cases when the client attempts to invoke an unsupported API method or resource"
+        if request.match_info["stage"] != self.config.stage or request.method not in HTTP_METHODS:
             return _message(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
         function = request.match_info["function"]
         try:
@@ -183,7 +101,8 @@ class Gateway:
         if not self.stage_bucket.take() or (key_bucket is not None and not key_bucket.take()):
             return _message(429, "Too Many Requests", "TooManyRequestsException")
         request_id = str(uuid.uuid4())
-        event = self._event(request, function, await request.read(), request_id)
+        method_key = api_key if state.config.api_key_required else None
+        event = self._event(request, function, await request.read(), request_id, method_key)
         payload = json.dumps(event).encode()
         if len(payload) > MAX_REQUEST_BYTES:  # the event would exceed Lambda's invocation limit
             return _message(413, "Request Too Long", "RequestTooLargeException")
@@ -201,10 +120,16 @@ class Gateway:
                 _message(502, "Internal server error", "InternalServerErrorException"), outcome
             )
         try:
-            status, headers, body = _map_reply(outcome.payload)
+            status, headers, body = map_reply(
+                outcome.payload, request.headers.get("Accept"), self.config.binary_media_types
+            )
         except MalformedReply:
             return self._with_figures(
                 _message(502, "Internal server error", "InternalServerErrorException"), outcome
+            )
+        except BinaryDecodeError:
+            return self._with_figures(
+                _message(500, "Internal server error", "InternalServerErrorException"), outcome
             )
         response_headers = CIMultiDict(headers)
         response_headers.update(emulator_headers(outcome))

@@ -75,6 +75,7 @@ def emulator_headers(outcome: Outcome) -> dict[str, str]:
 
 class Invocation:
     __slots__ = (
+        "client_context",
         "cold",
         "cpu_start",
         "dispatched_ns",
@@ -87,9 +88,13 @@ class Invocation:
         "timer",
     )
 
-    def __init__(self, payload: bytes, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, payload: bytes, loop: asyncio.AbstractEventLoop, client_context: str | None = None
+    ) -> None:
         self.request_id = str(uuid.uuid4())
         self.payload = payload
+        # Invoke's ClientContext, decoded (JSON text): the runtime's Lambda-Runtime-Client-Context
+        self.client_context = client_context
         self.future: asyncio.Future[Outcome] = loop.create_future()
         self.cold = False
         self.init_duration_ms: float | None = None

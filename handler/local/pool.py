@@ -118,11 +118,14 @@ class Pool:
         except KeyError:
             raise UnknownFunction(name) from None
 
-    async def invoke(self, name: str, payload: bytes, deadline_s: float | None = None) -> Outcome:
+    async def invoke(
+        self, name: str, payload: bytes, deadline_s: float | None = None, client_context: str | None = None
+    ) -> Outcome:
         """Lambda's synchronous Invoke. Throttled at the concurrency limit; DeadlineExceeded
-        when ``deadline_s`` passes first (the invocation itself runs on to its own timeout)."""
+        when ``deadline_s`` passes first (the invocation itself runs on to its own timeout).
+        ``client_context``: Invoke's ClientContext, decoded, for the runtime's context object."""
         state = self.function(name)
-        invocation = Invocation(payload, asyncio.get_running_loop())
+        invocation = Invocation(payload, asyncio.get_running_loop(), client_context)
         environment = state.idle.pop() if state.idle else None
         if environment is None:
             if len(state.environments) >= state.config.reserved_concurrency:

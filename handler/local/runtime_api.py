@@ -83,6 +83,11 @@ class RuntimeApi:
             "Lambda-Runtime-Invoked-Function-Arn": environment.function_arn,
             "Lambda-Runtime-Trace-Id": _trace_id(invocation.request_id),
         }
+        if invocation.client_context is not None:
+            # runtimes-api.html: "Lambda-Runtime-Client-Context – For invocations from the AWS
+            # Mobile SDK, data about the client application and device": the decoded JSON, as
+            # AWS's runtime interface emulator passes it (internal/lambda/rapi/rendering.go)
+            headers["Lambda-Runtime-Client-Context"] = invocation.client_context
         return web.Response(body=invocation.payload, headers=headers, content_type="application/json")
 
     async def _response(self, request: web.Request) -> web.StreamResponse:
