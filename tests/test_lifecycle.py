@@ -16,6 +16,7 @@ from handler.local.lifecycle import (
     Event,
     Fired,
     IllegalTransition,
+    InitPhase,
     Lifecycle,
     Timeouts,
 )
@@ -97,20 +98,71 @@ def test_timeouts_from_seconds_are_exact_nanoseconds():
     assert Timeouts.from_seconds(0.001, 900, 600).init_ns == 1 * MS
 
 
-def test_init_timeout(clock):
+def test_an_init_over_the_limit_is_retried(clock):
+    # lambda-runtime-environment.html: "If all three tasks do not complete within 10 seconds,
+    # Lambda retries the Init phase at the time of the first function invocation"
     lifecycle = Lifecycle(TIMEOUTS, clock)
+    assert lifecycle.init_phase is InitPhase.INIT and not lifecycle.suppressed_init
     deadline = lifecycle.spawning()
     assert lifecycle.seconds_until(deadline) == 10.0
     clock.advance(10 * S - 1)
     assert lifecycle.init_timer() is Fired.EARLY  # the timer fired a nanosecond early: again
     assert lifecycle.seconds_until(deadline) == 1e-9
     clock.advance(1)
-    assert lifecycle.init_timer() is Fired.EXPIRED
+    assert lifecycle.init_timer() is Fired.RETRY
     assert lifecycle.seconds_until(deadline) == 0.0
     clock.advance(S)
-    assert lifecycle.init_timer() is Fired.EXPIRED
+    assert lifecycle.init_timer() is Fired.RETRY
     assert lifecycle.stop() is True and lifecycle.state is E.STOPPING
     assert lifecycle.init_timer() is Fired.MOOT
+
+
+def test_a_retried_init_and_its_invocation_share_the_function_timeout(clock):
+    # "... with the configured function timeout": the init in the invoke phase and the first
+    # invocation both end by spawn + timeout; later (warm) invocations by dispatch + timeout.
+    lifecycle = Lifecycle(TIMEOUTS, clock, InitPhase.INVOKE)
+    assert lifecycle.suppressed_init
+    spawned = clock.now_ns
+    assert lifecycle.spawning() == spawned + 3 * S  # the function's timeout, not the init limit
+    clock.advance(2 * S)
+    assert lifecycle.init_timer() is Fired.EARLY
+    lifecycle.init_done()
+    assert lifecycle.init_timer() is Fired.MOOT
+    first = lifecycle.dispatch()
+    assert lifecycle.invocation_deadline_ns == spawned + 3 * S  # 1 s left, not 3 s from now
+    clock.advance(1 * S - 1)
+    assert lifecycle.invocation_timer(first) is Fired.EARLY
+    lifecycle.result()
+    lifecycle.release()
+    lifecycle.claim()
+    clock.advance(10 * S)
+    second = lifecycle.dispatch()
+    assert lifecycle.invocation_deadline_ns == clock.now_ns + 3 * S  # warm: a timeout of its own
+    clock.advance(3 * S)
+    assert lifecycle.invocation_timer(second) is Fired.EXPIRED
+
+
+def test_a_retried_init_that_runs_out_the_timeout_expires_and_is_not_retried_again(clock):
+    lifecycle = Lifecycle(TIMEOUTS, clock, InitPhase.INVOKE)
+    lifecycle.spawning()
+    clock.advance(3 * S - 1)
+    assert lifecycle.init_timer() is Fired.EARLY
+    clock.advance(1)
+    assert lifecycle.init_timer() is Fired.EXPIRED  # the invocation fails with the timeout error
+    with pytest.raises(IllegalTransition, match="function timeout is not deferred"):
+        lifecycle.extend_init(5 * S)  # the host-saturation rule is for the 10 s limit only
+    assert lifecycle.init_deadline_ns == lifecycle.spawned_ns + 3 * S
+
+
+def test_a_deferred_init_limit_retries_at_its_new_deadline(clock):
+    lifecycle = Lifecycle(TIMEOUTS, clock)
+    lifecycle.spawning()
+    clock.advance(10 * S)
+    assert lifecycle.init_timer() is Fired.RETRY
+    assert lifecycle.extend_init(4 * S) == lifecycle.spawned_ns + 14 * S  # resources.extend_init
+    assert lifecycle.init_timer() is Fired.EARLY
+    clock.advance(4 * S)
+    assert lifecycle.init_timer() is Fired.RETRY
 
 
 def test_init_done_in_time_makes_the_init_timer_moot(clock):
@@ -129,7 +181,7 @@ def test_init_is_timed_from_the_spawn_not_from_construction(clock):
     clock.advance(10 * S - 1)
     assert lifecycle.init_timer() is Fired.EARLY
     clock.advance(1)
-    assert lifecycle.init_timer() is Fired.EXPIRED
+    assert lifecycle.init_timer() is Fired.RETRY
 
 
 def test_invocation_timeout(clock):

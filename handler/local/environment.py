@@ -6,18 +6,27 @@ Runtime API (``handler.local.runtime_api``), which calls ``next_invocation``, ``
 and ``init_failed``. Every invocation is settled exactly once: by the runtime's result, by
 the init or invocation timer, or by the process-exit watcher; the pool's guard covers a
 live process that never asks for work. Its REPORT line is logged after the caller's reply.
+
+As Lambda (docs/conformance.md): a timeout (:meth:`_time_out`), Max Memory Used once the process
+is gone (``KeptPeak``), an init over the limit retried at the invocation (:meth:`_retry_init`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from handler.local.invocation import Invocation, Outcome, error_payload
-from handler.local.lifecycle import EnvState, Fired, Lifecycle, Timeouts
+from handler.local.invocation import (
+    Invocation,
+    KeptPeak,
+    Outcome,
+    error_payload,
+    init_report_line,
+    timeout_payload,
+)
+from handler.local.lifecycle import EnvState, Fired, InitPhase, Lifecycle, Timeouts
 from handler.local.process import RuntimeProcess, exit_reason, lambda_variables, spawn
 from handler.local.reportline import ReportLine
 
@@ -35,7 +44,7 @@ OUT_OF_MEMORY = "Runtime.OutOfMemory"
 class Environment:
     """One execution environment: a process running AWS's runtime client."""
 
-    def __init__(self, pool: Pool, function: FunctionState) -> None:
+    def __init__(self, pool: Pool, function: FunctionState, init_phase: InitPhase = InitPhase.INIT) -> None:
         self.pool = pool
         self.function = function
         self.config = function.config
@@ -45,7 +54,7 @@ class Environment:
         timeouts = Timeouts.from_seconds(
             pool.config.init_timeout_s, self.config.timeout_s, pool.config.idle_timeout_s
         )
-        self.lifecycle = Lifecycle(timeouts, pool.clock)
+        self.lifecycle = Lifecycle(timeouts, pool.clock, init_phase)
         self.process: RuntimeProcess | None = None
         self.port = 0
         self.init_duration_ms: float | None = None
@@ -56,6 +65,7 @@ class Environment:
         self.exit_reason: str | None = None
         self._init_timer: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task] = []
+        self.replaced_by: Environment | None = None  # the environment its init is retried in
         self.resources = pool.resources.environment(self.id, self.config)
 
     @property
@@ -80,7 +90,7 @@ class Environment:
                 self.environment_variables(),
                 self._log,
                 preexec=resources.preexec if resources.needs_preexec else None,
-                meter=resources.meter,
+                meter=lambda pid: KeptPeak(resources.meter(pid)),
             )
         except BaseException:
             resources.close()
@@ -197,6 +207,7 @@ class Environment:
     def _init_done(self) -> None:
         init_ns = self.lifecycle.init_done()
         self.init_duration_ms = init_ns / 1e6
+        self._read_memory()  # the init's peak, kept should the process die in its invocation
         self.resources.init_finished(init_ns)  # the init's CPU; then the invocation's share
         if self._init_timer is not None:
             self._init_timer.cancel()
@@ -204,22 +215,45 @@ class Environment:
             self.pending.init_duration_ms = self.init_duration_ms
 
     def _init_timer_fired(self) -> None:
-        fired = self.lifecycle.init_timer()
-        if fired is Fired.EXPIRED and (line := self.resources.extend_init(self.lifecycle)) is not None:
+        """RETRY: the first init ran out its limit (unless the host was to blame: deferred);
+        EXPIRED: a retried init ran out the function's timeout (lifecycle.InitPhase)."""
+        lifecycle = self.lifecycle
+        fired = lifecycle.init_timer()
+        if fired is Fired.RETRY and (line := self.resources.extend_init(lifecycle)) is not None:
             self.pool.logs.emulator_line(self.config.name, line)  # the host was the reason
             fired = Fired.EARLY
         if fired is Fired.EARLY:
-            self._init_timer = self._timer(self.lifecycle.init_deadline_ns, self._init_timer_fired)
-        if fired is not Fired.EXPIRED:
+            self._init_timer = self._timer(lifecycle.init_deadline_ns, self._init_timer_fired)
+        if fired not in (Fired.RETRY, Fired.EXPIRED):
             return
+        elapsed_ms = (lifecycle.clock() - lifecycle.spawned_ns) / 1e6
+        self._log(init_report_line(elapsed_ms, lifecycle.init_phase, "timeout"))
         invocation = self.pending
-        if invocation is not None and not invocation.future.done():
-            message = f"INIT phase timed out after {self.pool.config.init_timeout_s:.2f} seconds"
-            self._finish(
-                invocation, error_payload("Sandbox.Timedout", message), "Unhandled", status="timeout"
-            )
+        waiting = invocation is not None and not invocation.future.done()
+        if fired is Fired.EXPIRED and waiting:
+            self._time_out(invocation)
         self.pending = None
-        self.stop()
+        self.stop()  # before the replacement: it takes this environment's place in the count
+        if fired is Fired.RETRY and waiting:
+            self._retry_init(invocation)
+
+    def _retry_init(self, invocation: Invocation) -> None:
+        """Lambda "retries the Init phase at the time of the first function invocation with the
+        configured function timeout" (lambda-runtime-environment.html): in a new environment."""
+        replacement = Environment(self.pool, self.function, InitPhase.INVOKE)
+        self.replaced_by = replacement
+        self.function.environments.add(replacement)
+        replacement.pending, invocation.init_duration_ms = invocation, None
+        self._tasks.append(asyncio.get_running_loop().create_task(replacement._start_for(invocation)))
+
+    async def _start_for(self, invocation: Invocation) -> None:
+        try:
+            await self.start()
+        except Exception as error:  # as Pool.invoke answers a start that failed: with the error
+            self.pending = None
+            self.stop()
+            if not invocation.future.done():
+                invocation.future.set_exception(error)
 
     def _invocation_timer_fired(self, invocation: Invocation, dispatch: int) -> None:
         fired = self.lifecycle.invocation_timer(dispatch)
@@ -229,15 +263,16 @@ class Environment:
         if fired is not Fired.EXPIRED:
             return
         if not invocation.future.done():  # done: the caller's deadline passed first
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            message = (
-                f"{stamp} {invocation.request_id} Task timed out after {self.config.timeout_s:.2f} seconds"
-            )
-            self._finish(
-                invocation, error_payload("Sandbox.Timedout", message), "Unhandled", status="timeout"
-            )
+            self._time_out(invocation)
         self.current = None
         self.stop()
+
+    def _time_out(self, invocation: Invocation) -> None:
+        """Lambda's timeout: ``Sandbox.Timedout`` with :func:`invocation.timeout_message`, no log
+        line of its own, a REPORT whose Duration is the timeout (``Duration: 3000.00 ms`` …
+        ``Status: timeout`` in current captures), measured before the process is killed."""
+        payload, duration_ms = timeout_payload(invocation.request_id, self.config.timeout_s)
+        self._finish(invocation, payload, "Unhandled", status="timeout", duration_ms=duration_ms)
 
     def response(
         self, request_id: str, payload: bytes, function_error: str | None, size: int | None = None
@@ -285,6 +320,7 @@ class Environment:
         if stopped:
             return True
         if oversize:  # the runtime client fails on our 413 and exits: do not hand it more work
+            self._read_memory()  # now, while it lives: its REPORT is read after the kill
             self.stop()
         else:
             self.pool.release(self)
@@ -293,8 +329,15 @@ class Environment:
     def check_memory(self) -> None:
         """The pool's watchdog, every 0.1 s while initialising or invoking: kill the environment
         once its resident set is over its memory (resources.EnvResources.over_memory)."""
-        if self.state in (EnvState.INIT, EnvState.BUSY) and self.resources.over_memory():
+        if self.state not in (EnvState.INIT, EnvState.BUSY):
+            return
+        self._read_memory()
+        if self.resources.over_memory():
             self._kill_over_memory()
+
+    def _read_memory(self) -> None:  # KeptPeak keeps it for a REPORT read once it is gone
+        if self.process is not None:
+            self.process.memory.mb()
 
     def _kill_over_memory(self) -> None:
         self.resources.memory_exceeded = True
@@ -319,20 +362,25 @@ class Environment:
         measure_now: bool = True,
         status: str | None = None,
         error_type: str | None = None,
+        duration_ms: float | None = None,
     ) -> None:
         """Settle the invocation. Its REPORT figures are read after the reply when the runtime
         answered (``measure_now=False``); on a timeout or a crash, now, before the process is
         killed or reaped. ``status``/``error_type``: the REPORT line's, as Lambda writes them
         for a platform failure (timeout, runtime exit, out of memory). A cold invocation that
-        never ran lasted from the end of its init (from the spawn if the init failed)."""
+        never ran lasted from the end of its init (from the spawn if the init failed).
+        ``duration_ms``: instead of the measured Duration (a timeout's). After a suppressed init,
+        no Init Duration and a Duration from the retried init's start (docs/conformance.md)."""
         if invocation.timer is not None:
             invocation.timer.cancel()
         now = finished_ns or self.lifecycle.clock()
         lifecycle = self.lifecycle
         init_end_ns = lifecycle.spawned_ns + (lifecycle.init_duration_ns or 0)
-        started_ns = invocation.dispatched_ns or (init_end_ns if invocation.cold else now)
-        duration_ms = (now - started_ns) / 1e6
-        init_duration_ms = invocation.init_duration_ms if invocation.cold else None
+        suppressed = invocation.cold and lifecycle.suppressed_init
+        ran_ns = invocation.dispatched_ns or (init_end_ns if invocation.cold else now)
+        started_ns = lifecycle.spawned_ns if suppressed else ran_ns
+        duration_ms = (now - started_ns) / 1e6 if duration_ms is None else duration_ms
+        init_duration_ms = invocation.init_duration_ms if invocation.cold and not suppressed else None
         memory_mb = self.config.memory_mb
         meter = self.process.memory if self.process is not None else None
         out_of_memory = error_type == OUT_OF_MEMORY

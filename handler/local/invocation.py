@@ -3,7 +3,9 @@
 ``Outcome`` holds the payload, the function error and the two log lines written after it:
 Lambda's REPORT line (``report``, read after the caller's reply: Max Memory Used reads the
 kernel) and the emulator's own (``emulator``: CPU times, share, contention), whose figures are
-also response headers (:func:`emulator_headers`) at the gateway and the Invoke API.
+also response headers (:func:`emulator_headers`) at the gateway and the Invoke API. Also here:
+the texts of Lambda's platform failures (the timeout's message, the INIT_REPORT line) and the
+meter that keeps Max Memory Used once the process is gone (:class:`KeptPeak`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from handler.local.lifecycle import InitPhase
+from handler.local.process import MemoryMeter
 from handler.local.reportline import EmulatorLine, ReportLine
 
 DURATION_CPU_HEADER = "X-Emulator-Duration-Cpu-Us"
@@ -55,6 +59,57 @@ class Outcome:
 
 def error_payload(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+TIMED_OUT = "Sandbox.Timedout"
+
+
+def timeout_message(request_id: str, timeout_s: float) -> str:
+    """Lambda's errorMessage for a timeout, as real Invoke responses show it today (2024-2026:
+    ``RequestId: 1f60b20c-… Error: Task timed out after 3.00 seconds``; RIE formats
+    ``RequestId: %s Error: %v`` around ``Task timed out after %.2f seconds``). The seconds are
+    the configured timeout. The older form, ``<ISO time> <id> Task timed out after 3.07 seconds``
+    with the elapsed time, is gone from current captures."""
+    return f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
+
+
+def timeout_payload(request_id: str, timeout_s: float) -> tuple[bytes, float]:
+    """A timeout's Invoke payload and its REPORT's Duration, which is the timeout (current
+    captures: ``Duration: 3000.00 ms`` ... ``Status: timeout``; ``180000.00 ms`` for 180 s)."""
+    return error_payload(TIMED_OUT, timeout_message(request_id, timeout_s)), timeout_s * 1000
+
+
+def init_report_line(duration_ms: float, phase: InitPhase, status: str, error_type: str | None = None) -> str:
+    """Lambda's INIT_REPORT line for an init that did not succeed (lambda-runtime-environment,
+    "Failures during the Init phase"; captured: ``INIT_REPORT Init Duration: 9999.79 ms\tPhase:
+    init\tStatus: timeout``, ``... Phase: invoke\tStatus: error\tError Type: Runtime.Unknown``)."""
+    line = f"INIT_REPORT Init Duration: {duration_ms:.2f} ms\tPhase: {phase.value}\tStatus: {status}"
+    return line + (f"\tError Type: {error_type}" if error_type is not None else "")
+
+
+class KeptPeak:
+    """Max Memory Used that outlives the process: the largest figure ``meter`` has given.
+
+    A peak only grows, so the last one read while the process lived is a lower bound of its
+    peak; once the process is gone (a crash, the kill after an oversized reply) its meter reads
+    0 (no ``/proc/<pid>``; the cgroup removed), and this answers the last peak instead. Lambda
+    reports the memory used after a crash (``Max Memory Used: 3 MB`` after ``Runtime.ExitError``,
+    ``102 MB`` after a failed init, in captured logs), never 0. Read at the end of the init, by
+    every REPORT, before an oversized reply's kill and by the pool's memory watchdog.
+    """
+
+    __slots__ = ("_meter", "peak_mb")
+
+    def __init__(self, meter: MemoryMeter) -> None:
+        self._meter = meter
+        self.peak_mb = 0
+
+    def mb(self) -> int:
+        self.peak_mb = max(self.peak_mb, self._meter.mb())
+        return self.peak_mb
+
+    def close(self) -> None:
+        self._meter.close()
 
 
 def emulator_headers(outcome: Outcome) -> dict[str, str]:

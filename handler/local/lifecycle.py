@@ -24,6 +24,20 @@ The lifecycle (every event and the state it moves from and to is in ``TRANSITION
 STOPPING and DEAD are terminal: nothing leaves them but STOPPING's exit. An event not in the
 table for the current state raises ``IllegalTransition``.
 
+**An init over the limit is retried, not failed** (:class:`InitPhase`). "The Init phase is limited
+to 10 seconds. If all three tasks do not complete within 10 seconds, Lambda retries the Init phase
+at the time of the first function invocation with the configured function timeout" (AWS Lambda
+DG, "Understanding the Lambda execution environment lifecycle", lambda-runtime-environment.html,
+"Init phase"). So an environment's init runs in one of two phases. ``InitPhase.INIT``: the first
+init, limited to ``Timeouts.init_ns``; when its timer expires, ``init_timer`` answers
+``Fired.RETRY``: the environment is stopped and replaced by one whose lifecycle runs in
+``InitPhase.INVOKE`` (a "suppressed init", logged ``INIT_REPORT ... Phase: invoke``). There the
+init and the invocation that follows it share the function's timeout, counted from that
+environment's spawn: its init deadline is ``spawned + invocation_ns`` (``Fired.EXPIRED`` then
+fails the invocation with the function's timeout error) and so is its first invocation's
+deadline. A replaced environment's init is never retried again, and the host-saturation
+deferral below applies to the 10 s limit only (the function's timeout is never deferred).
+
 **The init limit is the function's, not the host's** (:func:`init_allowance_ns`). When the init
 timer expires, the environment asks whether the function or an oversubscribed host used the
 time. The host is to blame when it was saturated over the init (host CPU pressure, PSI "some",
@@ -84,11 +98,19 @@ class IllegalTransition(RuntimeError):
     """An event that the current state does not allow (a bug in the wiring, not the function)."""
 
 
+class InitPhase(Enum):
+    """Which Lambda phase an environment's init runs in (the ``Phase:`` of its INIT_REPORT)."""
+
+    INIT = "init"  # the first init: limited to the init limit (10 s on Lambda)
+    INVOKE = "invoke"  # retried at the invocation: init + invocation limited to the function timeout
+
+
 class Fired(Enum):
     """What to do when a deadline's timer fires."""
 
     MOOT = "moot"  # the environment moved on (or this is an earlier dispatch's timer): nothing
     EARLY = "early"  # the deadline has not passed on the lifecycle's clock: set the timer again
+    RETRY = "retry"  # the first init ran out its limit: replace the environment, init again
     EXPIRED = "expired"  # fail the work and stop the environment
 
 
@@ -148,9 +170,15 @@ class Timeouts:
 class Lifecycle:
     """One environment's state and the instants that its deadlines are counted from."""
 
-    def __init__(self, timeouts: Timeouts, clock: Callable[[], int] = time.perf_counter_ns) -> None:
+    def __init__(
+        self,
+        timeouts: Timeouts,
+        clock: Callable[[], int] = time.perf_counter_ns,
+        init_phase: InitPhase = InitPhase.INIT,
+    ) -> None:
         self.timeouts = timeouts
         self.clock = clock
+        self.init_phase = init_phase
         self.state = EnvState.INIT
         self.spawned_ns = clock()
         self.init_duration_ns: int | None = None
@@ -217,7 +245,14 @@ class Lifecycle:
 
     # -- the timing rules -----------------------------------------------------------------
     @property
+    def suppressed_init(self) -> bool:
+        """The init runs in the invoke phase: it is a retry after the first one ran out."""
+        return self.init_phase is InitPhase.INVOKE
+
+    @property
     def init_deadline_ns(self) -> int:
+        if self.suppressed_init:  # the function's timeout bounds the retried init
+            return self.spawned_ns + self.timeouts.invocation_ns
         return self.spawned_ns + self.timeouts.init_ns + self.init_extension_ns
 
     @property
@@ -227,7 +262,9 @@ class Lifecycle:
 
     def extend_init(self, allowance_ns: int) -> int:
         """Move the init deadline to ``allowance_ns`` from now (see :func:`init_allowance_ns`),
-        never past the cap; the new deadline."""
+        never past the cap; the new deadline. Only the first init's limit is deferred."""
+        if self.suppressed_init:
+            raise IllegalTransition("extend_init in the invoke phase: the function timeout is not deferred")
         cap = self.spawned_ns + self.init_cap_ns
         deadline = min(self.clock() + allowance_ns, cap)
         self.init_extension_ns = max(0, deadline - self.spawned_ns - self.timeouts.init_ns)
@@ -235,7 +272,10 @@ class Lifecycle:
 
     @property
     def invocation_deadline_ns(self) -> int:
-        return self.dispatched_ns + self.timeouts.invocation_ns
+        """The running invocation's deadline: the function timeout from its dispatch, or, for
+        the first invocation after a suppressed init, from the spawn (the init used part of it)."""
+        started_ns = self.spawned_ns if self.suppressed_init and self.dispatches <= 1 else self.dispatched_ns
+        return started_ns + self.timeouts.invocation_ns
 
     @property
     def idle_deadline_ns(self) -> int:
@@ -246,10 +286,13 @@ class Lifecycle:
         return max(0, deadline_ns - self.clock()) / 1e9
 
     def init_timer(self) -> Fired:
-        """The init timer fired: EXPIRED while still in INIT at or after the init deadline."""
+        """The init timer fired, still in INIT at or after the init deadline: RETRY in the init
+        phase (Lambda retries the init at the invocation), EXPIRED in the invoke phase."""
         if self.state is not EnvState.INIT:
             return Fired.MOOT
-        return Fired.EXPIRED if self.clock() >= self.init_deadline_ns else Fired.EARLY
+        if self.clock() < self.init_deadline_ns:
+            return Fired.EARLY
+        return Fired.EXPIRED if self.suppressed_init else Fired.RETRY
 
     def invocation_timer(self, dispatch: int) -> Fired:
         """Dispatch number ``dispatch``'s timer fired: EXPIRED while that dispatch is still the

@@ -5,7 +5,8 @@ started in the function's code directory (its task root) with the variables Lamb
 talking to its own Runtime API endpoint (``runtime_api``). An invocation goes to an idle warm
 environment (the most recently used); if there is none and the function's concurrency limit
 allows, a new environment starts (a cold start: spawn + init + invoke); beyond the limit the
-invocation is throttled. Init is limited to ``init_timeout_s`` and each invocation to the
+invocation is throttled. Init is limited to ``init_timeout_s`` (an init over it is retried
+in a new environment under the function's timeout, as Lambda does) and each invocation to the
 function's timeout; an environment that overruns, exits or is killed fails its invocation
 and is discarded, and the next invocation starts a new one. No invocation ever waits for a
 dead environment: a process-exit watcher and two timers settle every invocation.
@@ -170,6 +171,8 @@ class Pool:
         if caller_deadline:
             invocation.future.set_exception(DeadlineExceeded(invocation.request_id))
             return
+        while environment.replaced_by is not None:  # its init was retried in another one
+            environment = environment.replaced_by
         environment.stop()
         message = f"RequestId: {invocation.request_id} Error: environment did not respond"
         invocation.future.set_result(
