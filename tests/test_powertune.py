@@ -358,3 +358,38 @@ def test_the_golden_file_is_a_real_sweep():
     assert isinstance(document, PowertuneRun) and document.functions
     assert json.loads(json.dumps(document.to_dict()))["kind"] == "powertune"
     assert all(size.warm_duration_us.histogram for f in document.functions for size in f.sizes if size.fits)
+
+
+def test_the_lambda_perf_reference_is_its_published_figure():
+    from bench.powertune.calibrate import LAMBDA_PERF
+
+    assert LAMBDA_PERF.mean_ms == pytest.approx(94.936)  # "acd" in data/2025/2025-12-21.json
+    assert len(LAMBDA_PERF.init_durations_ms) == 10 and LAMBDA_PERF.date == "2025-12-21"
+    assert (min(LAMBDA_PERF.init_durations_ms), max(LAMBDA_PERF.init_durations_ms)) == (86.3, 108.53)
+
+
+@pytest.mark.slow
+def test_calibrate_sets_the_emulators_init_beside_lambda_perfs(tmp_path):
+    from reports.__main__ import build_report
+    from reports.runs import load_runs
+
+    results = tmp_path / "calibration.json"
+    completed = run_module("bench.powertune", "--calibrate", "--results", str(results), timeout=60)
+    assert completed.returncode == 0 and completed.stderr == "", completed.stderr
+    document = read_document(results)
+    calibration = document.calibration
+    assert document.functions == [] and calibration.trials == 10 and calibration.memory_mb == 128
+    assert calibration.ratio == pytest.approx(calibration.init_mean_us / 1_000 / 94.936, abs=1e-3)
+    assert 0.05 < calibration.ratio < 20 and f"{calibration.ratio:.2f}x" in completed.stdout
+    page = build_report(load_runs([results]), tmp_path / "report").read_text(encoding="utf-8")
+    assert "Calibration against lambda-perf" in page and "2025-12-21" in page
+
+
+@pytest.mark.slow
+def test_an_unknown_function_behind_an_endpoint_exits_2_naming_it(lean_emulator, tmp_path):
+    completed = run_module(
+        "bench.powertune", "--lambda-endpoint", lean_emulator.base_url, "--functions", "nope",
+        "--results", str(tmp_path / "r.json"), env=AWS_TEST_ENV, timeout=60,
+    )  # fmt: skip
+    assert completed.returncode == 2 and completed.stderr.count("\n") == 1, completed.stderr
+    assert "'nope': no such function" in completed.stderr and not (tmp_path / "r.json").exists()

@@ -125,6 +125,8 @@ def run_calibration(config: PowertuneConfig, log_dir: Path) -> tuple[Calibration
 
 def run(config: PowertuneConfig, argv: list[str] | None = None) -> int:
     """The whole run; returns the exit code."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     results = results_path(config)
     log_dir = results.parent / f"{results.stem}-logs"
     try:
@@ -133,8 +135,11 @@ def run(config: PowertuneConfig, argv: list[str] | None = None) -> int:
     except UsageError as exc:
         warn(f"python -m bench.powertune: {exc}")
         return EXIT_USAGE
-    except ChildError as exc:
+    except (ChildError, RuntimeError) as exc:  # no emulator; a calibration without a cold start
         warn(f"python -m bench.powertune: {exc}")
+        return EXIT_API_ERROR
+    except (BotoCoreError, ClientError) as exc:  # outside a sweep (which restores and reports its own)
+        warn(f"python -m bench.powertune: Lambda API error: {exc}")
         return EXIT_API_ERROR
     except STOPS:
         warn("python -m bench.powertune: interrupted")
