@@ -205,7 +205,7 @@ def emulator_with(tmp_path: Path, name: str, text: str, *args: str):
 def limited(tmp_path_factory):
     """One emulator with the resource model on (cgroups, freeze) and the test functions."""
     need_cgroups()
-    text = "freeze = true\n" + FUNCTIONS_TOML  # off by default (docs/benchmarks.md); on here
+    text = "freeze = true\n" + FUNCTIONS_TOML  # the default, stated: this test is about it
     with emulator_with(tmp_path_factory.mktemp("resources"), "limited", text) as running:
         yield running
 

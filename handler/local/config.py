@@ -86,7 +86,7 @@ class EmulatorConfig:
     # The resource model (handler.local.resources): cgroup version or "host" (nothing enforced)
     resource_model: str = "auto"
     init_cpu: str = "boost"  # CPU during init: "boost" (up to 2 vCPUs) or "memory" (its share)
-    freeze: bool = False  # freeze an environment between invocations (off: see docs/benchmarks.md)
+    freeze: bool = True  # freeze an environment between invocations, as Lambda (its cost: docs/benchmarks.md)
     contention_factor: float = 1.5  # wall over CPU-at-share beyond which a phase may be contended
 
     def function(self, name: str) -> FunctionConfig | None:
@@ -247,7 +247,7 @@ def load_config(path: Path = DEFAULT_CONFIG) -> EmulatorConfig:
         lambda_throttle_status=_optional(document, "lambda_throttle_status", int, 500, where),
         resource_model=_optional(document, "resource_model", str, "auto", where),
         init_cpu=_optional(document, "init_cpu", str, "boost", where),
-        freeze=_optional(document, "freeze", bool, False, where),
+        freeze=_optional(document, "freeze", bool, True, where),
         contention_factor=float(_optional(document, "contention_factor", (int, float), 1.5, where)),
     )
     return check_resources(config, where)
