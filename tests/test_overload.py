@@ -118,6 +118,7 @@ def test_stage_latency_comes_from_its_whole_seconds_and_counts_by_midpoint():
         threshold=Threshold(target_us=1_000.0),
         limits=Limits(),
         open_loop=True,
+        rate=100.0,
         stages_run=[
             {"name": "a", "users": 1, "start_unix": 10.2},
             {"name": "b", "users": 2, "start_unix": 13.9},

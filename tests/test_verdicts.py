@@ -15,7 +15,7 @@ import pytest
 
 from bench.load.command import LocustCommand
 from bench.results import LocustRun
-from bench.results.gate import judge
+from bench.results.gate import Gate, judge
 from bench.verdict import Limits, contention_gate, error_gate, schedule_gate
 from tests.conftest import run_command, run_module
 
@@ -50,12 +50,40 @@ def test_the_error_gate_by_hand():
     assert error_gate("f", {"2xx": 10}, Limits(), wrong_predictions=1).status == "FAIL"  # always
 
 
+def _latency(status: str, observed_us: float) -> Gate:
+    return Gate("f e2e p99", status, observed_us, 1_000.0, "µs", 2_000, status, {"percentile": 99.0})
+
+
 def test_the_schedule_gate_by_hand():
     kept = schedule_gate("f", sent=10_000, late=5, lag_p99_us=80.0, target_us=1_000.0, limits=Limits())
     assert kept.status == "PASS" and kept.threshold == 100.0  # a tenth of the target by default
+    assert kept.details["kept"] is True
     behind = schedule_gate("f", sent=2_000, late=661, lag_p99_us=15_911.0, target_us=1_000.0, limits=Limits())
-    assert behind.status == "INVALID" and behind.check == "schedule"
+    assert behind.status == "INVALID" and behind.check == "schedule"  # no verdicts to compare: decisive
     assert "fewer users per process" in behind.message and "661 of 2,000 sends late" in behind.message
+
+
+def test_a_missed_schedule_is_invalid_only_where_it_could_decide_the_verdict():
+    missed = {"sent": 2_000, "late": 30, "lag_p99_us": 1_220.0, "target_us": 1_000.0, "limits": Limits()}
+    # FAIL from the intended instants and from the actual sends: a 40 ms p99 is the function's.
+    fail = schedule_gate("f", **missed, from_sent=_latency("FAIL", 39_000.0),
+                         from_intended=_latency("FAIL", 40_500.0), interval_us=10_000.0)  # fmt: skip
+    assert fail.status == "PASS" and fail.details == {**fail.details, "kept": False, "decisive": False}
+    assert "does not decide the verdict: FAIL from the intended instants" in fail.message
+    # The lag turns a PASS into a FAIL: the verdict would be the generator's.
+    decided = schedule_gate("f", **missed, from_sent=_latency("PASS", 900.0),
+                            from_intended=_latency("FAIL", 2_100.0), interval_us=10_000.0)  # fmt: skip
+    assert decided.status == "INVALID" and "could be the generator's" in decided.message
+    # Same verdicts, but a lag over the interval between sends: not the load that was planned.
+    gross = schedule_gate("f", **{**missed, "lag_p99_us": 12_000.0}, from_sent=_latency("FAIL", 39_000.0),
+                          from_intended=_latency("FAIL", 51_000.0), interval_us=10_000.0)  # fmt: skip
+    assert gross.status == "INVALID" and "the load was not the one planned" in gross.message
+    # Kept: PASS whatever the verdicts say.
+    on_time = {**missed, "late": 1, "lag_p99_us": 50.0}
+    kept = schedule_gate(
+        "f", **on_time, from_sent=_latency("PASS", 900.0), from_intended=_latency("FAIL", 1_100.0)
+    )
+    assert kept.status == "PASS" and kept.details["decisive"] is False
 
 
 def test_contention_flagged_by_the_resource_model_makes_the_run_invalid_but_errors_still_fail():

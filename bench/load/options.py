@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.load.arrivals import ARRIVAL_DISTRIBUTIONS, DEFAULT_SPIN_NS
+from bench.load.priority import PRIORITIES
 from bench.load.scenarios import SCENARIOS
 from bench.results import utc_stamp
 from bench.verdict import Limits, Threshold
@@ -91,6 +92,7 @@ class HarnessConfig:
     spin_ns: int
     miss_ns: int
     limits: Limits
+    generator_priority: str = "auto"  # bench.load.priority: auto | realtime | normal
 
 
 def config_from(parsed) -> HarnessConfig:
@@ -110,6 +112,8 @@ def config_from(parsed) -> HarnessConfig:
     rate = float(parsed.rate or 0)
     if parsed.arrival == "open" and not rate > 0:
         raise OptionError("--arrival open needs --rate (total requests per second), e.g. --rate 500")
+    if parsed.generator_priority not in PRIORITIES:
+        raise OptionError(f"--generator-priority must be one of {', '.join(PRIORITIES)}")
     if int(parsed.max_inflight) < 1:
         raise OptionError(f"--max-inflight must be at least 1, not {parsed.max_inflight}")
     try:
@@ -139,6 +143,7 @@ def config_from(parsed) -> HarnessConfig:
         spin_ns=int(float(parsed.spin_us) * 1_000),
         miss_ns=int(float(parsed.miss_us) * 1_000),
         limits=limits,
+        generator_priority=parsed.generator_priority,
     )
 
 
@@ -166,6 +171,13 @@ def add_options(parser) -> None:
     group.add_argument("--miss-us", type=float, default=1000.0, help="open loop: a send this late is missed")
     group.add_argument(
         "--spin-us", type=float, default=DEFAULT_SPIN_NS / 1_000, help="open loop: spin window"
+    )
+    group.add_argument(
+        "--generator-priority",
+        default="auto",
+        choices=PRIORITIES,
+        help="open loop: the generator's CPU policy; auto: SCHED_FIFO 1 where allowed and safe "
+        "(bench/load/priority.py), else the default policy",
     )
     group.add_argument(
         "--max-error-rate",

@@ -30,6 +30,7 @@ from gevent.pool import Pool
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
+from bench.load import priority
 from bench.load.arrivals import intended_instants, wait_until
 from bench.load.options import (
     HarnessConfig,
@@ -40,6 +41,7 @@ from bench.load.options import (
     prediction_of,
     random_query,
 )
+from bench.load.priority import Priority
 from bench.load.recorder import RunRecorder
 from bench.load.results import RunFacts, build_document, console_table
 from bench.load.scenarios import options_from, plan, stage_at
@@ -71,6 +73,17 @@ class Harness:
         # What produced the figures; asked once, at the start (a worker's results go to the master).
         is_worker = isinstance(environment.runner, WorkerRunner)
         self.resource_model = {} if is_worker else resource_model(environment.host)
+        self.priority = self._raise_priority()
+
+    def _raise_priority(self) -> Priority:
+        """The generator's CPU policy for the run (bench.load.priority), for this process."""
+        if isinstance(self.environment.runner, MasterRunner):
+            return Priority("normal", "the master sends nothing")
+        parsed = self.environment.parsed_options
+        processes = max(int(getattr(parsed, "processes", None) or 1), 1)
+        config = self.config
+        rate = config.rate / processes
+        return priority.apply(config.generator_priority, config.open_loop, rate, config.spin_ns)
 
     def facts(self) -> RunFacts:
         shape = self.environment.shape_class
@@ -95,6 +108,7 @@ class Harness:
             threshold=self.config.threshold,
             limits=self.config.limits,
             open_loop=self.config.open_loop,
+            rate=self.config.rate,
             stages_run=stages_run,
             end_unix=time.time(),
             locust_totals={
@@ -121,6 +135,7 @@ class Harness:
             spawn_rate=getattr(parsed, "spawn_rate", None),
             run_time=getattr(parsed, "run_time", None),
             processes=getattr(parsed, "processes", None),
+            generator_priority_used=self.priority.phrase(),
         )
         return build_document(
             self.recorder, self.facts(), Metadata.collect(options, resource_model=self.resource_model)
@@ -268,6 +283,7 @@ def _on_init(environment, **_kwargs) -> None:
     except (OSError, ImportError) as error:
         sys.stderr.write(f"locust: --verify needs the local model: {error}\n")
         sys.exit(2)
+    logging.info("generator priority: %s", _harness.priority.phrase())
     if environment.web_ui is not None:
         from bench.load.webui import install
 

@@ -30,6 +30,7 @@ class RunFacts:
     threshold: Threshold
     limits: Limits
     open_loop: bool
+    rate: float  # open loop: total req/s planned (0: closed loop)
     stages_run: list[dict]
     end_unix: float
     locust_totals: dict
@@ -122,7 +123,14 @@ def _endpoint(name: str, record: EndpointRecord, facts: RunFacts) -> LocustEndpo
         verdict,
     ]
     if facts.open_loop:
-        lag = series["schedule_lag"]
+        lag, sent = series["schedule_lag"], series["e2e"]
+        from_sent = evaluate(
+            facts.threshold,
+            samples=sent.count,
+            over_target=sent.count_over_us(facts.threshold.target_us),
+            observed_us=sent.percentile_us(facts.threshold.percentile) if sent.count else 0.0,
+            field=f"{name} e2e_us p{facts.threshold.percentile:g}",
+        )
         gates.append(
             schedule_gate(
                 name,
@@ -131,6 +139,9 @@ def _endpoint(name: str, record: EndpointRecord, facts: RunFacts) -> LocustEndpo
                 lag_p99_us=lag.percentile_us(99) if lag.count else 0.0,
                 target_us=facts.threshold.target_us,
                 limits=facts.limits,
+                from_sent=from_sent,
+                from_intended=verdict,
+                interval_us=1e6 / facts.rate if facts.rate > 0 else None,
             )
         )
     counters = record.counters

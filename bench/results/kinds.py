@@ -187,10 +187,13 @@ class LocustRun(Document):
             failed = errors.details.get("failed", 0)
             parts.append(f"{failed:,}/{errors.samples:,} failed ({errors.observed:.1%})")
         parts.append(f"{endpoint.cold_starts.count:,} cold starts")
-        if schedule is not None and schedule.status != "PASS":
+        if schedule is not None and (schedule.status != "PASS" or schedule.details.get("kept") is False):
             late = schedule.details.get("late_sends", 0)
             lag = _ms(schedule.observed)
-            parts.append(f"INVALID: the load generator fell behind (lag p99 {lag}, {late:,} sends late)")
+            if schedule.status != "PASS":
+                parts.append(f"INVALID: the load generator fell behind (lag p99 {lag}, {late:,} sends late)")
+            else:
+                parts.append(f"generator lag p99 {lag}, {late:,} sends late: not decisive")
         return "; ".join(parts)
 
 
