@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.load.command import LocustCommand
 from bench.process import ChildError, run_to_completion, running_emulator
-from bench.results import ColdstartRun, Document, LocustRun, read_document, utc_stamp
+from bench.results import ColdstartRun, Document, LocustRun, PowertuneRun, read_document, utc_stamp
 from bench.results.kinds import LocustEndpoint
 from handler.features import TUTORIAL_QUERY
 
@@ -47,6 +47,9 @@ class Plan:
     step_steps: int
     step_time_s: float
     target_ms: float
+    powertune_memory: str  # "" skips the sweep
+    powertune_cold_trials: int
+    powertune_warm: int
     # Environments warmed before the load runs: enough for the steady rate's bursts at the
     # tutorial function's share (256 MB: 0.145 vCPU, a few ms a request), so that the steady
     # run measures warm environments, not a pile of cold starts sharing two cores.
@@ -54,11 +57,11 @@ class Plan:
 
     @classmethod
     def default(cls, target_ms: float) -> Plan:
-        return cls("all", 5, 1000, 5, 20, 100.0, 2, 5, 6.0, target_ms)
+        return cls("all", 5, 1000, 5, 20, 100.0, 2, 5, 6.0, target_ms, "256,1024,1769", 3, 200)
 
     @classmethod
     def quick(cls, target_ms: float) -> Plan:
-        return cls("tutorial,numpy,lean", 2, 200, 0, 4, 50.0, 1, 3, 1.5, target_ms)
+        return cls("tutorial,numpy,lean", 2, 200, 0, 4, 50.0, 1, 3, 1.5, target_ms, "", 0, 0)
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,18 @@ def _locust(config: PipelineConfig, host: str, function: str, scenario: str) -> 
     return results
 
 
+def _powertune(config: PipelineConfig, base_url: str) -> Path:
+    """A short power-tuning sweep through the running emulator (which it restores after)."""
+    plan = config.plan
+    results = config.run_dir / "powertune.json"
+    command = _python("-m", "bench.powertune", "--lambda-endpoint", base_url)
+    command += ["--functions", ",".join(config.functions), "--memory", plan.powertune_memory]
+    command += ["--cold-trials", str(plan.powertune_cold_trials), "--warm", str(plan.powertune_warm)]
+    command += ["--target-ms", f"{plan.target_ms:g}", "--results", str(results)]
+    run_stage("power tuning", command, results.with_suffix(".log"), VERDICT_OK, writes=results)
+    return results
+
+
 def execute(config: PipelineConfig) -> list[Path]:
     """Every stage in order; returns the results files the report is built from."""
     plan, run_dir = config.plan, config.run_dir
@@ -203,6 +218,8 @@ def execute(config: PipelineConfig) -> list[Path]:
             produced.append(_locust(config, emulator.base_url, function, "steady"))
         for function in config.functions:
             produced.append(_locust(config, emulator.base_url, function, "step"))
+        if plan.powertune_memory:
+            produced.append(_powertune(config, emulator.base_url))
     report_dir = run_dir / "report"
     command = _python("-m", "reports", *map(str, produced), "-o", str(report_dir))
     run_stage("report", command, run_dir / "report.log")
@@ -247,6 +264,15 @@ def summary(config: PipelineConfig, produced: list[Path]) -> str:
     if "tutorial" in rows and "lean" in rows and rows["lean"].warm_us.p50:
         warm_ratio = rows["tutorial"].warm_us.p50 / rows["lean"].warm_us.p50
         lines.append(f"warm in-handler p50 (fresh process), tutorial / lean: {warm_ratio:.0f}x")
+    sweep = documents.get("powertune.json")
+    if isinstance(sweep, PowertuneRun):
+        sizes = plan.powertune_memory.replace(",", ", ")
+        lines.append(
+            f"power tuning ({sizes} MB; warm Duration p{sweep.percentile:g} <= {plan.target_ms:g} ms):"
+        )
+        for function in sweep.functions:
+            pick = next((r for r in function.recommendations if r.strategy == sweep.strategy), None)
+            lines.append(f"  {function.function}: {pick.message if pick is not None else function.status}")
     lines.append(f"report: {config.run_dir / 'report' / 'index.html'}")
     return "\n".join(lines)
 

@@ -125,3 +125,23 @@ def test_inprocess_cli_rejects_bad_arguments(args, message):
     completed = run_module("bench.inprocess", *args)
     assert completed.returncode == 2
     assert message in completed.stderr
+
+
+def test_the_main_jobs_summary_has_the_power_tuning_sweep(tmp_path: Path):
+    import shutil
+
+    from bench.pipeline import PipelineConfig, Plan, summary
+    from bench.results import PowertuneRun, read_document
+
+    plan = Plan.default(target_ms=1.0)
+    assert plan.powertune_memory == "256,1024,1769" and not Plan.quick(1.0).powertune_memory
+    golden = Path(__file__).parent / "golden" / "powertune-v1.json"
+    path = tmp_path / "powertune.json"
+    shutil.copy(golden, path)
+    sweep = read_document(path)
+    assert isinstance(sweep, PowertuneRun)
+    text = summary(PipelineConfig(Path("models"), None, tmp_path, plan), [path])
+    assert "power tuning (256, 1024, 1769 MB; warm Duration p99 <= 1 ms):" in text
+    for function in sweep.functions:
+        cost = next(r for r in function.recommendations if r.strategy == sweep.strategy)
+        assert f"  {function.function}: {cost.message}" in text

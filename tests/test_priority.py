@@ -46,3 +46,13 @@ def test_apply_sets_sched_fifo_in_a_child_where_allowed():
         assert (policy, is_fifo) == ("SCHED_FIFO 1", "True"), reason
     else:
         assert (policy, is_fifo) == ("normal", "False") and "refused" in reason
+
+
+def test_the_timer_floor_runs_both_policies_and_refuses_bad_input(capsys):
+    from bench.load import floor
+
+    assert floor.main(["--rate", "500", "--ticks", "50", "--pairs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "500 Hz, 50 ticks" in out and "default: lag p50" in out
+    assert "SCHED_FIFO 1: lag p50" in out or "SCHED_FIFO refused" in out
+    assert floor.main(["--ticks", "0"]) == 2 and "must be positive" in capsys.readouterr().err
