@@ -101,6 +101,38 @@ def test_contention_flagged_by_the_resource_model_makes_the_run_invalid_but_erro
     assert cold.status == "INVALID" and "3 of 4 inits" in cold.message
     errors = error_gate("f", {"2xx": 10, "5xx": 10}, Limits())
     assert judge([busy]) == "INVALID" and judge([errors, busy]) == "FAIL"
+    # Where it cannot decide the verdict, it is reported, not judged: every one of 2,001 requests
+    # over a 1 ms target FAILs even were the 71 contended ones within it (p99 allows 20 over).
+    counts = {
+        "measured": 2_001,
+        "contended_invokes": 68,
+        "inits": 3,
+        "contended_inits": 3,
+        "limits": Limits(),
+    }
+    failing = Gate(
+        "f e2e p99",
+        "FAIL",
+        51_007.0,
+        1_000.0,
+        "µs",
+        2_001,
+        "FAIL",
+        {"percentile": 99.0, "over_target": 2_001},
+    )
+    stands = contention_gate("f", **counts, latency=failing)
+    assert stands.status == "PASS" and stands.details["decisive"] is False
+    assert "not decisive: FAIL even were all 71 contended requests within the target" in stands.message
+    # 60 over target, 50 of them contended: without them 10, within the 20 that p99 allows.
+    close = Gate(
+        "f e2e p99", "FAIL", 1_200.0, 1_000.0, "µs", 2_001, "FAIL", {"percentile": 99.0, "over_target": 60}
+    )
+    decided = contention_gate("f", **{**counts, "contended_invokes": 47}, latency=close)
+    assert decided.status == "INVALID" and decided.details["decisive"] is True
+    passing = Gate(
+        "f e2e p99", "PASS", 900.0, 1_000.0, "µs", 2_001, "PASS", {"percentile": 99.0, "over_target": 5}
+    )
+    assert contention_gate("f", **counts, latency=passing).status == "PASS"  # contention only slows down
 
 
 @pytest.mark.slow

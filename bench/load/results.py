@@ -154,6 +154,7 @@ def _endpoint(name: str, record: EndpointRecord, facts: RunFacts) -> LocustEndpo
                 inits=series["cold_e2e"].count,
                 contended_inits=counters["contended_inits"],
                 limits=facts.limits,
+                latency=verdict,
             )
         )
     gates = ordered(gates)

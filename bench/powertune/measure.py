@@ -168,17 +168,20 @@ def judge_size(
         used = f"{OUT_OF_MEMORY} (Max Memory Used {samples.max_memory_used_mb} MB)"
         gates.append(goal(f"{name} fits in memory", False, used, "no Runtime.OutOfMemory", check="memory"))
         return gates
+    threshold = config.threshold
+    observed = warm.percentile_us(threshold.percentile) if warm.count else 0.0
+    field = f"{name} warm Duration p{threshold.percentile:g}"
+    latency = evaluate(threshold, warm.count, warm.count_over_us(threshold.target_us), observed, field)
     if samples.emulator_lines:
         contended_warm = sum(1 for call in samples.warm if call.contended("invoke"))
         contended_inits = sum(1 for trial in samples.cold if trial.contended)
         inits = len(samples.cold)
+        warm_count = len(samples.warm)
+        limits = config.limits
         gates.append(
-            contention_gate(name, len(samples.warm), contended_warm, inits, contended_inits, config.limits)
+            contention_gate(name, warm_count, contended_warm, inits, contended_inits, limits, latency)
         )
-    threshold = config.threshold
-    observed = warm.percentile_us(threshold.percentile) if warm.count else 0.0
-    field = f"{name} warm Duration p{threshold.percentile:g}"
-    gates.append(evaluate(threshold, warm.count, warm.count_over_us(threshold.target_us), observed, field))
+    gates.append(latency)
     return gates
 
 

@@ -1,4 +1,4 @@
-"""Conformance of the gateway, through the real emulator (tests/conformance.toml): the events it
+"""Conformance of the gateway, through the real emulator (tests/conformance/emulator.toml): the events it
 builds and the replies it maps, each case with its source (handler/local/events.py and
 replies.py quote them; docs/conformance.md has the table).
 
@@ -37,7 +37,7 @@ SHAPE = {
     "multiValueQueryStringParameters": NULL,
     "requestContext": DICT,
     "pathParameters": NULL,
-    "stageVariables": DICT,  # configured in tests/conformance.toml; null when there are none
+    "stageVariables": DICT,  # configured in tests/conformance/emulator.toml; null when there are none
     "body": NULL,
     "isBase64Encoded": bool,
 }
@@ -89,7 +89,9 @@ def get(url: str, headers: dict | None = None, method: str = "GET", data: bytes 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
     log_file = tmp_path_factory.mktemp("conformance") / "emulator.log"
-    running = start_emulator(config=PROJECT_ROOT / "tests" / "conformance.toml", log_file=log_file)
+    running = start_emulator(
+        config=PROJECT_ROOT / "tests" / "conformance" / "emulator.toml", log_file=log_file
+    )
     try:
         yield running
     finally:

@@ -1,4 +1,4 @@
-"""Functions for the conformance suite (tests/test_conformance_*.py): they show what Lambda gave them.
+"""Functions for the conformance suite (tests/conformance/): they show what Lambda gave them.
 
 ``handler`` answers the event, the context's client_context and the runtime's AWS_EXECUTION_ENV;
 ``reply`` answers whatever reply the request's body describes, as LocalStack's

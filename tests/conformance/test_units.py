@@ -1,8 +1,8 @@
 """Conformance of the emulator's pure parts (events, replies, function names, async retries, config).
 
 Each case names the source it follows (the module docstrings quote them; docs/conformance.md
-has the table). The same behaviours through the real emulator: tests/test_conformance_gateway.py
-and tests/test_conformance_invoke.py.
+has the table). The same behaviours through the real emulator: tests/conformance/test_gateway.py
+and tests/conformance/test_invoke.py.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Conformance of the Lambda Invoke API and the runtime, through boto3 against the real emulator
-(tests/conformance.toml): what botocore parses (error code, message, function error, log tail),
+(tests/conformance/emulator.toml): what botocore parses (error code, message, function error, log tail),
 each case with its source (handler/local/functionname.py, invoke_api.py, reportline.py quote
 them; docs/conformance.md has the table)."""
 
@@ -13,7 +13,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.test_conformance_gateway import api  # noqa: F401  (the module's emulator)
+from tests.conformance.test_gateway import api  # noqa: F401  (the module's emulator)
 
 pytestmark = pytest.mark.slow  # the emulator runs as a real process
 
