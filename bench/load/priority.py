@@ -2,12 +2,12 @@
 
 An open-loop user must send each request at its intended instant. On a machine the generator
 shares with the emulator (its gateway and every environment), a send falls late whenever the
-generator is runnable but another task holds its CPU. Measured on the 2 vCPU KVM guest
-(docs/benchmarks.md, "The generator's schedule"): a bare timer loop in C-level Python, no Locust
-and no HTTP, woken at 100 Hz beside other work, woke with a p99 lag of 1.27 ms at the default
-policy and 0.32 ms as SCHED_FIFO 1; the Linux scheduler here is EEVDF (6.6+), whose wakeups may
-wait for the running task's slice. Neither a higher cgroup weight (cpu.shares 10240) nor a
-shorter EEVDF slice (sched_setattr ``sched_runtime`` 100 µs) moved the p99 beyond the noise.
+generator is runnable but another task holds its CPU: the Linux scheduler (EEVDF since 6.6) may
+let the running task finish its slice first. A bare timer loop with the generator's wait
+(``python -m bench.load.floor``), beside other work on the 2-vCPU VM, had a lag p99 of
+797-3,984 µs at the default policy and 1-351 µs as SCHED_FIFO 1 (10 pairs; docs/benchmarks.md,
+"The generator's schedule", which also lists what did not help: a cgroup weight, a shorter
+EEVDF slice, nice, CPU pinning). What it cannot remove is the hypervisor not running the vCPU.
 
 So the generator's main thread (the gevent loop) asks for ``SCHED_FIFO`` priority 1, the lowest
 real-time priority, with ``SCHED_RESET_ON_FORK`` (nothing it starts inherits it), only when
