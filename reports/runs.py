@@ -15,6 +15,7 @@ from bench.results import (
     ColdstartEndpointRun,
     ColdstartRun,
     Document,
+    EmulatorCostRun,
     EndpointRun,
     Gate,
     InprocessRun,
@@ -125,6 +126,12 @@ def _figures(run: Run) -> dict[str, dict[str, float]]:
     elif isinstance(document, EndpointRun):
         warm = document.warm
         figures["endpoint"] = {"e2e p50 µs": warm.e2e_us.p50, "e2e p99 µs": warm.e2e_us.p99}
+    elif isinstance(document, EmulatorCostRun):
+        for cost in (document.emulator, document.bare):
+            figures[cost.target] = {
+                "server CPU µs": cost.server_cpu_us_per_request,
+                "e2e p50 µs": cost.e2e_us.p50,
+            }
     elif isinstance(document, PowertuneRun):
         for sweep in document.functions:
             for size in (size for size in sweep.sizes if size.warm_duration_us.count):

@@ -17,6 +17,7 @@ kind                    class                        written by
 ``overload``            ``OverloadRun``              ``python -m bench.hardening.overload``
 ``harness``             ``HarnessRun``               ``python -m bench.truth.check``
 ``powertune``           ``PowertuneRun``             ``python -m bench.powertune``
+``emulator-cost``       ``EmulatorCostRun``          ``python -m bench.emulator_cost``
 ======================  ===========================  ==========================================
  Durations are in µs unless the field
 name says otherwise (``*_ns``, ``*_ms``). Format history, per kind (bump on any incompatible
@@ -28,6 +29,7 @@ change; tests/golden/ holds a document of each kind and version):
 - locust 2: verdicts are :class:`Gate` records (``bench.results.gate``).
 - coldstart 2: process mode only, in µs; endpoint mode and CloudWatch are kinds of their own.
 - powertune 1: first version.
+- emulator-cost 1: first version.
 
 ``reports`` imports this package and nothing else of ``bench``.
 """
@@ -48,6 +50,7 @@ from bench.results.core import (
     write_atomic,
     write_json_atomic,
 )
+from bench.results.emulatorcost import EmulatorCostRun
 from bench.results.gate import EXIT_CODES, FAIL, INVALID, PASS, Gate, combine
 from bench.results.hardening import FaultsRun, FuzzRun, OverloadRun
 from bench.results.harness import HarnessRun
@@ -67,6 +70,7 @@ __all__ = [
     "ColdstartEndpointRun",
     "ColdstartRun",
     "Document",
+    "EmulatorCostRun",
     "EndpointRun",
     "FaultsRun",
     "FuzzRun",

@@ -1,0 +1,74 @@
+"""The ``emulator-cost`` kind: ``python -m bench.emulator_cost``, the emulator's own cost per request.
+
+CPU in ns per round (``*_cpu_ns``) and µs per request (``*_cpu_us_per_request``); wall time
+as :class:`~bench.latency.Series` in µs with its HdrHistogram. ``emulator`` is a warm
+function through the gateway, ``bare`` a bare aiohttp server (``bench.truth.server``
+``/truth/0``) measured in the same run, rounds interleaved. Format history:
+``emulator-cost`` 1 is the first version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from bench.latency import Series
+from bench.records import Record
+from bench.results.core import Document
+from bench.results.metadata import Metadata
+from bench.stats import TrialStats
+
+
+@dataclass(frozen=True)
+class CostRound(Record):
+    """One round against one target: ``requests`` timed requests on one keep-alive connection."""
+
+    target: str  # "emulator" or "bare"
+    number: int  # 1-based, in the order the rounds ran (the two targets alternate)
+    requests: int
+    server_cpu_ns: int  # the server process (the emulator: gateway + Runtime API), all threads
+    environment_cpu_ns: int | None  # the function's environment processes; None for the bare server
+    client_cpu_ns: int  # this process (http.client and the timing loop)
+    wall_ns: int  # the round's timed loop, first request written to last body read
+    e2e_p50_us: float
+    e2e_p99_us: float
+
+
+@dataclass(frozen=True)
+class TargetCost(Record):
+    """One target over every round: CPU per request from the summed rounds, the merged histogram."""
+
+    target: str
+    url: str
+    requests: int  # timed, over all rounds
+    statuses: dict[str, int]
+    server_cpu_us_per_request: float
+    environment_cpu_us_per_request: float | None
+    client_cpu_us_per_request: float
+    e2e_us: Series
+    server_cpu_rounds: TrialStats  # server CPU µs per request, over the rounds
+    e2e_p50_rounds: TrialStats  # e2e p50 µs, over the rounds
+
+
+@dataclass(frozen=True)
+class EmulatorCostRun(Document):
+    KIND: ClassVar[str] = "emulator-cost"
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    metadata: Metadata
+    function: str
+    memory_mb: int
+    rounds: int  # per target
+    requests_per_round: int
+    warmup_per_round: int
+    cpu_source: str  # how process CPU was read (e.g. "/proc/<pid>/task/*/schedstat")
+    emulator: TargetCost
+    bare: TargetCost
+    round_results: list[CostRound]
+    gateway_cpu_ratio: float  # emulator server CPU per request / bare server CPU per request
+    e2e_p50_ratio: float  # emulator e2e p50 / bare e2e p50 (merged histograms)
+    gateway_cpu_ratio_goal: float  # issue 18: <= 3
+    e2e_p50_ratio_goal: float  # issue 18: <= 2.5
+
+
+__all__ = ["CostRound", "EmulatorCostRun", "TargetCost"]
