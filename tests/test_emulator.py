@@ -102,7 +102,7 @@ def test_cold_then_warm_with_report_lines_via_boto3_tail(emulator):
         "Memory Size",
         "Max Memory Used",
     }
-    assert fields["Memory Size"] == "128 MB"
+    assert fields["Memory Size"] == "1024 MB"  # tests/emulator.toml
     assert int(fields["Max Memory Used"].removesuffix(" MB")) > 5
     assert json.loads(first["Payload"].read())["statusCode"] == 200
 
