@@ -154,6 +154,8 @@ def _function(table: dict, base: Path, index: int, path: Path) -> FunctionConfig
         raise ConfigError(
             f"{where}: maximum_event_age_s must be 60..21600, not {function.maximum_event_age_s}"
         )
+    if not function.code_dir.is_dir():  # else the first invocation would be a 500
+        raise ConfigError(f"{where}: code_dir {function.code_dir} is not a directory")
     if "." not in function.handler:
         raise ConfigError(f"{where}: handler {function.handler!r} must be module.function")
     if not 128 <= function.memory_mb <= 10_240:

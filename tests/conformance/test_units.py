@@ -351,3 +351,10 @@ def test_a_runtime_other_than_the_interpreter_is_refused(tmp_path):
         load_config(path)
     path.write_text(f'[[functions]]\nname = "f"\nhandler = "m.h"\nruntime = "{HOST_RUNTIME}"\n')
     assert load_config(path).functions[0].runtime == HOST_RUNTIME
+
+
+def test_a_code_dir_that_is_not_there_is_refused_at_start(tmp_path):
+    path = tmp_path / "e.toml"
+    path.write_text('[[functions]]\nname = "f"\nhandler = "m.h"\ncode_dir = "gone"\n')
+    with pytest.raises(ConfigError, match=r"code_dir .*gone is not a directory"):
+        load_config(path)
