@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import http.client
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -65,6 +66,7 @@ class CostConfig:
     results: str | None
     low_latency: bool = False
     models: Path | None = None  # --models for the emulator; None: the project's models/
+    freeze: bool = True  # False: the emulator's --no-freeze (environments run on between invocations)
     function: str = "logit-lean"
 
 
@@ -192,6 +194,7 @@ def running_targets(config: CostConfig, work_dir: Path) -> Iterator[tuple[Target
     config_path = work_dir / "emulator.toml"
     config_path.write_text(config_toml(config, Path.cwd().resolve()), encoding="utf-8")
     extra = ["--config", str(config_path), *(["--low-latency"] if config.low_latency else [])]
+    extra += [] if config.freeze else ["--no-freeze"]
     with running_emulator(config.models, work_dir, *extra) as emulator:
         bare_command = [sys.executable, "-m", "bench.truth.server", "--port", "0"]
         with start(bare_command, work_dir / "truth.out", ready=line_with("truth: ")) as bare_child:
@@ -231,6 +234,7 @@ def measure(config: CostConfig, work_dir: Path) -> EmulatorCostRun:
         "rounds": config.rounds,
         "memory_mb": config.memory_mb,
         "low_latency": config.low_latency,
+        "freeze": config.freeze,
     }
     return EmulatorCostRun(
         metadata=Metadata.collect(options, resource_model=model),
@@ -312,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--low-latency", action="store_true", help="the emulator holds a 0 µs CPU latency limit"
     )
+    parser.add_argument(
+        "--no-freeze",
+        dest="freeze",
+        action="store_false",
+        help="the emulator's --no-freeze (what the freeze costs)",
+    )
     parser.add_argument("--models", type=Path, help="directory of trained models (default: models/)")
     parser.add_argument("--results", help="results JSON path (default results/emulator-cost-<stamp>.json)")
     return parser
@@ -325,14 +335,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.models is not None and not (args.models / "logit.json").is_file():
         parser.error(f"--models {str(args.models)!r} has no logit.json (python -m training --out DIR)")
     config = CostConfig(
-        args.requests, args.warmup, args.rounds, args.memory_mb, args.results, args.low_latency, args.models
+        args.requests,
+        args.warmup,
+        args.rounds,
+        args.memory_mb,
+        args.results,
+        args.low_latency,
+        args.models,
+        args.freeze,
     )
+    # SIGINT stops the run and its children (bench.process's policy), even as a shell's
+    # background job, which starts with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with tempfile.TemporaryDirectory(prefix="emulator-cost-") as work:
             run = measure(config, Path(work))
     except (OSError, RuntimeError, http.client.HTTPException) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the emulator and the bare server are stopped; no results written", file=sys.stderr
+        )
+        return 130
     path = write_json_atomic(Path(config.results or f"results/emulator-cost-{utc_stamp()}.json"), run)
     print(f"machine: {cpu_idle_phrase(run.metadata.cpu_idle)}")
     print(table(run))
