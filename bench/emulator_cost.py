@@ -67,6 +67,7 @@ class CostConfig:
     low_latency: bool = False
     models: Path | None = None  # --models for the emulator; None: the project's models/
     freeze: bool = True  # False: the emulator's --no-freeze (environments run on between invocations)
+    resource_model: str = "auto"  # the emulator's --resource-model ("host": nothing enforced)
     function: str = "logit-lean"
 
 
@@ -195,6 +196,7 @@ def running_targets(config: CostConfig, work_dir: Path) -> Iterator[tuple[Target
     config_path.write_text(config_toml(config, Path.cwd().resolve()), encoding="utf-8")
     extra = ["--config", str(config_path), *(["--low-latency"] if config.low_latency else [])]
     extra += [] if config.freeze else ["--no-freeze"]
+    extra += ["--resource-model", config.resource_model]
     with running_emulator(config.models, work_dir, *extra) as emulator:
         bare_command = [sys.executable, "-m", "bench.truth.server", "--port", "0"]
         with start(bare_command, work_dir / "truth.out", ready=line_with("truth: ")) as bare_child:
@@ -235,6 +237,7 @@ def measure(config: CostConfig, work_dir: Path) -> EmulatorCostRun:
         "memory_mb": config.memory_mb,
         "low_latency": config.low_latency,
         "freeze": config.freeze,
+        "resource_model": config.resource_model,
     }
     return EmulatorCostRun(
         metadata=Metadata.collect(options, resource_model=model),
@@ -322,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="the emulator's --no-freeze (what the freeze costs)",
     )
+    parser.add_argument(
+        "--resource-model",
+        choices=("auto", "cgroup-v1", "cgroup-v2", "host"),
+        default="auto",
+        help="the emulator's (default auto; host: nothing enforced, what the model costs)",
+    )
     parser.add_argument("--models", type=Path, help="directory of trained models (default: models/)")
     parser.add_argument("--results", help="results JSON path (default results/emulator-cost-<stamp>.json)")
     return parser
@@ -343,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         args.low_latency,
         args.models,
         args.freeze,
+        args.resource_model,
     )
     # SIGINT stops the run and its children (bench.process's policy), even as a shell's
     # background job, which starts with SIGINT ignored.
