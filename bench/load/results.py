@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from bench.load.recorder import OUTCOMES, EndpointRecord, RunRecorder, Second
 from bench.results import LocustRun, Metadata
-from bench.results.gate import judge, ordered
+from bench.results.gate import Gate, judge, ordered
 from bench.results.kinds import ColdStarts, LocustEndpoint, LocustVerdict, Schedule, SecondRow, StageRow
 from bench.verdict import Limits, Threshold, contention_gate, error_gate, evaluate, schedule_gate
 
@@ -106,31 +106,27 @@ def _stages(seconds: dict[int, Second], facts: RunFacts) -> list[StageRow]:
     return rows
 
 
+def _latency(name: str, record: EndpointRecord, facts: RunFacts, series_name: str) -> Gate:
+    """The latency gate of one of the endpoint's series (``e2e_intended`` or ``e2e``)."""
+    chosen, threshold = record.series[series_name], facts.threshold
+    return evaluate(
+        threshold,
+        samples=chosen.count,
+        over_target=chosen.count_over_us(threshold.target_us),
+        observed_us=chosen.percentile_us(threshold.percentile) if chosen.count else 0.0,
+        field=f"{name} {series_name}_us p{threshold.percentile:g}",
+    )
+
+
 def _endpoint(name: str, record: EndpointRecord, facts: RunFacts) -> LocustEndpoint:
     series = record.series
-    verdict_series = "e2e_intended" if facts.open_loop else "e2e"
-    chosen = series[verdict_series]
-    field = f"{verdict_series}_us p{facts.threshold.percentile:g}"
-    verdict = evaluate(
-        facts.threshold,
-        samples=chosen.count,
-        over_target=chosen.count_over_us(facts.threshold.target_us),
-        observed_us=chosen.percentile_us(facts.threshold.percentile) if chosen.count else 0.0,
-        field=f"{name} {field}",
-    )
+    verdict = _latency(name, record, facts, "e2e_intended" if facts.open_loop else "e2e")
     gates = [
         error_gate(name, dict(record.outcomes), facts.limits, record.counters["verify_failures"]),
         verdict,
     ]
     if facts.open_loop:
-        lag, sent = series["schedule_lag"], series["e2e"]
-        from_sent = evaluate(
-            facts.threshold,
-            samples=sent.count,
-            over_target=sent.count_over_us(facts.threshold.target_us),
-            observed_us=sent.percentile_us(facts.threshold.percentile) if sent.count else 0.0,
-            field=f"{name} e2e_us p{facts.threshold.percentile:g}",
-        )
+        lag, from_sent = series["schedule_lag"], _latency(name, record, facts, "e2e")
         gates.append(
             schedule_gate(
                 name,
