@@ -30,7 +30,7 @@ import signal
 import sys
 from pathlib import Path
 
-from bench.cli import positive_int
+from bench.cli import fraction, positive_int
 from bench.coldstart.config import ColdstartConfig
 from bench.coldstart.endpoint import measure_endpoint
 from bench.coldstart.process import importtime, measure
@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warm", type=int, default=1_000, help="warm calls per trial (default 1000)")
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--memory-mb", type=positive_int, default=128, help="for the cost (default 128)")
-    parser.add_argument("--cold-fraction", type=float, default=0.01, help="share of cold invocations")
+    parser.add_argument("--cold-fraction", type=fraction, default=0.01, help="share of cold invocations")
     parser.add_argument("--target-ms", type=float, default=1.0, help="warm p99 target (default 1)")
     parser.add_argument(
         "--cold-target-ms",

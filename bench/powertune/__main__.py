@@ -15,16 +15,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.cli import positive_float, positive_int
+from bench.cli import fraction, percentile, positive_float, positive_int
 from bench.powertune.config import (
     AWS_WORDS,
     DEFAULT_FUNCTIONS,
     DEFAULT_MEMORY,
     PowertuneConfig,
-    fraction,
     function_names,
     memory_sizes,
-    percentile,
 )
 from bench.powertune.run import run
 from bench.powertune.strategy import DEFAULT_BALANCED_WEIGHT, STRATEGIES

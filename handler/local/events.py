@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import os
 import re
@@ -88,6 +89,7 @@ class ClientRequest:
     api_key_id: str | None = None
 
 
+@functools.lru_cache(maxsize=4096)  # per request, for a handful of stable seeds
 def _short_id(seed: str, length: int = 6) -> str:
     """A stable lowercase id, as API Gateway's ids look: 6 characters for a resource or a
     deployment (``"resourceId": "3htbry"`` in TUTORIAL), 10 for an API or an API key."""
