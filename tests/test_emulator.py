@@ -78,6 +78,23 @@ def test_unknown_function_and_stage_are_403_missing_token(emulator):
         assert json.loads(body) == {"message": "Missing Authentication Token"}
 
 
+def test_the_runtime_api_answers_other_paths_404_and_other_methods_405(emulator):
+    """handler/local/runtime_api.py matches its four paths itself (aiohttp's low-level server)."""
+    assert get(emulator.url("logit-lean", QUERY))[0] == 200  # at least one environment runs
+    environ = next(child.environ() for child in emulator.children() if "awslambdaric" in child.cmdline())
+    base = f"http://{environ['AWS_LAMBDA_RUNTIME_API']}/2018-06-01/runtime"
+    for path in ("/invocation", "/invocation/x", "/invocation/x/other", "/nope"):
+        assert get(base + path)[0] == 404, path
+    for path, method, allowed in (
+        ("/invocation/next", "POST", "GET"),
+        ("/invocation/x/response", "GET", "POST"),
+        ("/init/error", "GET", "POST"),
+    ):
+        status, headers, body = get(base + path, method=method, data=b"{}" if method == "POST" else None)
+        assert (status, headers["Allow"], json.loads(body)["errorType"]) == (405, allowed, "MethodNotAllowed")
+    assert get(emulator.url("logit-lean", QUERY))[0] == 200  # and the environment still answers
+
+
 def test_cold_then_warm_with_report_lines_via_boto3_tail(emulator):
     client = lambda_client(emulator)
     client.update_function_configuration(

@@ -3,6 +3,7 @@ Locust command line (bench.load.command), built without running it."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -13,6 +14,7 @@ import pytest
 
 from bench import process
 from bench.load.command import LOCUSTFILE, LocustCommand
+from handler.local.process import PeakRss
 
 
 def python(code: str) -> list[str]:
@@ -111,3 +113,22 @@ def test_the_locust_command_passes_only_what_is_set():
 def test_locust_takes_whole_seconds_only(run_time_s):
     with pytest.raises(ValueError, match="whole number of seconds"):
         LocustCommand("http://h", run_time_s=run_time_s)
+
+
+def test_peak_rss_answers_a_reading_again_within_its_window_and_reads_after_it():
+    """handler.local.process.PeakRss: an invocation's end reads Max Memory Used twice within
+    microseconds; the second is the first's answer, a reading past the window is a new one."""
+    now = [0]
+    meter = PeakRss(os.getpid(), reuse_ns=1_000, clock=lambda: now[0])
+    try:
+        first = meter.mb()
+        assert first > 0
+        grown = bytearray(64 * 2**20)  # touched: the peak resident set grows by 64 MiB
+        grown[::4096] = b"x" * len(grown[::4096])
+        now[0] = 1_000
+        assert meter.mb() == first  # within the window: not read again
+        now[0] = 1_001
+        assert meter.mb() >= first + 60  # past it: read, and the growth is seen
+        del grown
+    finally:
+        meter.close()

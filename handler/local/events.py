@@ -25,12 +25,15 @@ import base64
 import datetime as dt
 import functools
 import hashlib
-import os
-import re
+import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
+
+import orjson
+
+from handler.local.ids import random_bytes
 
 # DOC-INPUT / CONTEXT ($context.httpMethod): "Valid values include: DELETE, GET, HEAD, OPTIONS,
 # PATCH, POST, and PUT" (the methods ANY covers); another method is an unsupported one: 403.
@@ -106,12 +109,12 @@ def api_key_id(value: str) -> str:
 def extended_request_id() -> str:
     """16 characters of base64 ending in ``=``, as in every capture (``"a1b2c3d4e5f6g7h="`` in
     TUTORIAL); CONTEXT: "The extended ID that API Gateway generates" (not $context.requestId)."""
-    return base64.b64encode(os.urandom(11)).decode("ascii")
+    return base64.b64encode(random_bytes(11)).decode("ascii")
 
 
 def trace_header(now_s: float) -> str:
     """An X-Ray trace header as API Gateway adds it (``Root=1-<8 hex epoch>-<24 hex>``, TUTORIAL)."""
-    return f"Root=1-{int(now_s):08x}-{os.urandom(12).hex()}"
+    return f"Root=1-{int(now_s):08x}-{random_bytes(12).hex()}"
 
 
 def parse_query(raw_query: str) -> list[tuple[str, str]]:
@@ -124,12 +127,21 @@ def parse_query(raw_query: str) -> list[tuple[str, str]]:
     the value ``""`` (as SAM CLI's samcli/local/apigw/event_constructor.py ``_query_string_params``).
     """
     pairs = []
-    for part in re.split(r"[&;]", raw_query):
+    for part in (raw_query.replace(";", "&") if ";" in raw_query else raw_query).split("&"):
         if not part:
             continue
         name, _, value = part.partition("=")
-        pairs.append((unquote_plus(name), unquote_plus(value)))
+        if "%" in part or "+" in part:  # else there is nothing to decode (9.3 µs → 2.6 for ten)
+            name, value = unquote_plus(name), unquote_plus(value)
+        pairs.append((name, value))
     return pairs
+
+
+@functools.lru_cache(maxsize=4)  # per request, the same second over and over
+def _clf_time(epoch_s: int) -> str:
+    """``$context.requestTime`` (CONTEXT: "The CLF-formatted request time (dd/MMM/yyyy:HH:mm:ss
+    +-hhmm)"), in UTC as captured."""
+    return dt.datetime.fromtimestamp(epoch_s, dt.UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
 
 
 def _single_and_multi(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -227,7 +239,6 @@ def rest_event(request: ClientRequest, api: Api, request_id: str, now_s: float |
         # key associated with the method request"; apiKeyId "The API key ID".
         identity["apiKey"] = request.api_key
         identity["apiKeyId"] = request.api_key_id
-    stamp = dt.datetime.fromtimestamp(now_s, dt.UTC)
     return {
         "resource": resource,
         "path": path,
@@ -250,7 +261,7 @@ def rest_event(request: ClientRequest, api: Api, request_id: str, now_s: float |
             # CONTEXT $context.protocol: API Gateway calls integrations with HTTP/1.1
             "protocol": "HTTP/1.1",
             "requestId": request_id,
-            "requestTime": stamp.strftime("%d/%b/%Y:%H:%M:%S +0000"),  # CLF, CONTEXT
+            "requestTime": _clf_time(int(now_s)),  # CLF, CONTEXT
             "requestTimeEpoch": int(now_s * 1000),  # CONTEXT: milliseconds
             "resourceId": _short_id(f"resource:{api.api_id}:{resource}"),
             "resourcePath": resource,
@@ -261,3 +272,13 @@ def rest_event(request: ClientRequest, api: Api, request_id: str, now_s: float |
         "body": body,
         "isBase64Encoded": encoded,
     }
+
+
+def event_bytes(event: dict) -> bytes:
+    """The event as the function receives it: compact JSON, UTF-8 (orjson: 1 µs against 17 for
+    ``json.dumps`` here). A string that is not valid UTF-8 (a header's undecodable bytes, which
+    aiohttp keeps as surrogate escapes) goes through ``json.dumps``, which escapes it."""
+    try:
+        return orjson.dumps(event)
+    except TypeError:
+        return json.dumps(event, separators=(",", ":")).encode()

@@ -15,15 +15,13 @@ has each behaviour with its source.
 
 from __future__ import annotations
 
-import json
-import uuid
-
 from aiohttp import web
 from multidict import CIMultiDict
 
 from handler.local.config import EmulatorConfig
-from handler.local.events import HTTP_METHODS, Api, ClientRequest, api_key_id, rest_event
+from handler.local.events import HTTP_METHODS, Api, ClientRequest, api_key_id, event_bytes, rest_event
 from handler.local.httperrors import message_response as _message
+from handler.local.ids import uuid4_text
 from handler.local.invocation import emulator_headers
 from handler.local.pool import (
     ACCOUNT_ID,
@@ -37,6 +35,11 @@ from handler.local.replies import BinaryDecodeError, MalformedReply, map_reply
 from handler.local.throttle import TokenBucket
 
 COLD_START_HEADER = "X-Emulator-Init-Duration-Ms"
+
+
+def _unquote_part(value: str) -> str:
+    """A path part as aiohttp's router decodes it (``web_urldispatcher._unquote_path_safe``)."""
+    return value if "%" not in value else value.replace("%2F", "/").replace("%25", "%")
 
 
 class Gateway:
@@ -55,20 +58,32 @@ class Gateway:
         )
 
     def add_routes(self, app: web.Application) -> None:
+        """Any stage's paths, for the router; the server sends its own stage's to
+        :meth:`handle_stage` first (``prefix``), and the router sees only the others."""
         app.router.add_route("*", "/{stage}/{function}", self.handle)
         app.router.add_route("*", "/{stage}/{function}/{proxy:.*}", self.handle)
+
+    @property
+    def prefix(self) -> str:
+        return f"/{self.config.stage}/"
 
     def url(self, host: str, port: int, function: str) -> str:
         return f"http://{host}:{port}/{self.config.stage}/{function}"
 
     def _event(
-        self, request: web.Request, function: str, body: bytes, request_id: str, api_key: str | None
+        self,
+        request: web.BaseRequest,
+        function: str,
+        proxy: str | None,
+        body: bytes,
+        request_id: str,
+        api_key: str | None,
     ) -> dict:
         """API Gateway's proxy event for ``request`` (``handler.local.events``)."""
         client = ClientRequest(
             method=request.method,
             function=function,
-            proxy=request.match_info.get("proxy"),
+            proxy=proxy,
             headers=list(request.headers.items()),
             raw_query=request.raw_path.partition("?")[2].partition("#")[0],
             body=body,
@@ -85,11 +100,25 @@ class Gateway:
         return response
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """A routed request: ``/{stage}/{function}[/{proxy}]`` of any stage."""
+        info = request.match_info
+        if info["stage"] != self.config.stage:
+            return _message(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+        return await self.proxy(request, info["function"], info.get("proxy"))
+
+    async def handle_stage(self, request: web.BaseRequest) -> web.StreamResponse:
+        """A request under ``prefix``, unrouted: the path split as the router splits it (on the
+        path with ``%2F`` and ``%25`` still encoded, each part then decoded)."""
+        rest = request.rel_url.path_safe[len(self.prefix) :]
+        function, slash, proxy = rest.partition("/")
+        return await self.proxy(request, _unquote_part(function), _unquote_part(proxy) if slash else None)
+
+    async def proxy(self, request: web.BaseRequest, function: str, proxy: str | None) -> web.StreamResponse:
+        """The function's invocation through the Lambda proxy integration."""
         # supported-gateway-response-types.html, MISSING_AUTHENTICATION_TOKEN (403): "including
         # the cases when the client attempts to invoke an unsupported API method or resource"
-        if request.match_info["stage"] != self.config.stage or request.method not in HTTP_METHODS:
+        if request.method not in HTTP_METHODS:
             return _message(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
-        function = request.match_info["function"]
         try:
             state = self.pool.function(function)
         except UnknownFunction:
@@ -100,10 +129,10 @@ class Gateway:
             return _message(403, "Forbidden", "ForbiddenException")
         if not self.stage_bucket.take() or (key_bucket is not None and not key_bucket.take()):
             return _message(429, "Too Many Requests", "TooManyRequestsException")
-        request_id = str(uuid.uuid4())
+        request_id = uuid4_text()
         method_key = api_key if state.config.api_key_required else None
-        event = self._event(request, function, await request.read(), request_id, method_key)
-        payload = json.dumps(event).encode()
+        event = self._event(request, function, proxy, await request.read(), request_id, method_key)
+        payload = event_bytes(event)
         if len(payload) > MAX_REQUEST_BYTES:  # the event would exceed Lambda's invocation limit
             return _message(413, "Request Too Long", "RequestTooLargeException")
         try:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from handler.local.ids import uuid4_text
 from handler.local.lifecycle import InitPhase
 from handler.local.process import MemoryMeter
 from handler.local.reportline import EmulatorLine, ReportLine
@@ -146,7 +146,7 @@ class Invocation:
     def __init__(
         self, payload: bytes, loop: asyncio.AbstractEventLoop, client_context: str | None = None
     ) -> None:
-        self.request_id = str(uuid.uuid4())
+        self.request_id = uuid4_text()
         self.payload = payload
         # Invoke's ClientContext, decoded (JSON text): the runtime's Lambda-Runtime-Client-Context
         self.client_context = client_context

@@ -49,7 +49,8 @@ class Emulator:
         InvokeApi(self.pool, config.region).add_routes(self.app)
         self.gateway.add_routes(self.app)
         self.app.router.add_route("*", "/{tail:.*}", _missing_token)
-        self._runner = JsonErrorAppRunner(self.app, access_log=None, handle_signals=False)
+        fast_path = (self.gateway.prefix, self.gateway.handle_stage)
+        self._runner = JsonErrorAppRunner(self.app, fast_path, access_log=None, handle_signals=False)
         self._site: web.SockSite | None = None
         self.port = 0
 

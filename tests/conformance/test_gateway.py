@@ -174,6 +174,20 @@ def test_proxy_path_and_methods(api):
     assert (status, json.loads(body)) == (403, {"message": "Missing Authentication Token"})
 
 
+def test_the_stages_fast_path_splits_the_path_as_the_router_does(api):
+    """``/test/...`` skips aiohttp's router (handler/local/httperrors.FastPath); a path that only
+    decodes to ``/test/...`` (``/t%65st/...``) is routed. Both give the same event, ``%2F``
+    decoded inside a part, as the router decodes it."""
+    fast = raw_get(api, "/test/echo/a%2Fb/c", [])
+    routed = raw_get(api, "/t%65st/echo/a%2Fb/c", [])
+    for event in (fast, routed):
+        assert (event["resource"], event["pathParameters"]) == ("/echo/{proxy+}", {"proxy": "a/b/c"})
+    assert raw_get(api, "/test/echo/", [])["pathParameters"] == {"proxy": ""}
+    for path in ("/test/", "/test//echo", "/test/nosuch", "/other/echo"):
+        status, _, body = get(api.base_url + path)
+        assert (status, json.loads(body)) == (403, {"message": "Missing Authentication Token"}), path
+
+
 @pytest.mark.parametrize(
     ("content_type", "encoded"),
     [("application/octet-stream", True), ("image/png", True), ("text/plain", False)],

@@ -10,13 +10,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
+import uuid
 from types import SimpleNamespace
+from urllib.parse import unquote_plus
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from handler.local import asyncinvoke, functionname
 from handler.local.config import HOST_RUNTIME, ConfigError, load_config
-from handler.local.events import Api, ClientRequest, matches_binary, parse_query, rest_event
+from handler.local.events import Api, ClientRequest, event_bytes, matches_binary, parse_query, rest_event
+from handler.local.ids import uuid4_text
 from handler.local.pool import Throttled
 from handler.local.replies import BinaryDecodeError, MalformedReply, map_reply
 
@@ -60,6 +66,32 @@ def test_no_query_string_is_null_not_empty():
     # TUTORIAL / CAPTURE: null when there is none
     assert built["queryStringParameters"] is None and built["multiValueQueryStringParameters"] is None
     assert parse_query("&&;") == []
+
+
+@given(st.text(alphabet="ab=&;%+2F0 é", max_size=30))
+def test_parse_query_decodes_as_unquote_plus_on_every_part(raw):
+    """The fast path (no ``%`` or ``+``: nothing decoded) agrees with decoding every part."""
+    expected = []
+    for part in re.split(r"[&;]", raw):
+        if part:
+            name, _, value = part.partition("=")
+            expected.append((unquote_plus(name), unquote_plus(value)))
+    assert parse_query(raw) == expected
+
+
+def test_request_ids_are_version_4_uuids_and_distinct():
+    ids = [uuid4_text() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids[:200]:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+
+
+def test_the_event_bytes_are_its_json_and_undecodable_header_bytes_still_serialise():
+    built = event(headers=[("User-Agent", "curl/8.0 é")], raw_query="q=%E2%9C%93")
+    assert json.loads(event_bytes(built)) == built
+    escaped = event(headers=[("X-Raw", b"\xff".decode("utf-8", "surrogateescape"))])
+    assert json.loads(event_bytes(escaped))["headers"]["X-Raw"] == "\udcff"
 
 
 def test_host_and_forwarding_headers_are_api_gateways():
