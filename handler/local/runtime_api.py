@@ -54,10 +54,12 @@ def _not_found() -> web.Response:
 class RuntimeApi:
     def __init__(self) -> None:
         self.runner: web.ServerRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._sites: dict[int, web.SockSite] = {}
         self._environments: dict[int, Environment] = {}
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         server = web.Server(self._dispatch, request_factory=self._request)
         self.runner = web.ServerRunner(server, access_log=None, handle_signals=False)
         await self.runner.setup()
@@ -65,13 +67,13 @@ class RuntimeApi:
     def _request(self, message, payload, protocol, writer, task) -> web.BaseRequest:
         """As ``web.Server`` builds a request, with room for Lambda's 6 MB response (the
         default allows 1 MiB)."""
-        loop = asyncio.get_running_loop()
         size = CLIENT_MAX_BYTES
-        return web.BaseRequest(message, payload, protocol, writer, task, loop, client_max_size=size)
+        return web.BaseRequest(message, payload, protocol, writer, task, self._loop, client_max_size=size)
 
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         """The four endpoints; another path is 404, another method on one of them 405."""
-        path, method = request.path, request.method
+        # the raw path: the runtime's paths are ASCII (its request ids are UUIDs), nothing to decode
+        path, method = request.raw_path.partition("?")[0], request.method
         if path == NEXT_PATH:
             return await self._next(request) if method == "GET" else _not_allowed(method, "GET")
         if path.startswith(INVOCATION_PREFIX):
