@@ -1,17 +1,18 @@
 """``python -m bench.emulator_cost``: what the local emulator itself costs per request, in CPU and wall time.
 
 Starts its own emulator (``python -m handler.serve``, one function, by default ``logit-lean`` at
-1,769 MB so that the CPU quota, one whole vCPU, is not in the way) and a bare aiohttp server
-(``python -m bench.truth.server``, ``/truth/0``), then runs ``--rounds`` rounds against each,
-interleaved (emulator, bare, emulator, bare, …) so that both see the same machine. A round is a
-new keep-alive connection (http.client, this process, closed loop), ``--warmup`` untimed
-requests, then ``--requests`` timed ones. Per round:
+1,769 MB so that the CPU quota, one whole vCPU, is not in the way), the floor proxy
+(``python -m bench.truth.proxy``) and a bare aiohttp server (``python -m bench.truth.server``,
+``/truth/0``), then runs ``--rounds`` rounds against each, interleaved (emulator, floor, bare,
+emulator, …) so that all three see the same machine. A round is a new keep-alive connection
+(http.client, this process, closed loop), ``--warmup`` untimed requests, then ``--requests``
+timed ones. Per round:
 
 - **server CPU**: the server process's CPU time (the emulator: its gateway and Runtime API
   together, every thread), the delta of ``/proc/<pid>/task/*/schedstat`` (ns, the scheduler's
   own accounting; ``utime + stime`` from ``/proc/<pid>/stat`` in clock ticks where it is absent);
 - **environment CPU**: the same for the function's environment processes (awslambdaric and
-  the handler; the emulator's descendants), reported apart;
+  the handler; the emulator's or the floor proxy's descendants), reported apart;
 - **client CPU**: this process's ``time.process_time_ns()`` over the timed loop (http.client
   plus the timing and the histogram record);
 - **wall**: per request, just before the request is written to just after the body is read
@@ -22,6 +23,12 @@ the cost of a cold start (the warm-up absorbs it), and concurrency (one client).
 are the issue's (18): gateway CPU per request ÷ bare server CPU per request, and the
 emulator's e2e p50 ÷ the bare server's p50, from the merged histograms. A proxied request is
 three HTTP exchanges (the client's, the runtime's ``/next`` reply, its ``POST …/response``).
+
+The **floor** target is ``bench.truth.proxy``: those three exchanges and nothing else, on two
+aiohttp low-level servers in front of one ``awslambdaric`` environment running the same
+function (no event fidelity, no resource model, no logs). Its ratios to the bare server (floor
+CPU ÷ bare CPU, floor p50 ÷ bare p50) are the least this architecture costs on this machine:
+what the emulator spends above them is its own work, what is below them is not its to save.
 """
 
 from __future__ import annotations
@@ -190,45 +197,57 @@ def summarize_target(target: Target, rounds: list[CostRound]) -> TargetCost:
 
 
 @contextlib.contextmanager
-def running_targets(config: CostConfig, work_dir: Path) -> Iterator[tuple[Target, Target, str]]:
-    """The emulator and the bare server for the ``with`` block, stopped by PID on leaving it."""
+def running_targets(config: CostConfig, work_dir: Path) -> Iterator[tuple[Target, Target, Target, str]]:
+    """The emulator, the floor proxy and the bare server for the ``with`` block, stopped by PID
+    on leaving it."""
     config_path = work_dir / "emulator.toml"
     config_path.write_text(config_toml(config, Path.cwd().resolve()), encoding="utf-8")
     extra = ["--config", str(config_path), *(["--low-latency"] if config.low_latency else [])]
     extra += [] if config.freeze else ["--no-freeze"]
     extra += ["--resource-model", config.resource_model]
-    with running_emulator(config.models, work_dir, *extra) as emulator:
-        bare_command = [sys.executable, "-m", "bench.truth.server", "--port", "0"]
-        with start(bare_command, work_dir / "truth.out", ready=line_with("truth: ")) as bare_child:
-            bare_url = str(bare_child.ready).split("truth: ", 1)[1].strip() + "/truth/0"
+    floor_env = LEAN_ENV | (
+        {"MODEL_URI": str(config.models.resolve() / "logit.json")} if config.models else {}
+    )
+    floor_command = [sys.executable, "-m", "bench.truth.proxy", "--port", "0", "--code-dir"]
+    floor_command += [str(Path.cwd().resolve()), *(f"--env={k}={v}" for k, v in floor_env.items())]
+    bare_command = [sys.executable, "-m", "bench.truth.server", "--port", "0"]
+    with (
+        running_emulator(config.models, work_dir, *extra) as emulator,
+        start(floor_command, work_dir / "proxy.out", ready=line_with("proxy: ")) as floor_child,
+        start(bare_command, work_dir / "truth.out", ready=line_with("truth: ")) as bare_child,
+    ):
+        emulator_url = emulator.url(config.function, QUERY)
+        floor_url = (
+            str(floor_child.ready).split("proxy: ", 1)[1].strip() + f"/staging/{config.function}?{QUERY}"
+        )
+        bare_url = str(bare_child.ready).split("truth: ", 1)[1].strip() + "/truth/0"
 
-            def environment_pids() -> list[int]:
-                return sorted(p.pid for p in emulator.children())
+        def environment_pids() -> list[int]:
+            return sorted(p.pid for p in emulator.children())
 
-            yield (
-                Target(
-                    "emulator",
-                    emulator.url(config.function, QUERY),
-                    emulator.child.pid,
-                    environment_pids,
-                    {},
-                    LatencyRecorder(),
-                ),
-                Target("bare", bare_url, bare_child.pid, list, {}, LatencyRecorder()),
-                emulator.base_url,
-            )
+        def floor_pids() -> list[int]:
+            return sorted(p.pid for p in floor_child.descendants())
+
+        yield (
+            Target("emulator", emulator_url, emulator.child.pid, environment_pids, {}, LatencyRecorder()),
+            Target("floor", floor_url, floor_child.pid, floor_pids, {}, LatencyRecorder()),
+            Target("bare", bare_url, bare_child.pid, list, {}, LatencyRecorder()),
+            emulator.base_url,
+        )
 
 
 def measure(config: CostConfig, work_dir: Path) -> EmulatorCostRun:
-    with running_targets(config, work_dir) as (emulator, bare, base_url):
+    with running_targets(config, work_dir) as (emulator, floor, bare, base_url):
         model = resource_model(base_url)
         results: list[CostRound] = []
         for number in range(1, config.rounds + 1):
-            for target in (emulator, bare):
+            for target in (emulator, floor, bare):
                 results.append(run_round(target, number, config.requests, config.warmup))
-        if not emulator.environments():
-            raise RuntimeError("the emulator has no environment process after the rounds")
+        for target in (emulator, floor):
+            if not target.environments():
+                raise RuntimeError(f"the {target.name} has no environment process after the rounds")
     emulator_cost = summarize_target(emulator, [r for r in results if r.target == "emulator"])
+    floor_cost = summarize_target(floor, [r for r in results if r.target == "floor"])
     bare_cost = summarize_target(bare, [r for r in results if r.target == "bare"])
     options = {
         "requests": config.requests,
@@ -248,12 +267,15 @@ def measure(config: CostConfig, work_dir: Path) -> EmulatorCostRun:
         warmup_per_round=config.warmup,
         cpu_source=CPU_SOURCE,
         emulator=emulator_cost,
+        floor=floor_cost,
         bare=bare_cost,
         round_results=results,
         gateway_cpu_ratio=round(
             emulator_cost.server_cpu_us_per_request / bare_cost.server_cpu_us_per_request, 3
         ),
         e2e_p50_ratio=round(emulator_cost.e2e_us.p50 / bare_cost.e2e_us.p50, 3),
+        floor_cpu_ratio=round(floor_cost.server_cpu_us_per_request / bare_cost.server_cpu_us_per_request, 3),
+        floor_e2e_p50_ratio=round(floor_cost.e2e_us.p50 / bare_cost.e2e_us.p50, 3),
         gateway_cpu_ratio_goal=GATEWAY_CPU_RATIO_GOAL,
         e2e_p50_ratio_goal=E2E_P50_RATIO_GOAL,
     )
@@ -271,6 +293,7 @@ def table(run: EmulatorCostRun) -> str:
     ]
     for cost, label in (
         (run.emulator, f"emulator ({run.function}, {run.memory_mb} MB)"),
+        (run.floor, "floor: three aiohttp exchanges (bench.truth.proxy)"),
         (run.bare, "bare aiohttp /truth/0"),
     ):
         spread = cost.server_cpu_rounds
@@ -294,6 +317,9 @@ def verdict_lines(run: EmulatorCostRun) -> list[str]:
         f"({met(run.gateway_cpu_ratio, run.gateway_cpu_ratio_goal)})",
         f"e2e p50 / bare round trip p50: {run.e2e_p50_ratio:.2f}x "
         f"({met(run.e2e_p50_ratio, run.e2e_p50_ratio_goal)})",
+        f"floor CPU / bare server CPU: {run.floor_cpu_ratio:.2f}x "
+        "(the least three aiohttp exchanges cost here)",
+        f"floor e2e p50 / bare p50: {run.floor_e2e_p50_ratio:.2f}x",
     ]
 
 
@@ -365,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print(
-            "interrupted: the emulator and the bare server are stopped; no results written", file=sys.stderr
+            "interrupted: the emulator, the floor proxy and the bare server are stopped; no results written",
+            file=sys.stderr,
         )
         return 130
     path = write_json_atomic(Path(config.results or f"results/emulator-cost-{utc_stamp()}.json"), run)
@@ -373,8 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(run))
     for line in verdict_lines(run):
         print(line)
-    for warning in (*run.emulator.server_cpu_rounds.warnings, *run.bare.server_cpu_rounds.warnings):
-        print(f"warning: {warning}")
+    for cost in (run.emulator, run.floor, run.bare):
+        for warning in cost.server_cpu_rounds.warnings:
+            print(f"warning: {warning}")
     print(f"results: {path}")
     return 0
 

@@ -1,4 +1,4 @@
-"""The ``emulator-cost`` kind in the report: CPU and wall time per request, emulator beside bare aiohttp.
+"""The ``emulator-cost`` kind in the report: CPU and wall time per request, emulator, floor and bare.
 
 Every figure is one the results already hold (``bench.emulator_cost`` computed the per-request
 CPU and the ratios; the percentiles come from its HdrHistograms).
@@ -28,7 +28,7 @@ def _row(cost: TargetCost) -> list[str]:
 
 
 def emulator_cost_section(runs: list[Run]) -> str:
-    """Per run: the two targets per request, and the ratios against the issue's goals."""
+    """Per run: the three targets per request, the ratios against the issue's goals and the floor's."""
     from reports.page import _e, _table
 
     parts = []
@@ -37,9 +37,14 @@ def emulator_cost_section(runs: list[Run]) -> str:
         parts.append(
             f"<h3>{_e(run.label)}: {_e(document.function)} at {document.memory_mb:,} MB, "
             f"{document.rounds} rounds of {document.requests_per_round:,} per target</h3>"
-            + _table(HEADERS, [_row(document.emulator), _row(document.bare)], text_columns=1)
+            + _table(
+                HEADERS, [_row(document.emulator), _row(document.floor), _row(document.bare)], text_columns=1
+            )
             + f'<p class="note">gateway CPU / bare server CPU {document.gateway_cpu_ratio:.2f}× '
             f"(goal ≤ {document.gateway_cpu_ratio_goal:g}×); e2e p50 / bare p50 "
             f"{document.e2e_p50_ratio:.2f}× (goal ≤ {document.e2e_p50_ratio_goal:g}×)</p>"
+            + f'<p class="note">floor CPU / bare server CPU {document.floor_cpu_ratio:.2f}× '
+            "(bench.truth.proxy: the least three aiohttp exchanges cost here); "
+            f"floor e2e p50 / bare p50 {document.floor_e2e_p50_ratio:.2f}×</p>"
         )
     return "<h2>The emulator's own cost</h2>" + "".join(parts) if parts else ""

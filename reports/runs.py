@@ -127,7 +127,7 @@ def _figures(run: Run) -> dict[str, dict[str, float]]:
         warm = document.warm
         figures["endpoint"] = {"e2e p50 µs": warm.e2e_us.p50, "e2e p99 µs": warm.e2e_us.p99}
     elif isinstance(document, EmulatorCostRun):
-        for cost in (document.emulator, document.bare):
+        for cost in (document.emulator, document.floor, document.bare):
             figures[cost.target] = {
                 "server CPU µs": cost.server_cpu_us_per_request,
                 "e2e p50 µs": cost.e2e_us.p50,

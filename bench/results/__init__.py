@@ -30,6 +30,8 @@ change; tests/golden/ holds a document of each kind and version):
 - coldstart 2: process mode only, in µs; endpoint mode and CloudWatch are kinds of their own.
 - powertune 1: first version.
 - emulator-cost 1: first version.
+- emulator-cost 2: adds the floor target, bench.truth.proxy (``floor``, ``floor_cpu_ratio``,
+  ``floor_e2e_p50_ratio``).
 
 ``reports`` imports this package and nothing else of ``bench``.
 """

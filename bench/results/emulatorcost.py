@@ -2,9 +2,11 @@
 
 CPU in ns per round (``*_cpu_ns``) and µs per request (``*_cpu_us_per_request``); wall time
 as :class:`~bench.latency.Series` in µs with its HdrHistogram. ``emulator`` is a warm
-function through the gateway, ``bare`` a bare aiohttp server (``bench.truth.server``
-``/truth/0``) measured in the same run, rounds interleaved. Format history:
-``emulator-cost`` 1 is the first version.
+function through the gateway, ``floor`` the same function behind the least proxy that does a
+proxied request's three HTTP exchanges (``bench.truth.proxy``), ``bare`` a bare aiohttp server
+(``bench.truth.server`` ``/truth/0``), all measured in the same run, rounds interleaved.
+Format history: ``emulator-cost`` 1 is the first version; 2 adds the floor target,
+bench.truth.proxy (``floor``, ``floor_cpu_ratio``, ``floor_e2e_p50_ratio``).
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from bench.stats import TrialStats
 class CostRound(Record):
     """One round against one target: ``requests`` timed requests on one keep-alive connection."""
 
-    target: str  # "emulator" or "bare"
-    number: int  # 1-based, in the order the rounds ran (the two targets alternate)
+    target: str  # "emulator", "floor" or "bare"
+    number: int  # 1-based, in the order the rounds ran (the three targets take turns)
     requests: int
-    server_cpu_ns: int  # the server process (the emulator: gateway + Runtime API), all threads
+    server_cpu_ns: int  # the server process (emulator or floor: front + Runtime API), all threads
     environment_cpu_ns: int | None  # the function's environment processes; None for the bare server
     client_cpu_ns: int  # this process (http.client and the timing loop)
     wall_ns: int  # the round's timed loop, first request written to last body read
@@ -53,7 +55,7 @@ class TargetCost(Record):
 @dataclass(frozen=True)
 class EmulatorCostRun(Document):
     KIND: ClassVar[str] = "emulator-cost"
-    SCHEMA_VERSION: ClassVar[int] = 1
+    SCHEMA_VERSION: ClassVar[int] = 2
 
     metadata: Metadata
     function: str
@@ -63,10 +65,13 @@ class EmulatorCostRun(Document):
     warmup_per_round: int
     cpu_source: str  # how process CPU was read (e.g. "/proc/<pid>/task/*/schedstat")
     emulator: TargetCost
+    floor: TargetCost  # bench.truth.proxy: three aiohttp exchanges in front of one awslambdaric
     bare: TargetCost
     round_results: list[CostRound]
     gateway_cpu_ratio: float  # emulator server CPU per request / bare server CPU per request
     e2e_p50_ratio: float  # emulator e2e p50 / bare e2e p50 (merged histograms)
+    floor_cpu_ratio: float  # floor server CPU per request / bare server CPU per request
+    floor_e2e_p50_ratio: float  # floor e2e p50 / bare e2e p50 (merged histograms)
     gateway_cpu_ratio_goal: float  # issue 18: <= 3
     e2e_p50_ratio_goal: float  # issue 18: <= 2.5
 
