@@ -10,7 +10,8 @@ first requests are its cold start, made before the timed run), then the tree's o
 harness: ``locust -f <tree>/locustfile.py --headless -u N -r N -t Ss --arrival closed
 --scenario steady --payload tutorial`` against ``staging/logit-lean``. Throughput is the run's
 stage ``achieved_rps`` from its results JSON (requests over the stage's seconds); errors are
-counted from the same file. Everything runs on this machine's 2 CPUs: the emulator, its
+counted from the same file as the harness's error gate counts them (a request cut off by the
+run's end is not one). Everything runs on this machine's 2 CPUs: the emulator, its
 environments and Locust share them, so the figure is the whole local stack's, not Lambda's.
 Processes are stopped by PID (``bench.process``) when each round ends. Prints a table; writes
 nothing but temporary files.
@@ -97,7 +98,11 @@ def one_round(tree: Path, work: Path, users: int, seconds: int) -> tuple[float, 
     document = json.loads(results.read_text(encoding="utf-8"))
     stage = document["stages"][0]
     endpoint = next(iter(document["endpoints"].values()))
-    failed = sum(count for outcome, count in endpoint["outcomes"].items() if outcome != "2xx")
+    # as the harness's error gate counts (bench.verdict): a request cut off by the run's end
+    # ("cancelled") is not a failure
+    failed = sum(
+        count for outcome, count in endpoint["outcomes"].items() if outcome not in ("2xx", "cancelled")
+    )
     return stage["achieved_rps"], endpoint["requests"], failed + endpoint["verify_failures"]
 
 
