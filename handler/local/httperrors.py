@@ -91,8 +91,8 @@ class FastPath:
     """The server's request handler: a request whose path starts with ``prefix`` goes straight
     to ``handler`` (with :func:`json_errors`' answer for an ``HTTPException``); any other to the
     application (its router and middleware). The application's machinery (router resolution,
-    match info, middleware, signals) was measured at ~6 % of the emulator's CPU per proxied
-    request (docs/benchmarks.md, "The emulator's own cost"); the gateway's hot path skips it."""
+    match info, middleware, signals) was ~6 % of a profile's samples per proxied request
+    (docs/benchmarks.md, "The emulator's own cost"); the gateway's hot path skips it."""
 
     def __init__(self, prefix: str, handler: Handler, application: Handler) -> None:
         self.prefix, self._handler, self._application = prefix, handler, application
