@@ -40,6 +40,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bench.truth.server import run_until_signalled
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 INVOCATION_PREFIX = "/2018-06-01/runtime/invocation/"
 NEXT_PATH = f"{INVOCATION_PREFIX}next"
@@ -195,18 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         "--env", type=_key_value, action="append", default=[], metavar="KEY=VALUE", help="repeatable"
     )
     args = parser.parse_args(argv)
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover - uvloop is not on Windows
-        pass
-    # SIGINT too: a shell script's background job starts with SIGINT ignored.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.default_int_handler)
-    with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(serve(args.port, args.code_dir.resolve(), args.handler, dict(args.env)))
-    return 0
+    return run_until_signalled(serve(args.port, args.code_dir.resolve(), args.handler, dict(args.env)))
 
 
 if __name__ == "__main__":

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import signal
 import sys
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from aiohttp import web
 
@@ -85,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.truth.server", description=__doc__)
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
+    return run_until_signalled(serve(args.port))
+
+
+def run_until_signalled(main: Coroutine[Any, Any, int | None]) -> int:
+    """Run ``main`` (on uvloop where installed) until it returns or SIGINT/SIGTERM ends it; its
+    exit code (0 when it returns None or is ended by a signal). Shared with bench.truth.proxy."""
     try:
         import uvloop
 
@@ -94,9 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     # SIGINT too: a shell script's background job starts with SIGINT ignored.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port))
-    return 0
+    try:
+        return asyncio.run(main) or 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        main.close()  # never started (a signal before the loop ran it): no "never awaited" warning
 
 
 if __name__ == "__main__":
