@@ -17,34 +17,29 @@ def positive_int(text: str) -> int:
     return value
 
 
-def positive_float(text: str) -> float:
-    """A number greater than 0."""
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
+
+
+def positive_float(text: str) -> float:
+    """A number greater than 0."""
+    if not (value := _number(text)) > 0:
         raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
     return value
 
 
 def fraction(text: str) -> float:
     """A number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
+    if not 0.0 <= (value := _number(text)) <= 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], not {text}")
     return value
 
 
 def percentile(text: str) -> float:
     """A percentile in (0, 100)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 < value < 100.0:
+    if not 0.0 < (value := _number(text)) < 100.0:
         raise argparse.ArgumentTypeError(f"a percentile must be in (0, 100), not {text}")
     return value

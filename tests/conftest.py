@@ -8,7 +8,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from bench import process
 from bench.process import Child, EmulatorProcess, run_to_completion
@@ -89,6 +91,18 @@ def real_models_dir(tmp_path_factory) -> Path:
 
 
 AWS_TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def lambda_client(base_url: str, read_timeout_s: float = 40):
+    """A boto3 Lambda client for an emulator at ``base_url``: test credentials, no retries."""
+    return boto3.client(
+        "lambda",
+        endpoint_url=base_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=read_timeout_s),
+    )
 
 
 RunningEmulator = EmulatorProcess  # the name the tests know

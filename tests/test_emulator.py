@@ -7,14 +7,12 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import boto3
 import joblib
 import numpy as np
 import psutil
 import pytest
-from botocore.config import Config
 
-from tests.conftest import PROJECT_ROOT, TUTORIAL_QUERY, start_emulator
+from tests.conftest import PROJECT_ROOT, TUTORIAL_QUERY, lambda_client, start_emulator
 
 pytestmark = pytest.mark.slow  # every test runs the emulator (or its CLI) as a real process
 
@@ -28,17 +26,6 @@ def get(url: str, headers: dict | None = None, method: str = "GET", data: bytes 
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
-
-
-def lambda_client(emulator):
-    return boto3.client(
-        "lambda",
-        endpoint_url=emulator.base_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"total_max_attempts": 1}, read_timeout=40),
-    )
 
 
 def expected_probability(models_dir: Path) -> float:
@@ -96,7 +83,7 @@ def test_the_runtime_api_answers_other_paths_404_and_other_methods_405(emulator)
 
 
 def test_cold_then_warm_with_report_lines_via_boto3_tail(emulator):
-    client = lambda_client(emulator)
+    client = lambda_client(emulator.base_url)
     client.update_function_configuration(
         FunctionName="faulty", Environment={"Variables": {"FORCE": "cold-1"}}
     )
@@ -125,7 +112,7 @@ def test_cold_then_warm_with_report_lines_via_boto3_tail(emulator):
 
 
 def test_configuration_update_makes_the_next_call_cold(emulator):
-    client = lambda_client(emulator)
+    client = lambda_client(emulator.base_url)
     warm_pid = json.loads(json.loads(client.invoke(FunctionName="faulty")["Payload"].read())["body"])
     response = client.update_function_configuration(
         FunctionName="faulty", Environment={"Variables": {"FORCE": "cold-2"}}
@@ -151,7 +138,7 @@ def test_concurrent_slow_invocations_start_environments_up_to_the_limit(emulator
 def test_lambda_throttle_at_the_invoke_api_is_too_many_requests(emulator):
     import threading
 
-    client = lambda_client(emulator)
+    client = lambda_client(emulator.base_url)
     client.invoke(FunctionName="faulty")  # connection and signer ready before the burst
     payload = json.dumps({"queryStringParameters": {"fault": "sleep", "seconds": "0.8"}})
     start = threading.Barrier(5)
@@ -194,7 +181,7 @@ def test_faults_get_aws_outcomes_and_the_next_request_succeeds(emulator, fault, 
     assert status == 502
     assert json.loads(body) == {"message": "Internal server error"}
     assert get(emulator.url("faulty", "fault=none"))[0] == 200
-    client = lambda_client(emulator)
+    client = lambda_client(emulator.base_url)
     name, _, seconds = fault.partition("&seconds=")
     params = {"fault": name, **({"seconds": seconds} if seconds else {})}
     response = client.invoke(
@@ -218,7 +205,7 @@ def test_malformed_proxy_reply_is_502(emulator):
 def test_import_error_is_an_init_error(emulator):
     status, _, _ = get(emulator.url("broken-import"))
     assert status == 502
-    response = lambda_client(emulator).invoke(FunctionName="broken-import")
+    response = lambda_client(emulator.base_url).invoke(FunctionName="broken-import")
     assert response["FunctionError"] == "Unhandled"
     assert json.loads(response["Payload"].read())["errorType"] == "Runtime.ImportModuleError"
 
@@ -228,7 +215,7 @@ def test_init_over_the_limit_is_retried_then_times_out_and_leaves_no_environment
     # As on Lambda (lambda-runtime-environment.html), the init is retried at the invocation under
     # the function's timeout, which the retried init runs out too: the timeout error.
     before = {child.pid for child in emulator.children()}
-    response = lambda_client(emulator).invoke(FunctionName="slow-init", LogType="Tail")
+    response = lambda_client(emulator.base_url).invoke(FunctionName="slow-init", LogType="Tail")
     assert response["FunctionError"] == "Unhandled"
     payload = json.loads(response["Payload"].read())
     assert payload["errorType"] == "Sandbox.Timedout"

@@ -22,17 +22,15 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import boto3
 import psutil
 import pytest
-from botocore.config import Config
 
 from handler.local import cgroups
 from handler.local.contention import Phase, contention
 from handler.local.ephemeral import TmpRoot
 from handler.local.lifecycle import INIT_CAP, Lifecycle, Timeouts, init_allowance_ns
 from handler.local.reportline import EmulatorLine, ReportLine
-from tests.conftest import PROJECT_ROOT, start_emulator
+from tests.conftest import PROJECT_ROOT, lambda_client, start_emulator
 
 REQUIRE = os.environ.get("REQUIRE_CGROUPS") == "1"
 FUNCTIONS = PROJECT_ROOT / "bench" / "hardening" / "faultfunctions"
@@ -220,14 +218,7 @@ def get(url: str) -> tuple[int, dict, bytes]:
 
 def invoke(emulator, name: str, **event) -> tuple[dict, dict, str]:
     """Invoke API with LogType=Tail: (response, payload, log tail)."""
-    client = boto3.client(
-        "lambda",
-        endpoint_url=emulator.base_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"total_max_attempts": 1}, read_timeout=60),
-    )
+    client = lambda_client(emulator.base_url, read_timeout_s=60)
     response = client.invoke(FunctionName=name, Payload=json.dumps(event), LogType="Tail")
     payload = json.loads(response["Payload"].read())
     return response, payload, base64.b64decode(response["LogResult"]).decode()

@@ -131,7 +131,7 @@ def parse_query(raw_query: str) -> list[tuple[str, str]]:
         if not part:
             continue
         name, _, value = part.partition("=")
-        if "%" in part or "+" in part:  # else there is nothing to decode (9.3 µs → 2.6 for ten)
+        if "%" in part or "+" in part:  # else nothing to decode (ten pairs: 9.3 µs → 3.0)
             name, value = unquote_plus(name), unquote_plus(value)
         pairs.append((name, value))
     return pairs

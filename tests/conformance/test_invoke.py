@@ -8,12 +8,11 @@ from __future__ import annotations
 import base64
 import json
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.conformance.test_gateway import api  # noqa: F401  (the module's emulator)
+from tests.conftest import lambda_client
 
 pytestmark = pytest.mark.slow  # the emulator runs as a real process
 
@@ -25,14 +24,7 @@ BIG_EVENT = json.dumps({"x": "y" * 1_048_576})
 
 @pytest.fixture(scope="module")
 def client(api):  # noqa: F811
-    return boto3.client(
-        "lambda",
-        endpoint_url=api.base_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"total_max_attempts": 1}, read_timeout=30),
-    )
+    return lambda_client(api.base_url, read_timeout_s=30)
 
 
 def error_of(call) -> dict:

@@ -9,15 +9,13 @@ from __future__ import annotations
 import base64
 import json
 
-import boto3
 import psutil
 import pytest
-from botocore.config import Config
 
 from handler.local.invocation import KeptPeak, init_report_line, timeout_message, timeout_payload
 from handler.local.lifecycle import InitPhase
 from handler.local.reportline import ReportLine
-from tests.conftest import PROJECT_ROOT, start_emulator
+from tests.conftest import PROJECT_ROOT, lambda_client, start_emulator
 
 FAULT_FUNCTIONS = PROJECT_ROOT / "bench" / "hardening" / "faultfunctions"
 INIT_LIMIT_S = 0.5
@@ -105,14 +103,7 @@ def lifecycle_emulator(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(lifecycle_emulator):
-    return boto3.client(
-        "lambda",
-        endpoint_url=lifecycle_emulator.base_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"total_max_attempts": 1}, read_timeout=40),
-    )
+    return lambda_client(lifecycle_emulator.base_url)
 
 
 def invoke(client, name: str, fault: str = "none", seconds: str = "0") -> tuple[dict, dict, list[str]]:
