@@ -320,6 +320,8 @@ def verdict_lines(run: EmulatorCostRun) -> list[str]:
         f"floor CPU / bare server CPU: {run.floor_cpu_ratio:.2f}x "
         "(the least three aiohttp exchanges cost here)",
         f"floor e2e p50 / bare p50: {run.floor_e2e_p50_ratio:.2f}x",
+        f"emulator / floor: CPU {run.over_floor_cpu:.2f}x, e2e p50 {run.over_floor_e2e_p50:.2f}x "
+        "(the emulator's own work above the three exchanges)",
     ]
 
 

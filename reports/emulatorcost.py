@@ -45,6 +45,8 @@ def emulator_cost_section(runs: list[Run]) -> str:
             f"{document.e2e_p50_ratio:.2f}× (goal ≤ {document.e2e_p50_ratio_goal:g}×)</p>"
             + f'<p class="note">floor CPU / bare server CPU {document.floor_cpu_ratio:.2f}× '
             "(bench.truth.proxy: the least three aiohttp exchanges cost here); "
-            f"floor e2e p50 / bare p50 {document.floor_e2e_p50_ratio:.2f}×</p>"
+            f"floor e2e p50 / bare p50 {document.floor_e2e_p50_ratio:.2f}×; emulator / floor: "
+            f"CPU {document.over_floor_cpu:.2f}×, e2e p50 {document.over_floor_e2e_p50:.2f}× "
+            "(the emulator's own work above the three exchanges)</p>"
         )
     return "<h2>The emulator's own cost</h2>" + "".join(parts) if parts else ""

@@ -92,6 +92,8 @@ def test_a_short_run_against_the_real_emulator_the_floor_and_bare_server(tmp_pat
         and "floor CPU / bare server CPU: " in completed.stdout
     )
     run = read_document(results)
+    over_floor = f"emulator / floor: CPU {run.over_floor_cpu:.2f}x, e2e p50 {run.over_floor_e2e_p50:.2f}x "
+    assert over_floor in completed.stdout
     assert isinstance(run, EmulatorCostRun)
     assert [(r.target, r.number) for r in run.round_results] == [
         ("emulator", 1), ("floor", 1), ("bare", 1), ("emulator", 2), ("floor", 2), ("bare", 2)
@@ -126,6 +128,9 @@ def test_a_short_run_against_the_real_emulator_the_floor_and_bare_server(tmp_pat
         run.floor.server_cpu_us_per_request / run.bare.server_cpu_us_per_request, rel=1e-3
     )
     assert run.floor_e2e_p50_ratio == pytest.approx(run.floor.e2e_us.p50 / run.bare.e2e_us.p50, rel=1e-3)
+    assert run.over_floor_cpu == pytest.approx(
+        run.emulator.server_cpu_us_per_request / run.floor.server_cpu_us_per_request
+    )
     document = json.loads(results.read_text(encoding="utf-8"))
     assert document["schema_version"] == 2 and {"floor_cpu_ratio", "floor_e2e_p50_ratio"} <= set(document)
     # A proxied request is three HTTP exchanges and a function: it costs more than one bare one.

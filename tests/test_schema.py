@@ -91,6 +91,8 @@ def test_reports_render_every_golden_file(tmp_path):
     for run in runs:
         assert run.label in page  # every document appears, at least in the metadata section
     assert page.count("<h2>") >= 6 and "Traceback" not in page
+    (cost,) = [run.document for run in runs if run.document.KIND == "emulator-cost"]
+    assert f"emulator / floor: CPU {cost.over_floor_cpu:.2f}×, e2e p50 {cost.over_floor_e2e_p50:.2f}×" in page
 
 
 def test_the_models_manifest_is_typed_and_its_readers_check_its_version(models_dir):

@@ -75,5 +75,16 @@ class EmulatorCostRun(Document):
     gateway_cpu_ratio_goal: float  # issue 18: <= 3
     e2e_p50_ratio_goal: float  # issue 18: <= 2.5
 
+    @property
+    def over_floor_cpu(self) -> float:
+        """The emulator's server CPU per request / the floor's: its own work above the three
+        exchanges (1.0 would be none)."""
+        return self.emulator.server_cpu_us_per_request / self.floor.server_cpu_us_per_request
+
+    @property
+    def over_floor_e2e_p50(self) -> float:
+        """The emulator's e2e p50 / the floor's (merged histograms)."""
+        return self.emulator.e2e_us.p50 / self.floor.e2e_us.p50
+
 
 __all__ = ["CostRound", "EmulatorCostRun", "TargetCost"]
