@@ -174,9 +174,13 @@ class Limits:
 FAILED_OUTCOMES = ("function_error", "4xx", "429", "5xx", "other", "connection_error")
 
 
-def error_gate(name: str, outcomes: dict[str, int], limits: Limits, wrong_predictions: int = 0) -> Gate:
+def error_gate(
+    name: str, outcomes: dict[str, int], limits: Limits, wrong_predictions: int = 0, lambda_throttles: int = 0
+) -> Gate:
     """The share of failed requests against ``limits.max_error_rate``; cancelled requests (cut
-    off by the end of the run) are neither answers nor failures."""
+    off by the end of the run) are neither answers nor failures. ``lambda_throttles``: how many
+    of the failures the emulator marked as a Lambda concurrency throttle (``X-Emulator-Throttled``;
+    API Gateway answers one with a 500), named in the message: they count as failures all the same."""
     counted = [outcome for outcome in FAILED_OUTCOMES if outcome != "429" or not limits.throttling_expected]
     by_outcome = {outcome: outcomes.get(outcome, 0) for outcome in counted if outcomes.get(outcome, 0)}
     if wrong_predictions:
@@ -192,6 +196,7 @@ def error_gate(name: str, outcomes: dict[str, int], limits: Limits, wrong_predic
     message = (
         f"{status}: {name}: {failed:,} of {answered:,} requests failed"
         + (f" ({parts})" if parts else "")
+        + (f"; {lambda_throttles:,} of them Lambda concurrency throttles" if lambda_throttles else "")
         + f"; {share:.2%} vs at most {limits.max_error_rate:.2%}"
     )
     return Gate(
@@ -202,7 +207,8 @@ def error_gate(name: str, outcomes: dict[str, int], limits: Limits, wrong_predic
         unit="share",
         samples=answered,
         message=message,
-        details={"failed": failed, "by_outcome": by_outcome},
+        details={"failed": failed, "by_outcome": by_outcome}
+        | ({"lambda_throttles": lambda_throttles} if lambda_throttles else {}),
         check="errors",
     )
 

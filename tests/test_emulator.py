@@ -12,6 +12,7 @@ import numpy as np
 import psutil
 import pytest
 
+from handler.local.pool import THROTTLE_REASON
 from tests.conftest import PROJECT_ROOT, TUTORIAL_QUERY, lambda_client, start_emulator
 
 pytestmark = pytest.mark.slow  # every test runs the emulator (or its CLI) as a real process
@@ -125,14 +126,34 @@ def test_configuration_update_makes_the_next_call_cold(emulator):
     assert new_pid != warm_pid["pid"]
 
 
+def _throttle_lines(emulator) -> list[str]:
+    prefix = "[faulty] EMULATOR Throttled RequestId: "
+    return [
+        line for line in emulator.log_file.read_text(encoding="utf-8").splitlines() if line.startswith(prefix)
+    ]
+
+
 def test_concurrent_slow_invocations_start_environments_up_to_the_limit(emulator):
     url = emulator.url("faulty", "fault=sleep&seconds=0.8")
+    before = len(_throttle_lines(emulator))
     with ThreadPoolExecutor(max_workers=5) as pool:
         results = list(pool.map(lambda _: get(url), range(5)))
     statuses = sorted(status for status, _, _ in results)
     assert statuses == [200, 200, 200, 429, 429]  # reserved_concurrency = 3
     pids = {json.loads(body)["pid"] for status, _, body in results if status == 200}
     assert len(pids) == 3
+    # A throttle says so: a header on the reply, and a line of the emulator's own in its log.
+    throttled = [headers for status, headers, _ in results if status == 429]
+    assert [h.get("X-Emulator-Throttled") for h in throttled] == [THROTTLE_REASON] * 2
+    assert all("X-Emulator-Throttled" not in headers for status, headers, _ in results if status == 200)
+    lines = _throttle_lines(emulator)[before:]
+    assert len(lines) == 2
+    assert all(
+        line.endswith(
+            f"\tReason: {THROTTLE_REASON}\tReserved concurrency: 3 (every environment busy or starting)"
+        )
+        for line in lines
+    )
 
 
 def test_lambda_throttle_at_the_invoke_api_is_too_many_requests(emulator):
@@ -147,7 +168,11 @@ def test_lambda_throttle_at_the_invoke_api_is_too_many_requests(emulator):
         start.wait(10)  # all five in flight together
         try:
             return client.invoke(FunctionName="faulty", Payload=payload)["StatusCode"]
-        except client.exceptions.TooManyRequestsException:
+        except client.exceptions.TooManyRequestsException as error:
+            assert error.response["Reason"] == THROTTLE_REASON
+            assert (
+                error.response["ResponseMetadata"]["HTTPHeaders"]["x-emulator-throttled"] == THROTTLE_REASON
+            )
             return 429
 
     with ThreadPoolExecutor(max_workers=5) as pool:

@@ -8,9 +8,11 @@ import pytest
 
 from bench.load.arrivals import intended_instants, wait_until
 from bench.load.options import OptionError, parse_functions, prediction_of
-from bench.load.recorder import OUTCOMES, RunRecorder, outcome_of
+from bench.load.recorder import OUTCOMES, THROTTLED_HEADER, RunRecorder, outcome_of
 from bench.load.scenarios import ScenarioOptions, plan, stage_at
 from bench.verdict import FAIL, INVALID, PASS, Threshold, binomial_cdf, evaluate, min_samples
+from handler.local.pool import THROTTLE_REASON
+from handler.local.pool import THROTTLED_HEADER as EMULATOR_THROTTLED_HEADER
 
 
 def test_binomial_cdf_by_hand():
@@ -63,8 +65,9 @@ class Headers(dict):
 
 
 def test_recorder_records_handler_time_cold_starts_and_outcomes():
+    assert THROTTLED_HEADER == EMULATOR_THROTTLED_HEADER  # the emulator's mark, as it writes it
     recorder = RunRecorder()
-    for _ in range(3):
+    for _ in range(5):
         recorder.note_sent("f")
     recorder.record(
         "f",
@@ -81,15 +84,19 @@ def test_recorder_records_handler_time_cold_starts_and_outcomes():
         wall_second=100,
     )
     recorder.record("f", status_code=0, response_time_ms=1.0, headers=None, wall_second=101)
+    throttled = Headers({"X-Emulator-Throttled": THROTTLE_REASON})
+    recorder.record("f", status_code=500, response_time_ms=1.0, headers=throttled, wall_second=101)
+    recorder.record("f", status_code=500, response_time_ms=1.0, headers=Headers(), wall_second=101)
     record = recorder.endpoints["f"]
-    assert record.counters["sent"] == 3 == sum(record.outcomes.values())
+    assert record.counters["lambda_throttles"] == 1 and record.outcomes["5xx"] == 2
+    assert record.counters["sent"] == 5 == sum(record.outcomes.values())
     assert record.outcomes["2xx"] == 2 and record.outcomes["connection_error"] == 1
     assert record.series["e2e"].summary().min == pytest.approx(234.0, abs=1)  # µs, not a whole ms
     assert record.series["handler"].summary().p50 == 4.0
     assert record.series["cold_init"].summary().p50 == pytest.approx(31500, rel=1e-3)
     assert record.series["cold_e2e"].count == 1
     assert record.timeline[100].requests == 2 and record.timeline[100].cold_starts == 1
-    assert record.timeline[101].errors == 1
+    assert record.timeline[101].errors == 3
 
 
 def test_worker_payloads_add_up_exactly_on_the_master():

@@ -48,6 +48,13 @@ def test_the_error_gate_by_hand():
     assert error_gate("f", throttled, Limits()).status == "FAIL"
     assert error_gate("f", throttled, Limits(throttling_expected=True)).status == "PASS"
     assert error_gate("f", {"2xx": 10}, Limits(), wrong_predictions=1).status == "FAIL"  # always
+    # The emulator's marked Lambda throttles are named, and fail the run all the same.
+    marked = error_gate("logitModel", outcomes, Limits(), lambda_throttles=8)
+    assert marked.status == "FAIL" and marked.details["lambda_throttles"] == 8
+    assert marked.message.startswith(
+        "FAIL: logitModel: 564 of 2,006 requests failed (5xx 564); 8 of them Lambda concurrency throttles; "
+    )
+    assert "lambda_throttles" not in gate.details and "throttles" not in gate.message
 
 
 def _latency(status: str, observed_us: float) -> Gate:
@@ -159,6 +166,24 @@ def test_locust_fails_a_run_whose_requests_fail_with_the_error_share_first(
     page = (tmp_path / "report" / "index.html").read_text()
     verdicts = page[page.index("<h2>Verdicts</h2>") :]
     assert verdicts.index("requests failed") < verdicts.index("e2e_us p99")  # errors first
+
+
+@pytest.mark.slow
+def test_locust_names_the_lambda_throttles_among_its_failures(emulator, tmp_path):
+    function = "staging/one-at-a-time"  # reserved_concurrency 1, each request sleeps 1 s
+    code, document = _locust(emulator, tmp_path, "-u", "3", "-r", "3", "-t", "3s", "--function", function,
+                             "--target-ms", "5")  # fmt: skip
+    assert code == 1
+    endpoint = document["endpoints"][function]
+    (errors,) = [gate for gate in endpoint["gates"] if gate["check"] == "errors"]
+    throttles = errors["details"]["lambda_throttles"]
+    assert throttles > 0 and throttles == endpoint["outcomes"]["429"]  # the emulator's marked ones
+    assert (
+        errors["status"] == "FAIL"
+        and f"; {throttles:,} of them Lambda concurrency throttles; " in (errors["message"])
+    )
+    headline = LocustRun.from_dict(document).headline(function)
+    assert f", {throttles:,} of them Lambda concurrency throttles (see the emulator's log)" in headline
 
 
 @pytest.mark.slow

@@ -32,7 +32,17 @@ INIT_HEADER = "X-Emulator-Init-Duration-Ms"
 # share does not explain while the host was saturated (handler.local): e.g. "invoke 1.8".
 CONTENDED_HEADER = "X-Emulator-Contended"
 SERIES = ("e2e", "e2e_intended", "handler", "cold_e2e", "cold_init", "schedule_lag", "throttled")
-COUNTERS = ("sent", "verify_failures", "missed_sends", "contended_inits", "contended_invokes", "measured")
+# The emulator's mark on its answer to a Lambda concurrency throttle (handler.local.pool).
+THROTTLED_HEADER = "X-Emulator-Throttled"
+COUNTERS = (
+    "sent",
+    "verify_failures",
+    "missed_sends",
+    "contended_inits",
+    "contended_invokes",
+    "measured",
+    "lambda_throttles",
+)
 TIMELINE_HIGHEST_US = 60_000_000
 TIMELINE_DIGITS = 2
 
@@ -209,6 +219,8 @@ class RunRecorder:
             second.throttled += 1
         if headers is None:
             return
+        if outcome != "2xx" and headers.get(THROTTLED_HEADER) is not None:  # type: ignore[attr-defined]
+            record.counters["lambda_throttles"] += 1
         if headers.get("X-Emulator-Duration-Cpu-Us") is not None:  # type: ignore[attr-defined]
             record.counters["measured"] += 1  # the resource model measured this invocation
         contended = headers.get(CONTENDED_HEADER) or ""  # type: ignore[attr-defined]

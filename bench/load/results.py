@@ -122,7 +122,13 @@ def _endpoint(name: str, record: EndpointRecord, facts: RunFacts) -> LocustEndpo
     series = record.series
     verdict = _latency(name, record, facts, "e2e_intended" if facts.open_loop else "e2e")
     gates = [
-        error_gate(name, dict(record.outcomes), facts.limits, record.counters["verify_failures"]),
+        error_gate(
+            name,
+            dict(record.outcomes),
+            facts.limits,
+            record.counters["verify_failures"],
+            lambda_throttles=record.counters["lambda_throttles"],
+        ),
         verdict,
     ]
     if facts.open_loop:

@@ -186,7 +186,10 @@ class LocustRun(Document):
         if errors is not None:
             failed = errors.details.get("failed", 0)
             parts.append(f"{failed:,}/{errors.samples:,} failed ({errors.observed:.1%})")
-        parts.append(f"{endpoint.cold_starts.count:,} cold starts")
+            if throttles := errors.details.get("lambda_throttles", 0):
+                parts[-1] += f", {throttles:,} of them Lambda concurrency throttles (see the emulator's log)"
+        cold = endpoint.cold_starts.count
+        parts.append(f"{cold:,} cold start{'' if cold == 1 else 's'}")
         if schedule is not None and (schedule.status != "PASS" or schedule.details.get("kept") is False):
             late = schedule.details.get("late_sends", 0)
             lag = _ms(schedule.observed)

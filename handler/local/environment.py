@@ -57,7 +57,6 @@ class Environment:
         self.lifecycle = Lifecycle(timeouts, pool.clock, init_phase)
         self.process: RuntimeProcess | None = None
         self.port = 0
-        self.init_duration_ms: float | None = None
         self.init_error: bytes | None = None
         self.pending: Invocation | None = None
         self.current: Invocation | None = None
@@ -206,13 +205,12 @@ class Environment:
 
     def _init_done(self) -> None:
         init_ns = self.lifecycle.init_done()
-        self.init_duration_ms = init_ns / 1e6
         self._read_memory()  # the init's peak, kept should the process die in its invocation
         self.resources.init_finished(init_ns)  # the init's CPU; then the invocation's share
         if self._init_timer is not None:
             self._init_timer.cancel()
         if self.pending is not None:
-            self.pending.init_duration_ms = self.init_duration_ms
+            self.pending.init_duration_ms = init_ns / 1e6
 
     def _init_timer_fired(self) -> None:
         """RETRY: the first init ran out its limit (unless the host was to blame: deferred);
@@ -407,6 +405,7 @@ class Environment:
             logs=tuple(invocation.logs),
             measure=measure,
             emulator=self.resources.line(invocation.request_id, invocation.cold, invocation.phase),
+            waited_init_ms=invocation.init_duration_ms if invocation.cold else None,
         )
         if measure_now:
             _ = outcome.report

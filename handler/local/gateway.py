@@ -26,6 +26,8 @@ from handler.local.invocation import emulator_headers
 from handler.local.pool import (
     ACCOUNT_ID,
     MAX_REQUEST_BYTES,
+    THROTTLE_REASON,
+    THROTTLED_HEADER,
     DeadlineExceeded,
     Pool,
     Throttled,
@@ -140,8 +142,11 @@ class Gateway:
         except Throttled:
             status = self.config.lambda_throttle_status
             if status == 429:
-                return _message(429, "Too Many Requests", "TooManyRequestsException")
-            return _message(status, "Internal server error", "InternalServerErrorException")
+                response = _message(429, "Too Many Requests", "TooManyRequestsException")
+            else:
+                response = _message(status, "Internal server error", "InternalServerErrorException")
+            response.headers[THROTTLED_HEADER] = THROTTLE_REASON
+            return response
         except DeadlineExceeded:
             return _message(504, "Endpoint request timed out", "IntegrationTimeout")
         if outcome.function_error is not None:
@@ -163,6 +168,6 @@ class Gateway:
         response_headers = CIMultiDict(headers)
         response_headers.update(emulator_headers(outcome))
         response_headers["x-amzn-RequestId"] = request_id
-        if outcome.cold and outcome.init_duration_ms:
-            response_headers[COLD_START_HEADER] = f"{outcome.init_duration_ms:.3f}"
+        if outcome.cold and outcome.waited_init_ms:  # also a retried init's (Outcome.waited_init_ms)
+            response_headers[COLD_START_HEADER] = f"{outcome.waited_init_ms:.3f}"
         return web.Response(status=status, body=body, headers=response_headers)

@@ -38,10 +38,14 @@ class Outcome:
     payload: bytes
     function_error: str | None
     cold: bool
-    init_duration_ms: float | None = None
+    init_duration_ms: float | None = None  # the REPORT line's Init Duration
     logs: tuple[str, ...] = ()
     measure: Callable[[], ReportLine] | None = field(default=None, repr=False, compare=False)
     emulator: EmulatorLine | None = None
+    # The init this invocation waited for: its Init Duration, or after an init retried at the
+    # invocation (suppressed: its REPORT has no Init Duration, as on Lambda) the retried init's.
+    # The gateway's X-Emulator-Init-Duration-Ms, so that a client counts it as a cold start.
+    waited_init_ms: float | None = None
 
     @cached_property
     def report(self) -> ReportLine | None:

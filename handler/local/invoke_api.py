@@ -33,6 +33,8 @@ from handler.local.invocation import emulator_headers
 from handler.local.pool import (
     ACCOUNT_ID,
     MAX_REQUEST_BYTES,
+    THROTTLE_REASON,
+    THROTTLED_HEADER,
     FunctionState,
     Outcome,
     Pool,
@@ -187,12 +189,9 @@ class InvokeApi:
         try:
             outcome = await self.pool.invoke(name, payload, client_context=context)
         except Throttled:
-            return _aws_error(
-                429,
-                "TooManyRequestsException",
-                "Rate Exceeded.",
-                Reason="ReservedFunctionConcurrentInvocationLimitExceeded",
-            )
+            response = _aws_error(429, "TooManyRequestsException", "Rate Exceeded.", Reason=THROTTLE_REASON)
+            response.headers[THROTTLED_HEADER] = THROTTLE_REASON
+            return response
         headers = {**executed, "x-amzn-RequestId": outcome.request_id}
         headers.update(emulator_headers(outcome))
         if outcome.function_error is not None:

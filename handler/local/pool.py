@@ -42,6 +42,8 @@ __all__ = [
     "MAX_LOG_LINES",
     "MAX_REQUEST_BYTES",
     "MAX_RESPONSE_BYTES",
+    "THROTTLED_HEADER",
+    "THROTTLE_REASON",
     "DeadlineExceeded",
     "Environment",
     "FunctionState",
@@ -50,6 +52,7 @@ __all__ = [
     "Pool",
     "Throttled",
     "UnknownFunction",
+    "throttle_line",
 ]
 
 MAX_REQUEST_BYTES = 6_291_456  # Lambda's synchronous invocation payload limit
@@ -58,6 +61,26 @@ MEMORY_CHECK_S = 0.1  # how often initialising and invoking environments' memory
 
 class Throttled(Exception):
     """The function is at its concurrency limit (Lambda's TooManyRequestsException)."""
+
+
+# Invoke's 429 TooManyRequestsException at a function's reserved concurrency: its Reason (one of
+# ThrottleReason's values, https://docs.aws.amazon.com/botocore/latest/reference/services/lambda/
+# client/exceptions/TooManyRequestsException.html).
+THROTTLE_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
+# On the gateway's and the Invoke API's reply to a throttled invocation (the emulator's own: AWS
+# shows throttles only in the Throttles metric), so that a client can tell it from other errors.
+THROTTLED_HEADER = "X-Emulator-Throttled"
+
+
+def throttle_line(request_id: str, config: FunctionConfig) -> str:
+    """The emulator's log line for a throttled invocation. Lambda writes no log line for one: the
+    function never ran, and only the Throttles metric counts it (https://repost.aws/knowledge-center/
+    lambda-troubleshoot-throttling). This one is the emulator's own, so that a 500 from API Gateway
+    (how it answers a Lambda throttle) explains itself in the log."""
+    return (
+        f"EMULATOR Throttled RequestId: {request_id}\tReason: {THROTTLE_REASON}\t"
+        f"Reserved concurrency: {config.reserved_concurrency} (every environment busy or starting)"
+    )
 
 
 class UnknownFunction(KeyError):
@@ -130,6 +153,7 @@ class Pool:
         environment = state.idle.pop() if state.idle else None
         if environment is None:
             if len(state.environments) >= state.config.reserved_concurrency:
+                self.logs.emulator_line(name, throttle_line(invocation.request_id, state.config))
                 raise Throttled(name)
             environment = Environment(self, state)
             state.environments.add(environment)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.request
 
 import psutil
 import pytest
 
+from handler.local.gateway import COLD_START_HEADER
 from handler.local.invocation import KeptPeak, init_report_line, timeout_message, timeout_payload
 from handler.local.lifecycle import InitPhase
 from handler.local.reportline import ReportLine
@@ -31,6 +33,7 @@ def config_text() -> str:
         ("faulty", 1, ""),
         ("retried-init", RETRY_TIMEOUT_S, f'[functions.env]\nINIT_SLEEP_S = "{INIT_SLEEP_S}"\n'),
         ("retried-init-times-out", SHORT_TIMEOUT_S, f'[functions.env]\nINIT_SLEEP_S = "{INIT_SLEEP_S}"\n'),
+        ("retried-init-gateway", RETRY_TIMEOUT_S, f'[functions.env]\nINIT_SLEEP_S = "{INIT_SLEEP_S}"\n'),
     ]
     # The host resource model: its Max Memory Used meter (the peak resident set in /proc/<pid>)
     # reads 0 as soon as the process is gone, so the REPORT lines after a crash test the kept peak
@@ -185,6 +188,20 @@ def test_an_init_over_the_limit_is_retried_under_the_function_timeout(client):
     assert json.loads(warm_payload["body"])["pid"] == pid
     assert not any(line.startswith("INIT_REPORT") for line in warm_lines)
     assert report_of(warm_lines)[1].duration_ms < 1000
+
+
+@pytest.mark.slow
+def test_a_retried_init_is_still_a_cold_start_at_the_gateway(lifecycle_emulator):
+    # Its REPORT has no Init Duration (as on Lambda, the test above), but the client waited for an
+    # init: the emulator's X-Emulator-Init-Duration-Ms carries the retried init's, so that the
+    # harness counts the request as a cold start (bench.load.recorder), not as a warm one.
+    url = f"{lifecycle_emulator.base_url}/test/retried-init-gateway"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.status == 200
+        init_ms = float(response.headers[COLD_START_HEADER])
+    assert INIT_SLEEP_S * 1000 <= init_ms < RETRY_TIMEOUT_S * 1000  # the retried init, not the first
+    with urllib.request.urlopen(url, timeout=30) as warm:
+        assert COLD_START_HEADER not in warm.headers
 
 
 @pytest.mark.slow
