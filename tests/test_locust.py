@@ -108,6 +108,9 @@ def test_distributed_run_totals_are_the_sum_of_the_workers(emulator, tmp_path):
     assert lean["e2e_us"]["count"] == lean["sent"] - lean["outcomes"]["cancelled"]
     check_accounting(document)
     assert document["partial"] is False
+    # The policy recorded is the workers' (closed loop: normal), not the master's, which sends nothing.
+    used = document["metadata"]["options"]["generator_priority_used"]
+    assert used.startswith("workers: 2 x normal (") and "master" not in used, used
 
 
 @pytest.mark.parametrize(

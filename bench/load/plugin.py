@@ -20,6 +20,7 @@ import random
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -74,6 +75,7 @@ class Harness:
         is_worker = isinstance(environment.runner, WorkerRunner)
         self.resource_model = {} if is_worker else resource_model(environment.host)
         self.priority = self._raise_priority()
+        self.worker_priorities: dict[str, str] = {}  # on the master: each worker's, as it reported it
 
     def _raise_priority(self) -> Priority:
         """The generator's CPU policy for the run (bench.load.priority), for this process."""
@@ -84,6 +86,14 @@ class Harness:
         config = self.config
         rate = config.rate / processes
         return priority.apply(config.generator_priority, config.open_loop, rate, config.spin_ns)
+
+    def priority_used(self) -> str:
+        """The policy of the processes that sent: this one's, or with ``--processes`` the workers'
+        (the master sends nothing), each distinct one with how many workers ran under it."""
+        if not self.worker_priorities:
+            return self.priority.phrase()
+        counts = Counter(self.worker_priorities.values())
+        return "workers: " + "; ".join(f"{count} x {phrase}" for phrase, count in sorted(counts.items()))
 
     def facts(self) -> RunFacts:
         shape = self.environment.shape_class
@@ -135,7 +145,7 @@ class Harness:
             spawn_rate=getattr(parsed, "spawn_rate", None),
             run_time=getattr(parsed, "run_time", None),
             processes=getattr(parsed, "processes", None),
-            generator_priority_used=self.priority.phrase(),
+            generator_priority_used=self.priority_used(),
         )
         return build_document(
             self.recorder, self.facts(), Metadata.collect(options, resource_model=self.resource_model)
@@ -328,12 +338,15 @@ def _on_report_to_master(client_id, data, **_kwargs) -> None:
         return
     runner = _harness.environment.runner
     data["usbench"] = _harness.recorder.drain(final=runner is not None and runner.state == "stopped")
+    data["usbench_priority"] = _harness.priority.phrase()
 
 
 @events.worker_report.add_listener
 def _on_worker_report(client_id, data, **_kwargs) -> None:
     if _harness is not None and "usbench" in data:
         _harness.recorder.add_payload(client_id, data["usbench"])
+        if "usbench_priority" in data:
+            _harness.worker_priorities[client_id] = data["usbench_priority"]
 
 
 @events.quitting.add_listener
