@@ -175,12 +175,19 @@ FAILED_OUTCOMES = ("function_error", "4xx", "429", "5xx", "other", "connection_e
 
 
 def error_gate(
-    name: str, outcomes: dict[str, int], limits: Limits, wrong_predictions: int = 0, lambda_throttles: int = 0
+    name: str,
+    outcomes: dict[str, int],
+    limits: Limits,
+    wrong_predictions: int = 0,
+    lambda_throttles: int = 0,
+    lambda_throttles_429: int = 0,
 ) -> Gate:
     """The share of failed requests against ``limits.max_error_rate``; cancelled requests (cut
     off by the end of the run) are neither answers nor failures. ``lambda_throttles``: how many
-    of the failures the emulator marked as a Lambda concurrency throttle (``X-Emulator-Throttled``;
-    API Gateway answers one with a 500), named in the message: they count as failures all the same."""
+    answers the emulator marked as a Lambda concurrency throttle (``X-Emulator-Throttled``; API
+    Gateway answers one with a 500), ``lambda_throttles_429`` of them answered 429. The message
+    names those among the failures; they count as failures all the same (a 429 not, under
+    ``throttling_expected``)."""
     counted = [outcome for outcome in FAILED_OUTCOMES if outcome != "429" or not limits.throttling_expected]
     by_outcome = {outcome: outcomes.get(outcome, 0) for outcome in counted if outcomes.get(outcome, 0)}
     if wrong_predictions:
@@ -189,6 +196,8 @@ def error_gate(
     if limits.throttling_expected:
         answered -= outcomes.get("429", 0)
     failed = sum(by_outcome.values())
+    if limits.throttling_expected:  # its 429s are neither answers nor failures
+        lambda_throttles -= lambda_throttles_429
     share = failed / answered if answered else 0.0
     # A wrong prediction fails the run whatever the rate: it is not an availability blip.
     status = FAIL if (failed and share > limits.max_error_rate) or wrong_predictions else PASS

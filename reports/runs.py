@@ -192,5 +192,12 @@ def verdicts(runs: list[Run]) -> list[tuple[str, str, str, list[str]]]:
         reasons = [gate.message for gate in gates if not gate.passed] + [
             gate.message for gate in gates if gate.passed
         ]
+        if isinstance(document, PowertuneRun):  # the pick first (with its reason when none passes)
+            reasons = [
+                f"{sweep.function}: {pick.message}"
+                for sweep in document.functions
+                for pick in sweep.recommendations
+                if pick.strategy == document.strategy
+            ] + reasons
         rows.append((run.label, run.kind, status, reasons))
     return rows

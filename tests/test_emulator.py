@@ -2,6 +2,7 @@
 
 import base64
 import json
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -156,6 +157,31 @@ def test_concurrent_slow_invocations_start_environments_up_to_the_limit(emulator
     )
 
 
+def test_a_lambda_throttle_through_the_gateway_is_api_gateways_500_marked_as_a_throttle(models_dir, tmp_path):
+    # API Gateway answers a Lambda throttle with 500 "Internal server error" (the emulator's
+    # default lambda_throttle_status); the emulator's own header says it was a throttle.
+    running = start_emulator(
+        "--functions", "one-at-a-time", "--lambda-throttle-status", "500",
+        config=PROJECT_ROOT / "tests" / "emulator.toml", log_file=tmp_path / "e.log", models=models_dir,
+    )  # fmt: skip
+    try:
+        url = running.url("one-at-a-time", "x=1")  # reserved_concurrency 1, each request sleeps 1 s
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            first = pool.submit(get, url)
+            time.sleep(0.3)  # the first holds the only environment (its init, then its 1 s sleep)
+            throttled = get(url)
+            ok = first.result()
+    finally:
+        alive = running.stop()
+    assert alive == [] and ok[0] == 200
+    status, headers, body = throttled
+    assert (status, json.loads(body)) == (500, {"message": "Internal server error"})
+    assert headers["X-Emulator-Throttled"] == THROTTLE_REASON
+    assert headers["x-amzn-ErrorType"] == "InternalServerErrorException"
+    lines = [line for line in (tmp_path / "e.log").read_text().splitlines() if "EMULATOR Throttled" in line]
+    assert len(lines) == 1 and lines[0].startswith("[one-at-a-time] EMULATOR Throttled RequestId: ")
+
+
 def test_lambda_throttle_at_the_invoke_api_is_too_many_requests(emulator):
     import threading
 
@@ -170,13 +196,17 @@ def test_lambda_throttle_at_the_invoke_api_is_too_many_requests(emulator):
             return client.invoke(FunctionName="faulty", Payload=payload)["StatusCode"]
         except client.exceptions.TooManyRequestsException as error:
             assert error.response["Reason"] == THROTTLE_REASON
-            assert (
-                error.response["ResponseMetadata"]["HTTPHeaders"]["x-emulator-throttled"] == THROTTLE_REASON
-            )
+            headers = error.response["ResponseMetadata"]["HTTPHeaders"]
+            assert headers["x-emulator-throttled"] == THROTTLE_REASON
+            throttled_ids.append(headers["x-amzn-requestid"])
             return 429
 
+    throttled_ids: list[str] = []
     with ThreadPoolExecutor(max_workers=5) as pool:
         assert sorted(pool.map(invoke, range(5))) == [200, 200, 200, 429, 429]
+    # Each 429 names the throttled invocation, as its line in the emulator's log does.
+    logged = {line.split("RequestId: ")[1].split("\t")[0] for line in _throttle_lines(emulator)}
+    assert len(set(throttled_ids)) == 2 and set(throttled_ids) <= logged
 
 
 def test_api_keys_forbidden_and_usage_plan_throttle(emulator):

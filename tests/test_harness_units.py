@@ -89,6 +89,7 @@ def test_recorder_records_handler_time_cold_starts_and_outcomes():
     recorder.record("f", status_code=500, response_time_ms=1.0, headers=Headers(), wall_second=101)
     record = recorder.endpoints["f"]
     assert record.counters["lambda_throttles"] == 1 and record.outcomes["5xx"] == 2
+    assert record.counters["lambda_throttles_429"] == 0
     assert record.counters["sent"] == 5 == sum(record.outcomes.values())
     assert record.outcomes["2xx"] == 2 and record.outcomes["connection_error"] == 1
     assert record.series["e2e"].summary().min == pytest.approx(234.0, abs=1)  # µs, not a whole ms

@@ -83,7 +83,7 @@ def test_a_gate_refuses_an_unknown_status_and_names_its_figures():
 
 def test_reports_render_every_golden_file(tmp_path):
     from reports.__main__ import build_report
-    from reports.runs import load_runs
+    from reports.runs import load_runs, verdicts
 
     runs = load_runs(GOLDEN_FILES)
     index = build_report(runs, tmp_path)
@@ -91,6 +91,10 @@ def test_reports_render_every_golden_file(tmp_path):
     for run in runs:
         assert run.label in page  # every document appears, at least in the metadata section
     assert page.count("<h2>") >= 6 and "Traceback" not in page
+    verdict_rows = {label: reasons for label, _kind, _status, reasons in verdicts(runs)}
+    (sweep,) = [run for run in runs if run.document.KIND == "powertune"]
+    # No size passes the golden sweep's target: the row says so, as the summary does.
+    assert verdict_rows[sweep.label][0].startswith("logitModel: cost: no size passes warm p99 ≤ 1 ms")
     (cost,) = [run.document for run in runs if run.document.KIND == "emulator-cost"]
     assert f"emulator / floor: CPU {cost.over_floor_cpu:.2f}×, e2e p50 {cost.over_floor_e2e_p50:.2f}×" in page
 

@@ -55,6 +55,18 @@ def test_the_error_gate_by_hand():
         "FAIL: logitModel: 564 of 2,006 requests failed (5xx 564); 8 of them Lambda concurrency throttles; "
     )
     assert "lambda_throttles" not in gate.details and "throttles" not in gate.message
+    # A throttle answered 429 under --throttling-expected is no failure, so it is not named.
+    expected = Limits(throttling_expected=True)
+    both = {**outcomes, "429": 500, "5xx": 8}
+    only_5xx = error_gate("f", both, expected, lambda_throttles=508, lambda_throttles_429=500)
+    assert only_5xx.details["lambda_throttles"] == 8 and "; 8 of them Lambda concurrency" in only_5xx.message
+    none = error_gate("f", {**outcomes, "429": 500, "5xx": 0}, expected, lambda_throttles=500,
+                      lambda_throttles_429=500)  # fmt: skip
+    assert (
+        none.status == "PASS" and "throttles" not in none.message and "lambda_throttles" not in none.details
+    )
+    counted = error_gate("f", both, Limits(), lambda_throttles=508, lambda_throttles_429=500)
+    assert counted.details["lambda_throttles"] == 508  # without the option, the 429s are failures too
 
 
 def _latency(status: str, observed_us: float) -> Gate:

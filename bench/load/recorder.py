@@ -41,7 +41,8 @@ COUNTERS = (
     "contended_inits",
     "contended_invokes",
     "measured",
-    "lambda_throttles",
+    "lambda_throttles",  # failed answers the emulator marked as a Lambda throttle (any status)
+    "lambda_throttles_429",  # of them, those answered 429 (--throttling-expected does not count these)
 )
 TIMELINE_HIGHEST_US = 60_000_000
 TIMELINE_DIGITS = 2
@@ -221,6 +222,7 @@ class RunRecorder:
             return
         if outcome != "2xx" and headers.get(THROTTLED_HEADER) is not None:  # type: ignore[attr-defined]
             record.counters["lambda_throttles"] += 1
+            record.counters["lambda_throttles_429"] += outcome == "429"
         if headers.get("X-Emulator-Duration-Cpu-Us") is not None:  # type: ignore[attr-defined]
             record.counters["measured"] += 1  # the resource model measured this invocation
         contended = headers.get(CONTENDED_HEADER) or ""  # type: ignore[attr-defined]

@@ -128,6 +128,7 @@ def _endpoint(name: str, record: EndpointRecord, facts: RunFacts) -> LocustEndpo
             facts.limits,
             record.counters["verify_failures"],
             lambda_throttles=record.counters["lambda_throttles"],
+            lambda_throttles_429=record.counters["lambda_throttles_429"],
         ),
         verdict,
     ]

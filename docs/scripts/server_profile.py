@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import re
 import signal
 import subprocess
@@ -58,7 +59,11 @@ def attach(command: list[str]) -> subprocess.Popen:
 
 def detach(tool: subprocess.Popen) -> None:
     tool.send_signal(signal.SIGINT)
-    tool.wait(60)
+    try:
+        tool.wait(60)
+    except subprocess.TimeoutExpired:
+        tool.kill()
+        tool.wait()
 
 
 def perf_by_binary(data: Path, requests: int) -> str:
@@ -89,6 +94,7 @@ def main() -> int:
     models = ("auto", "cgroup-v1", "cgroup-v2", "host")
     parser.add_argument("--resource-model", default="auto", choices=models)
     args = parser.parse_args()
+    os.chdir(PROJECT)  # running_targets serves the functions from the working directory
     config = CostConfig(
         requests=args.requests, warmup=args.warmup, rounds=1, memory_mb=1769, results=None,
         resource_model=args.resource_model,
@@ -117,7 +123,7 @@ def main() -> int:
         else:
             for calls, name in re.findall(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$",
                                           data.read_text(), re.MULTILINE):  # fmt: skip
-                if int(calls) / args.requests >= 0.01:  # not the connection's own calls
+                if name != "total" and int(calls) / args.requests >= 0.01:  # not the connection's own
                     print(f"{int(calls) / args.requests:6.2f} per request  {name}")
     return 0
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from handler.local.ids import uuid4_text
 from handler.local.pool import Pool, Throttled
 
 ERROR_RETRY_DELAYS_S = (60.0, 120.0)  # before the second and the third attempt
@@ -38,6 +39,10 @@ class AsyncEvent:
     queued_s: float
     attempts: int = 0  # runs that reached the function (throttles do not count)
     throttles: int = 0
+    # The Invoke reply's x-amzn-RequestId, kept by every attempt: "invocations that return an
+    # error or time out and have the same request ID ... indicate that the Lambda service retried
+    # the function" (https://repost.aws/knowledge-center/lambda-function-duplicate-invocations).
+    request_id: str = field(default_factory=uuid4_text)
 
 
 class AsyncQueue:
@@ -56,18 +61,20 @@ class AsyncQueue:
         self.clock = clock
         self._tasks: set[asyncio.Task] = set()
 
-    def submit(self, function: str, payload: bytes) -> None:
+    def submit(self, function: str, payload: bytes) -> str:
+        """Queue the event; its request id."""
         event = AsyncEvent(function, payload, self.clock())
         task = asyncio.create_task(self.run(event))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return event.request_id
 
     async def run(self, event: AsyncEvent) -> None:
         """Until it succeeds, runs out of retries, or is older than the function's maximum age."""
         config = self.pool.function(event.function).config
         while True:
             try:
-                outcome = await self.pool.invoke(event.function, event.payload)
+                outcome = await self.pool.invoke(event.function, event.payload, request_id=event.request_id)
             except Throttled:
                 delay = min(THROTTLE_FIRST_DELAY_S * 2**event.throttles, THROTTLE_MAX_DELAY_S)
                 event.throttles += 1

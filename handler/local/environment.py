@@ -405,7 +405,7 @@ class Environment:
             logs=tuple(invocation.logs),
             measure=measure,
             emulator=self.resources.line(invocation.request_id, invocation.cold, invocation.phase),
-            waited_init_ms=invocation.init_duration_ms if invocation.cold else None,
+            cold_init_ms=invocation.init_duration_ms if invocation.cold else None,
         )
         if measure_now:
             _ = outcome.report

@@ -168,6 +168,6 @@ class Gateway:
         response_headers = CIMultiDict(headers)
         response_headers.update(emulator_headers(outcome))
         response_headers["x-amzn-RequestId"] = request_id
-        if outcome.cold and outcome.waited_init_ms:  # also a retried init's (Outcome.waited_init_ms)
-            response_headers[COLD_START_HEADER] = f"{outcome.waited_init_ms:.3f}"
+        if outcome.cold and outcome.cold_init_ms:  # also a retried init's (Outcome.cold_init_ms)
+            response_headers[COLD_START_HEADER] = f"{outcome.cold_init_ms:.3f}"
         return web.Response(status=status, body=body, headers=response_headers)

@@ -42,10 +42,11 @@ class Outcome:
     logs: tuple[str, ...] = ()
     measure: Callable[[], ReportLine] | None = field(default=None, repr=False, compare=False)
     emulator: EmulatorLine | None = None
-    # The init this invocation waited for: its Init Duration, or after an init retried at the
-    # invocation (suppressed: its REPORT has no Init Duration, as on Lambda) the retried init's.
-    # The gateway's X-Emulator-Init-Duration-Ms, so that a client counts it as a cold start.
-    waited_init_ms: float | None = None
+    # A cold invocation's init: its Init Duration, or after an init retried at the invocation
+    # (suppressed: its REPORT has no Init Duration, as on Lambda) the retried init's own (the
+    # first, timed-out attempt is only in the request's wall time). The gateway's
+    # X-Emulator-Init-Duration-Ms, so that a client counts the request as a cold start.
+    cold_init_ms: float | None = None
 
     @cached_property
     def report(self) -> ReportLine | None:
@@ -148,9 +149,13 @@ class Invocation:
     )
 
     def __init__(
-        self, payload: bytes, loop: asyncio.AbstractEventLoop, client_context: str | None = None
+        self,
+        payload: bytes,
+        loop: asyncio.AbstractEventLoop,
+        client_context: str | None = None,
+        request_id: str | None = None,
     ) -> None:
-        self.request_id = uuid4_text()
+        self.request_id = request_id or uuid4_text()
         self.payload = payload
         # Invoke's ClientContext, decoded (JSON text): the runtime's Lambda-Runtime-Client-Context
         self.client_context = client_context

@@ -178,8 +178,8 @@ class InvokeApi:
         if invocation_type == "DryRun":
             return web.Response(status=204, headers=executed)
         if invocation_type == "Event":
-            self.queue.submit(name, payload)  # ClientContext: "for synchronous invocations only"
-            return web.Response(status=202, headers=executed)
+            request_id = self.queue.submit(name, payload)  # ClientContext: "for synchronous invocations only"
+            return web.Response(status=202, headers={**executed, "x-amzn-RequestId": request_id})
         if invocation_type != "RequestResponse":
             return _aws_error(
                 400,
@@ -188,9 +188,10 @@ class InvokeApi:
             )
         try:
             outcome = await self.pool.invoke(name, payload, client_context=context)
-        except Throttled:
+        except Throttled as throttled:
             response = _aws_error(429, "TooManyRequestsException", "Rate Exceeded.", Reason=THROTTLE_REASON)
             response.headers[THROTTLED_HEADER] = THROTTLE_REASON
+            response.headers["x-amzn-RequestId"] = throttled.request_id  # its log line's
             return response
         headers = {**executed, "x-amzn-RequestId": outcome.request_id}
         headers.update(emulator_headers(outcome))

@@ -60,7 +60,12 @@ MEMORY_CHECK_S = 0.1  # how often initialising and invoking environments' memory
 
 
 class Throttled(Exception):
-    """The function is at its concurrency limit (Lambda's TooManyRequestsException)."""
+    """The function is at its concurrency limit (Lambda's TooManyRequestsException); ``request_id``:
+    the throttled invocation's (its log line's, the Invoke API reply's ``x-amzn-RequestId``)."""
+
+    def __init__(self, function: str, request_id: str) -> None:
+        super().__init__(function)
+        self.request_id = request_id
 
 
 # Invoke's 429 TooManyRequestsException at a function's reserved concurrency: its Reason (one of
@@ -143,18 +148,24 @@ class Pool:
             raise UnknownFunction(name) from None
 
     async def invoke(
-        self, name: str, payload: bytes, deadline_s: float | None = None, client_context: str | None = None
+        self,
+        name: str,
+        payload: bytes,
+        deadline_s: float | None = None,
+        client_context: str | None = None,
+        request_id: str | None = None,
     ) -> Outcome:
         """Lambda's synchronous Invoke. Throttled at the concurrency limit; DeadlineExceeded
         when ``deadline_s`` passes first (the invocation itself runs on to its own timeout).
-        ``client_context``: Invoke's ClientContext, decoded, for the runtime's context object."""
+        ``client_context``: Invoke's ClientContext, decoded, for the runtime's context object.
+        ``request_id``: the invocation's (default a new one; an async event keeps its own)."""
         state = self.function(name)
-        invocation = Invocation(payload, asyncio.get_running_loop(), client_context)
+        invocation = Invocation(payload, asyncio.get_running_loop(), client_context, request_id)
         environment = state.idle.pop() if state.idle else None
         if environment is None:
             if len(state.environments) >= state.config.reserved_concurrency:
                 self.logs.emulator_line(name, throttle_line(invocation.request_id, state.config))
-                raise Throttled(name)
+                raise Throttled(name, invocation.request_id)
             environment = Environment(self, state)
             state.environments.add(environment)
             invocation.cold = True

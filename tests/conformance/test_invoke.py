@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -96,10 +97,16 @@ def test_client_context_reaches_the_function_for_synchronous_calls(client):
     assert plain["client_context"] is None
 
 
-def test_an_event_invocation_is_accepted(client):
+def test_an_event_invocation_is_accepted(client, api):  # noqa: F811
     response = client.invoke(FunctionName="echo", InvocationType="Event", Payload=b"{}")
     assert response["StatusCode"] == 202  # API_Invoke: 202 for Event
     assert client.invoke(FunctionName="echo", InvocationType="DryRun")["StatusCode"] == 204
+    # The 202 names the invocation that runs later (its REPORT line), as every retry would.
+    request_id = response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    deadline = time.monotonic() + 20
+    while f"REPORT RequestId: {request_id}\t" not in api.log_file.read_text(encoding="utf-8"):
+        assert time.monotonic() < deadline, f"no REPORT line for the event's request id {request_id}"
+        time.sleep(0.05)
 
 
 def report_of(response) -> str:

@@ -303,16 +303,18 @@ class FakePool:
     def __init__(self, script: list[str], retries: int = 2, max_age_s: int = 21_600) -> None:
         self.script = list(script)
         self.calls = 0
+        self.request_ids: list[str] = []
         self.config = SimpleNamespace(maximum_retry_attempts=retries, maximum_event_age_s=max_age_s)
 
     def function(self, name):
         return SimpleNamespace(config=self.config)
 
-    async def invoke(self, name, payload):
+    async def invoke(self, name, payload, request_id):
         self.calls += 1
+        self.request_ids.append(request_id)
         step = self.script.pop(0)
         if step == "throttle":
-            raise Throttled(name)
+            raise Throttled(name, request_id)
         error = "Unhandled" if step == "error" else None
         return SimpleNamespace(function_error=error, error_type="RuntimeError" if error else None)
 
@@ -332,10 +334,13 @@ def run_queue(pool: FakePool) -> tuple[list[float], list[str]]:
 
 
 def test_async_function_errors_are_retried_twice_after_one_then_two_minutes():
-    pool = FakePool(["error", "error", "error"])
+    pool = FakePool(["error", "throttle", "error", "error"])
     delays, lines = run_queue(pool)
-    assert (pool.calls, delays) == (3, [60.0, 120.0])
+    assert (pool.calls, delays) == (4, [60.0, 1.0, 120.0])
     assert lines == ["async event dropped after 3 attempts: RuntimeError"]
+    # Every attempt is the same invocation to the function: one request id (re:Post,
+    # lambda-function-duplicate-invocations: a retry has "the same request ID").
+    assert len(set(pool.request_ids)) == 1 and uuid.UUID(pool.request_ids[0]).version == 4
 
 
 def test_async_retries_follow_maximum_retry_attempts_and_stop_on_success():
