@@ -61,13 +61,24 @@ class Invocation:
         return any(name == phase for name, _factor in self.emulator.contended)
 
 
-def invoke(client, function: str, clock: Callable[[], int] = time.perf_counter_ns) -> Invocation:
+def payloads(config: PowertuneConfig, function: str) -> Callable[[], bytes]:
+    """Each Invoke's payload: a line of ``--requests`` drawn by weight, an HTTP line as the
+    proxy event the emulator's gateway builds for it (``bench.requests``); without
+    ``--requests``, the tutorial's query."""
+    from bench.requests import payload_source
+
+    return payload_source(config.requests, function, PAYLOAD, config.emulator_config)
+
+
+def invoke(
+    client, function: str, clock: Callable[[], int] = time.perf_counter_ns, payload: bytes = PAYLOAD
+) -> Invocation:
     """One Invoke with ``LogType=Tail``; an API error is an outcome, not an exception."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     started = clock()
     try:
-        response = client.invoke(FunctionName=function, Payload=PAYLOAD, LogType="Tail")
+        response = client.invoke(FunctionName=function, Payload=payload, LogType="Tail")
         payload = response["Payload"].read()
     except (BotoCoreError, ClientError) as error:
         return Invocation(api_outcome(error), clock() - started, None, None, None)
@@ -125,10 +136,11 @@ def sample_size(
     invocations; stops at the first ``Runtime.OutOfMemory`` (the size does not fit)."""
     client, function = session.client, session.function
     samples = SizeSamples(memory_mb, dict.fromkeys(OUTCOMES, 0), [], [])
+    payload = payloads(config, function)
     session.set_memory(memory_mb)
     for trial in range(config.cold_trials):
         force_cold_start(client, function, f"{time.time_ns()}-{memory_mb}-{trial}")
-        first = invoke(client, function, clock)
+        first = invoke(client, function, clock, payload())
         samples.count(first)
         if first.out_of_memory:
             return samples
@@ -138,7 +150,7 @@ def sample_size(
             init_cpu = emulator.init_cpu_ms if emulator is not None else None
             samples.cold.append(ColdTrial(first.client_ns, report, init_cpu, first.contended("init")))
     for _ in range(config.warm):
-        warm = invoke(client, function, clock)
+        warm = invoke(client, function, clock, payload())
         samples.count(warm)
         if warm.out_of_memory:
             return samples

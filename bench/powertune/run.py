@@ -57,16 +57,24 @@ def host_model_refusal(model: dict, allow: bool) -> str | None:
 
 
 def check_local(config: PowertuneConfig) -> None:
-    """Local mode: the functions exist in the emulator's configuration and the models are there."""
-    from handler.local.config import DEFAULT_CONFIG, load_config
+    """Local mode: the functions exist in the emulator's configuration (``--config``) and the
+    models are there (when a function loads one)."""
+    from bench.functions import FunctionsError, load, needs_models
 
-    known = {function.name: function for function in load_config(DEFAULT_CONFIG).functions}
+    try:
+        emulator = load(config.emulator_config)
+    except FunctionsError as exc:
+        raise UsageError(str(exc)) from None
+    known = {function.name: function for function in emulator.functions}
+    where = "the emulator" if config.emulator_config is None else str(config.emulator_config)
     for name in config.functions:
         if name not in known:
-            raise UsageError(f"--functions: unknown function {name!r} (the emulator has {', '.join(known)})")
+            raise UsageError(f"--functions: unknown function {name!r} ({where} has {', '.join(known)})")
         if not known[name].available():
             raise UsageError(f"--functions: {name!r} needs {', '.join(known[name].requires)}, not installed")
     models = config.models or PROJECT_ROOT / "models"
+    if not needs_models(config.emulator_config, config.functions):
+        return
     if not (models / "manifest.json").is_file():
         raise UsageError(f"no trained models in {models}: run python -m training first (or pass --models)")
 
@@ -158,6 +166,8 @@ def _run(config: PowertuneConfig, results: Path, log_dir: Path, argv: list[str] 
     functions: list[FunctionSweep] = []
     stopped: BaseException | None = None
     extra = ("--functions", ",".join(config.functions)) if config.local else ()
+    if config.local and config.emulator_config is not None:
+        extra = ("--config", str(config.emulator_config), *extra)
     with lambda_api(config, log_dir, *extra) as target:
         refusal = host_model_refusal(target.model, config.allow_host_model)
         if refusal:
