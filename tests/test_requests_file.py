@@ -353,3 +353,30 @@ def test_the_main_job_on_a_function_that_is_no_model(tmp_path):
     assert steady["metadata"]["options"]["requests"] == str(SLEEPY / "requests.jsonl")
     report = (out / "report" / "index.html").read_text()
     assert "locust-sleepy-steady" in report and "coldstart-endpoint" in report
+
+
+NUMPY_HANDLER = """
+import numpy
+
+import helper
+
+
+def lambda_handler(event, context):
+    return {"statusCode": 200, "body": str(float(numpy.float64(helper.VALUE)))}
+"""
+
+
+@pytest.mark.slow
+def test_any_handler_s_cold_start_with_its_libraries_imported_apart(tmp_path):
+    (tmp_path / "numpy_handler.py").write_text(NUMPY_HANDLER)
+    (tmp_path / "helper.py").write_text("VALUE = 2\n")
+    results = tmp_path / "coldstart.json"
+    completed = run_module(
+        "bench.coldstart", "--handler", "numpy_handler.lambda_handler", "--code-dir", str(tmp_path),
+        "--trials", "2", "--warm", "10", "--no-progress", "--results", str(results), timeout=120,
+    )  # fmt: skip
+    assert completed.returncode in (0, 1, 3) and results.is_file(), completed.stderr[-2000:]
+    row = json.loads(results.read_text())["variants"][0]
+    assert row["name"] == "numpy_handler.lambda_handler" and row["model_format"] == "custom"
+    assert list(row["imports_us"]) == ["numpy"] and row["imports_us"]["numpy"] > 0
+    assert row["phases_us"]["load"] > 0 and row["warm_us"]["count"] == 20

@@ -14,6 +14,8 @@ counted (``2xx``; ``function_error`` for an answer with ``X-Amz-Function-Error``
 ``429``, ``5xx`` for an API error; ``connection_error``) and the share of failures is a gate
 of its own (``--max-error-rate``): a failed cold Invoke is not a cold start to time. Not
 measured: the update itself, and how long Lambda takes to retire the old environments.
+Each Invoke's payload: ``--requests FILE``'s lines drawn by weight (``bench.requests``), else
+the tutorial's query.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ package, the child's exit.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import marshal
 import os
@@ -82,6 +83,14 @@ def _event(config: ColdstartConfig, trial: int) -> dict | None:
     return json.loads(invoke_payload(line, function))
 
 
+def _importable(name: str) -> bool:
+    """``-X importtime`` lists failed imports too (``org`` from a ``try: import org.python``)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def handler_libraries(config: ColdstartConfig) -> tuple[str, ...]:
     """The packages a handler imports from outside the standard library and its code
     directory, in the order their imports finished (``python -X importtime``, one run): the
@@ -99,7 +108,7 @@ def handler_libraries(config: ColdstartConfig) -> tuple[str, ...]:
         top = line.rsplit("|", 1)[-1].strip().split(".")[0]
         own = (code_dir / f"{top}.py").exists() or (code_dir / top).is_dir()
         ours = top in ("bench", "hdrh", "handler") or top.startswith("_")
-        if top in sys.stdlib_module_names or own or ours or top in seen:
+        if top in sys.stdlib_module_names or own or ours or top in seen or not _importable(top):
             continue
         seen.append(top)
     return tuple(seen)

@@ -8,12 +8,18 @@ handler's own code), *load* (the handler module's import: read + sha256 check + 
 *first invoke*; their sum is the cold start to first prediction. Then ``--warm`` calls, p50/p99
 in µs; peak RSS. Not measured: Lambda's sandbox and runtime start-up (the endpoint mode has
 them), downloading the package.
+``--handler module.function --code-dir DIR`` profiles any handler the same way: the code
+directory first on ``sys.path``, the libraries it imports from outside the standard library
+(found once with ``-X importtime``) each imported apart, then the handler module (*load*).
+``--requests FILE``: the event of each call (``docs/requests.md``).
 
 **Endpoint mode** (``--function NAME --lambda-endpoint URL``: the local emulator or AWS;
 :mod:`bench.coldstart.endpoint`). Per trial, UpdateFunctionConfiguration changes an
 environment variable (how lambda-perf forces a cold start), then ``Invoke`` with
 ``LogType=Tail``: the REPORT line's Init Duration, Duration, Billed Duration and Max Memory
 Used, and the client-side time of that first call and of ``--warm`` following ones.
+``--requests FILE``: each Invoke's payload is a line of the file (an HTTP line as API
+Gateway's proxy event for it, built for ``--config FILE``'s API); default: the tutorial's query.
 
 Cost per million predictions: :mod:`bench.lambdacost` (Power Tuning's formula);
 ``--cold-fraction`` of invocations pay the billed INIT. Gates (:mod:`bench.coldstart.gates`):

@@ -7,6 +7,8 @@ memory size, forced cold starts then warm invocations, judged against ``--target
 (cost, speed, balanced). The original memory size is restored at the end, also on Ctrl-C,
 SIGTERM or an error. ``--calibrate``: instead of the sweep, lambda-perf's hello-world function
 at 128 MB here beside lambda-perf's published Init Duration.
+``--requests FILE``: each Invoke sends a line of the file (``docs/requests.md``); ``--config
+FILE``: the emulator's configuration (its functions; default handler/local/default.toml).
 """
 
 from __future__ import annotations
