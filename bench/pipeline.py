@@ -20,13 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bench.functionrun import cold_start_lines, locust_options, profile_commands
 from bench.functions import load as load_functions
-from bench.functions import model_artifact
 from bench.load.command import LocustCommand
 from bench.process import ChildError, run_to_completion, running_emulator
-from bench.requests import http_request, manifest_tolerance, read_requests
+from bench.requests import http_request, read_requests
 from bench.results import ColdstartRun, Document, LocustRun, PowertuneRun, read_document, utc_stamp
-from bench.results.coldstart import ColdstartEndpointRun
 from bench.results.kinds import LocustEndpoint
 from handler.features import TUTORIAL_QUERY
 
@@ -187,7 +186,7 @@ def _locust(config: PipelineConfig, host: str, function: str, scenario: str) -> 
             run, users=1, spawn_rate=1, scenario="step", steps=plan.step_steps, step_time_s=plan.step_time_s
         )
     if config.requests is not None:
-        run = replace(run, extra=(*run.extra, *_requests_options(config, function)))
+        run = replace(run, extra=(*run.extra, *locust_options(config, function)))
     log = results.with_suffix(".log")
     run_stage(f"locust {scenario} {function}", run.argv(), log, LOCUST_OK, writes=results)
     return results
@@ -212,40 +211,10 @@ def _with_files(config: PipelineConfig) -> list[str]:
     return files + (["--requests", str(config.requests)] if config.requests is not None else [])
 
 
-def _requests_options(config: PipelineConfig, function: str) -> tuple[str, ...]:
-    """Locust's ``--requests``, and ``--verify`` when the file's lines carry ``expected``
-    (at the tolerance the manifest states for the function's artifact, if any)."""
-    options: tuple[str, ...] = ("--requests", str(config.requests))
-    if config.requests is None or not read_requests(config.requests).has_expected:
-        return options
-    artifact = model_artifact(config.emulator_config, function)
-    tolerance = manifest_tolerance(config.models, artifact) if artifact else None
-    options += ("--verify",)
-    return options + (("--verify-tolerance", repr(tolerance)) if tolerance is not None else ())
-
-
 def _coldstart_functions(config: PipelineConfig) -> list[Path]:
-    """``--config``: each function's handler profiled in fresh processes (its code directory,
-    its environment), as the variants are."""
-    plan, produced = config.plan, []
-    for function in load_functions(config.emulator_config).functions:
-        if function.name not in config.functions:
-            continue
-        results = config.run_dir / f"coldstart-{function.name}.json"
-        command = _python(
-            "-m", "bench.coldstart", "--handler", function.handler, "--code-dir", str(function.code_dir)
-        )
-        command += [arg for key, value in function.env.items() for arg in ("--env", f"{key}={value}")]
-        command += [
-            "--trials",
-            str(plan.coldstart_trials),
-            "--warm",
-            str(plan.coldstart_warm),
-            "--no-progress",
-        ]
-        command += ["--results", str(results), "--target-ms", f"{plan.target_ms:g}"]
-        command += ["--requests", str(config.requests)] if config.requests is not None else []
-        stage = f"cold-start profile (process mode) {function.name}"
+    """``--config``: each function's handler profiled in fresh processes."""
+    produced = []
+    for stage, command, results in profile_commands(config):
         run_stage(stage, command, results.with_suffix(".log"), VERDICT_OK, writes=results)
         produced.append(results)
     return produced
@@ -325,29 +294,6 @@ def _load(path: Path) -> Document | None:
     return None
 
 
-def _function_cold_starts(config: PipelineConfig, documents: dict[str, Document]) -> list[str]:
-    """``--config``: each function's cold start, in a fresh process and through the emulator."""
-    lines = []
-    for function in config.functions:
-        process = documents.get(f"coldstart-{function}.json")
-        if isinstance(process, ColdstartRun) and process.variants:
-            row = process.variants[0]
-            lines.append(
-                f"cold start p50 (fresh process): {function} {row.cold_start_us.p50 / 1_000:,.1f} ms "
-                f"(load {row.phases_us.load / 1_000:,.1f} ms), warm in-handler p50 {row.warm_us.p50:,.1f} µs"
-            )
-        endpoint = documents.get(f"coldstart-endpoint-{function}.json")
-        if isinstance(endpoint, ColdstartEndpointRun) and endpoint.first_request_us is not None:
-            init = endpoint.init_us
-            init_text = f", Init Duration p50 {init.p50 / 1_000:,.1f} ms" if init is not None else ""
-            lines.append(
-                f"cold starts through the emulator: {function} first request p50 "
-                f"{endpoint.first_request_us.p50 / 1_000:,.1f} ms{init_text} "
-                f"({endpoint.first_request_us.samples} trials)"
-            )
-    return lines
-
-
 def summary(config: PipelineConfig, produced: list[Path]) -> str:
     """One line per function that answers the question (from its steady run's gates), then the
     headline ratios, read back from the results files."""
@@ -363,7 +309,7 @@ def summary(config: PipelineConfig, produced: list[Path]) -> str:
         steady[function] = document.endpoints[name]
         lines.append(f"  {document.headline(name)}")
     if config.emulator_config is not None:
-        lines += _function_cold_starts(config, documents)
+        lines += cold_start_lines(config.functions, documents)
     coldstart = documents.get("coldstart.json")
     rows = {row.name: row for row in coldstart.variants} if isinstance(coldstart, ColdstartRun) else {}
     if "tutorial" in rows and "lean" in rows:

@@ -331,7 +331,8 @@ def test_the_aws_path_updates_waits_and_restores_on_success_and_interruption(mot
     client = _moto_function(moto_server, "tuned")
     calls = []
 
-    def fake_invoke(_client, function, clock=time.perf_counter_ns):  # moto cannot invoke without Docker
+    # moto cannot invoke without Docker
+    def fake_invoke(_client, function, clock=time.perf_counter_ns, _payload=b""):
         memory, _variables = _memory(client, function)
         calls.append(memory)
         return _call(2.0 if memory < 1024 else 0.5, memory, init_ms=80.0 if len(calls) % 6 == 1 else None)
