@@ -17,6 +17,7 @@ from bench import __main__ as bench_main
 from bench.coldstart import profiler
 from bench.endpoint import main as endpoint_main
 from bench.functions import FunctionsError, chosen
+from bench.hardening.overload import main as overload_main
 from bench.load.command import LocustCommand
 from bench.powertune.__main__ import main as powertune_main
 from bench.requests import (
@@ -214,6 +215,13 @@ def test_every_tool_refuses_a_bad_line_and_a_missing_function(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{events}:2:" in err and "'event'" in err
     assert not (tmp_path / "r.json").exists()
+    out = str(tmp_path / "overload")
+    assert overload_main(["--config", config, "--function", "nope", "--out", out]) == 2
+    assert (
+        overload_main(["--config", config, "--function", "sleepy", "--requests", events, "--out", out]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "'nope'" in err and f"{events}:2:" in err and not (tmp_path / "overload").exists()
 
 
 def test_the_coldstart_profiler_takes_any_handler(tmp_path):

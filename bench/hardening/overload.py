@@ -120,7 +120,7 @@ def _locust(host: str, plan: Plan, results: Path, models: Path, timeout_s: float
     """One headless Locust run (``load``: :class:`LocustCommand` fields), its log beside ``results``."""
     # 429s are what the overload is for: the verdict counts them apart (--throttling-expected).
     run = LocustCommand(
-        host, (f"{_stage(plan)}/{plan.function}",), results, models=models, target_ms=1000.0,
+        host, (f"{_api_stage(plan)}/{plan.function}",), results, models=models, target_ms=1000.0,
         extra=("--throttling-expected", *plan.locust_args()), **load,
     )  # fmt: skip
     log = results.with_suffix(".log")
@@ -128,7 +128,7 @@ def _locust(host: str, plan: Plan, results: Path, models: Path, timeout_s: float
     return json.loads(results.read_text(encoding="utf-8"))
 
 
-def _stage(plan: Plan) -> str:
+def _api_stage(plan: Plan) -> str:
     return load_functions(Path(plan.config)).stage if plan.config else STAGE
 
 
@@ -139,7 +139,7 @@ def _models(plan: Plan, models: Path) -> Path | None:
 
 def _warm_up(base_url: str, plan: Plan) -> None:
     requests = Path(plan.requests) if plan.requests else None
-    warm_up(base_url, plan.function, requests_file=requests, stage=_stage(plan))
+    warm_up(base_url, plan.function, requests_file=requests, stage=_api_stage(plan))
 
 
 def measure_capacity(plan: Plan, models: Path, out: Path) -> float:
