@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.low_latency and not os.access(cpulatency.DEVICE, os.W_OK):
         parser.error(f"--low-latency: {cpulatency.DEVICE} is not writable here (needs root)")
     plan = Plan.quick(args.target_ms) if args.quick else Plan.default(args.target_ms)
+    if args.config is not None and args.data:
+        parser.error("--data trains the tutorial's model; with --config nothing is trained")
     if args.functions and args.config is None:
         parser.error("--functions needs --config (the tutorial's run measures its two functions)")
     functions = PipelineConfig.functions

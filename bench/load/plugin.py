@@ -218,7 +218,8 @@ class LambdaUser(FastHttpUser):
         self._weights = [weight for _, weight in state.config.functions]
         self._inflight = Pool(self._bench.config.max_inflight)
         requests = state.requests
-        seed = state.config.requests_seed + next(state.user_numbers)
+        worker = getattr(self.environment.runner, "worker_index", 0) or 0  # --processes: each its own
+        seed = state.config.requests_seed + 1_000_000 * worker + next(state.user_numbers)
         self._sampler = Sampler(requests, seed) if requests is not None else None
 
     def on_stop(self) -> None:
