@@ -398,3 +398,37 @@ def test_any_handler_s_cold_start_with_its_libraries_imported_apart(tmp_path):
     assert row["name"] == "numpy_handler.lambda_handler" and row["model_format"] == "custom"
     assert list(row["imports_us"]) == ["numpy"] and row["imports_us"]["numpy"] > 0
     assert row["phases_us"]["load"] > 0 and row["warm_us"]["count"] == 20
+
+
+def test_the_main_job_s_commands_for_a_config_s_functions(tmp_path):
+    from bench.functionrun import locust_options, profile_commands
+    from bench.pipeline import PipelineConfig, Plan
+
+    config_path = tmp_path / "emulator.toml"
+    config_path.write_text(
+        '[[functions]]\nname = "model"\nhandler = "app.handler"\ncode_dir = "."\n'
+        '[functions.env]\nMODEL_URI = "models/model.onnx"\n'
+        '[[functions]]\nname = "other"\nhandler = "other.handler"\ncode_dir = "."\n'
+    )
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "manifest.json").write_text(json.dumps({"artifacts": {"model.onnx": {"tolerance": 1e-6}}}))
+    with_expected = write_lines(tmp_path / "r.jsonl", [{"query": {"a": "1"}, "expected": 0.5}])
+    config = PipelineConfig(
+        models=models, data=None, run_dir=tmp_path / "run", plan=Plan.quick(1.0).for_functions(),
+        functions=("model",), emulator_config=config_path, requests=with_expected,
+    )  # fmt: skip
+    assert config.plan.endpoint_cold_trials == 2
+    [(stage, command, results)] = profile_commands(config)
+    assert stage.endswith(" model") and results == tmp_path / "run" / "coldstart-model.json"
+    assert command[command.index("--handler") + 1] == "app.handler"
+    assert command[command.index("--code-dir") + 1] == str(tmp_path)
+    assert command[command.index("--env") + 1] == "MODEL_URI=models/model.onnx"
+    assert command[command.index("--requests") + 1] == str(with_expected)
+    assert locust_options(config, "model") == (
+        "--requests", str(with_expected), "--verify", "--verify-tolerance", "1e-06",
+    )  # fmt: skip
+    assert locust_options(config, "other") == ("--requests", str(with_expected), "--verify")
+    plain = write_lines(tmp_path / "plain.jsonl", [{"query": {"a": "1"}}])
+    config = PipelineConfig(models, None, tmp_path, Plan.quick(1.0), ("model",), False, config_path, plain)
+    assert locust_options(config, "model") == ("--requests", str(plain))
