@@ -28,7 +28,8 @@ from bench.powertune.strategy import Candidate, balanced, pick, trimmed_mean
 from bench.powertune.sweep import recommend, sweep_function
 from bench.results import read_document
 from bench.results.powertune import PowertuneRun
-from handler.local.reportline import EmulatorLine, ReportLine
+from bench.results.reportline import ReportLine
+from handler.local.reportline import EmulatorLine
 from tests.conftest import AWS_TEST_ENV, PROJECT_ROOT, run_module, start_emulator
 
 

@@ -46,8 +46,9 @@ from bench.load.priority import Priority
 from bench.load.recorder import RunRecorder
 from bench.load.results import RunFacts, build_document, console_table
 from bench.load.scenarios import options_from, plan, stage_at
+from bench.machine import collect_metadata
 from bench.reference import load_coefficients, reference_prediction
-from bench.results import Metadata, write_json_atomic
+from bench.results import write_json_atomic
 from bench.target import resource_model
 from bench.verdict import EXIT_CODES
 from handler.features import TUTORIAL_QUERY
@@ -148,7 +149,7 @@ class Harness:
             generator_priority_used=self.priority_used(),
         )
         return build_document(
-            self.recorder, self.facts(), Metadata.collect(options, resource_model=self.resource_model)
+            self.recorder, self.facts(), collect_metadata(options, resource_model=self.resource_model)
         )
 
 

@@ -34,10 +34,12 @@ from bench.latency import LatencyRecorder
 from bench.powertune.config import PowertuneConfig
 from bench.powertune.session import FunctionSession
 from bench.powertune.strategy import trimmed_mean
+from bench.reportline import parse_report
 from bench.results.gate import Gate, goal, judge
 from bench.results.powertune import ColdTrial, PowerTuningFigures, SizeResult
+from bench.results.reportline import ReportLine
 from bench.verdict import contention_gate, error_gate, evaluate
-from handler.local.reportline import EmulatorLine, ReportLine
+from handler.local.reportline import EmulatorLine
 
 OUT_OF_MEMORY = "Runtime.OutOfMemory"
 NO_REPORT = "other"  # an answer without a REPORT line cannot be measured: a failed Invoke
@@ -73,7 +75,7 @@ def invoke(client, function: str, clock: Callable[[], int] = time.perf_counter_n
         return Invocation(api_outcome(error), clock() - started, None, None, None)
     elapsed = clock() - started
     tail = base64.b64decode(response.get("LogResult", "")).decode("utf-8", "replace")
-    report, emulator = ReportLine.parse(tail), EmulatorLine.parse(tail)
+    report, emulator = parse_report(tail), EmulatorLine.parse(tail)
     error_type = report.error_type if report is not None else None
     if "FunctionError" in response and error_type is None:
         error_type = _payload_error_type(payload)
