@@ -433,17 +433,23 @@ def test_endpoint_mode_forces_a_cold_start_every_trial(emulator, tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_keeps_the_complete_rounds_marked_partial(models_dir, tmp_path):
+    import re
     import signal
     import sys
-    import time
 
     from bench.process import start
+    from tests.conftest import wait_for
 
     results = tmp_path / "partial.json"
     command = [sys.executable, "-m", "bench.coldstart", "--variants", "lean,json-numpy", "--trials", "500"]
-    command += ["--warm", "10", "--models", str(models_dir), "--results", str(results), "--no-progress"]
+    command += ["--warm", "10", "--models", str(models_dir), "--results", str(results), "--progress"]
+
+    def trials_done() -> int:  # the progress line on stderr: "[##...] 7/1000 lean"
+        counts = re.findall(r"\] (\d+)/1000 ", (tmp_path / "stderr").read_text())
+        return max(map(int, counts), default=0)
+
     with start(command, tmp_path / "stdout", stderr=tmp_path / "stderr") as process:
-        time.sleep(3.0)  # a few rounds of two ~50 ms trials
+        wait_for(lambda: trials_done() >= 6, 120, "three rounds of two cold-start trials")
         process.process.send_signal(signal.SIGTERM)  # the signal under test, not the stop policy
         process.wait(30)
     stderr = (tmp_path / "stderr").read_text()

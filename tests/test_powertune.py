@@ -30,7 +30,7 @@ from bench.results import read_document
 from bench.results.powertune import PowertuneRun
 from bench.results.reportline import ReportLine
 from handler.local.reportline import EmulatorLine
-from tests.conftest import AWS_TEST_ENV, PROJECT_ROOT, run_module, start_emulator
+from tests.conftest import AWS_TEST_ENV, PROJECT_ROOT, run_module, start_emulator, wait_for
 
 
 # -- Power Tuning's arithmetic (lambda/utils.js, lambda/analyzer.js), checked by hand -------------
@@ -273,7 +273,8 @@ def test_a_signal_mid_sweep_restores_the_original_configuration(lean_emulator, t
         while _memory(client, "logit-lean")[0] == 1024 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _memory(client, "logit-lean")[0] == 256, child.text()
-        time.sleep(0.5)  # into the cold trials and warm invocations
+        at_256 = "Memory Size: 256 MB"  # into the cold trials: an invocation at the new size
+        wait_for(lambda: at_256 in lean_emulator.log_file.read_text(), 30, "an invocation at 256 MB")
         child.process.send_signal(signum)
         assert child.wait(30) == 130
     assert _memory(client, "logit-lean") == before  # memory and variables (no BENCH_FORCE_COLD)
