@@ -269,9 +269,7 @@ def test_a_signal_mid_sweep_restores_the_original_configuration(lean_emulator, t
     command += ["--functions", "logit-lean", "--memory", "256,512", "--cold-trials", "2", "--warm", "100000"]
     command += ["--results", str(results)]
     with process.start(command, tmp_path / "out", env=AWS_TEST_ENV, stderr=tmp_path / "err") as child:
-        deadline = time.monotonic() + 30
-        while _memory(client, "logit-lean")[0] == 1024 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: _memory(client, "logit-lean")[0] != 1024, 30, "the sweep's first memory size")
         assert _memory(client, "logit-lean")[0] == 256, child.text()
         at_256 = "Memory Size: 256 MB"  # into the cold trials: an invocation at the new size
         wait_for(lambda: at_256 in lean_emulator.log_file.read_text(), 30, "an invocation at 256 MB")
