@@ -16,7 +16,7 @@ in every process at ``init``: standalone, master and each worker (``--processes 
 worker's periodic report; a run spread from 0.3 ms to 30 ms holds at most ~1,800.
 
 These buckets only feed Locust's own screens. The harness's figures (the results JSON, the
-"Latency (µs)" tab, the µs table) come from its HdrHistograms (``bench.latency``), recorded
+"Latency (microseconds)" tab, the µs table) come from its HdrHistograms (``bench.latency``), recorded
 from the exact float Locust carries, never from these keys.
 """
 

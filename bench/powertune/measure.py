@@ -2,7 +2,7 @@
 
 What is timed: every Invoke carries ``LogType=Tail``, and its REPORT line gives what the
 sandbox measured (Duration, Billed Duration, Init Duration on a cold start, Max Memory Used;
-:mod:`handler.local.reportline`); the emulator's EMULATOR line beside it gives the init CPU
+:mod:`bench.reportline`); the emulator's EMULATOR line beside it gives the init CPU
 time, the CPU share and whether the host slowed a phase (``Contended``). The client's own time
 (``perf_counter_ns`` from just before ``invoke`` to the payload read: boto3, the network and
 the Invoke API included) is kept beside it, not judged. A cold start is Init Duration + the
