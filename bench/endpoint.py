@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from bench.cli import positive_int
 from bench.coldstart.forcing import force_cold_start
 from bench.latency import LatencyRecorder
+from bench.machine import collect_metadata
 from bench.requests import RequestsFileError, Sampler, http_request, read_requests
-from bench.results import EndpointRun, Metadata, cpu_idle_phrase, utc_stamp, write_json_atomic
+from bench.results import EndpointRun, cpu_idle_phrase, utc_stamp, write_json_atomic
 from bench.results.kinds import EndpointCold, EndpointWarm, EndpointWarmRun
 from bench.servertiming import duration_ns, parse_server_timing
 from bench.stats import summarize
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {config.url}: {exc}", file=sys.stderr)
         return 1
     document = EndpointRun(
-        metadata=Metadata.collect(vars(args), resource_model=resource_model(config.url)), warm=warm, cold=cold
+        metadata=collect_metadata(vars(args), resource_model=resource_model(config.url)), warm=warm, cold=cold
     )
     path = config.results or f"results/endpoint-{utc_stamp()}.json"
     write_json_atomic(path, document)

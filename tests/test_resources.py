@@ -25,11 +25,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bench.reportline import parse_report
 from handler.local import cgroups
 from handler.local.contention import Phase, contention
 from handler.local.ephemeral import TmpRoot
 from handler.local.lifecycle import INIT_CAP, Lifecycle, Timeouts, init_allowance_ns
-from handler.local.reportline import EmulatorLine, ReportLine
+from handler.local.reportline import EmulatorLine
 from tests.conftest import PROJECT_ROOT, lambda_client, start_emulator
 
 REQUIRE = os.environ.get("REQUIRE_CGROUPS") == "1"
@@ -235,7 +236,7 @@ def test_over_its_memory_an_invocation_fails_as_on_aws_and_the_next_gets_a_new_e
     assert response["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "Runtime.OutOfMemory"
     assert payload["errorMessage"].endswith("Error: Runtime exited with error: signal: killed")
-    report = ReportLine.parse(log)
+    report = parse_report(log)
     assert (report.status, report.error_type) == ("error", "Runtime.OutOfMemory")
     assert report.max_memory_used_mb == report.memory_size_mb == 128
     assert "\tStatus: error\tError Type: Runtime.OutOfMemory" in log
@@ -255,7 +256,7 @@ def test_cpu_share_follows_memory_and_the_cpu_time_is_reported_beside_it(limited
     for name in ("spin-128", "spin-1769"):
         invoke(limited, name, action="pid")  # cold start out of the way
         _, payload, log = invoke(limited, name, action="spin", loops=1_500_000)
-        figures[name] = (ReportLine.parse(log), EmulatorLine.parse(log), body(payload)["cpu_ms"])
+        figures[name] = (parse_report(log), EmulatorLine.parse(log), body(payload)["cpu_ms"])
     (small, small_cpu, small_work), (large, large_cpu, _) = figures.values()
     assert small.duration_ms >= 5 * large.duration_ms, (small, large)  # 13.8x in theory
     assert (small_cpu.cpu_share_vcpus, large_cpu.cpu_share_vcpus) == (0.072, 1.0)

@@ -30,6 +30,8 @@ from bench.coldstart.forcing import force_cold_start
 from bench.coldstart.gates import gates_for
 from bench.lambdacost import cost_per_million
 from bench.latency import LatencyRecorder
+from bench.machine import collect_metadata
+from bench.reportline import parse_report
 from bench.requests import payload_source
 from bench.results import Metadata
 from bench.results.coldstart import ColdstartEndpointRun, EndpointTrial
@@ -38,7 +40,6 @@ from bench.stats import summarize
 from bench.target import resource_model
 from bench.verdict import error_gate
 from handler.features import TUTORIAL_QUERY
-from handler.local.reportline import ReportLine
 
 PAYLOAD = json.dumps({"queryStringParameters": dict(TUTORIAL_QUERY)}).encode()
 
@@ -94,7 +95,7 @@ def invoke_trials(
         outcome, first_request_ns, response = _invoke(client, function, clock, payload(), LogType="Tail")
         outcomes[outcome] += 1
         tail = base64.b64decode((response or {}).get("LogResult", "")).decode("utf-8", "replace")
-        report = ReportLine.parse(tail)
+        report = parse_report(tail)
         if outcome == "2xx" and report is not None:
             trials.append(EndpointTrial(first_request_ns=first_request_ns, report=report))
         for _ in range(config.warm):
@@ -165,6 +166,6 @@ def measure_endpoint(config: ColdstartConfig) -> ColdstartEndpointRun:
         trials,
         warm,
         config,
-        Metadata.collect(config.options(), resource_model=resource_model(config.lambda_endpoint)),
+        collect_metadata(config.options(), resource_model=resource_model(config.lambda_endpoint)),
         outcomes,
     )

@@ -31,7 +31,8 @@ from bench.coldstart.config import ColdstartConfig, Progress
 from bench.coldstart.gates import gates_for
 from bench.lambdacost import cost_per_million
 from bench.latency import LatencyRecorder
-from bench.results import PROJECT_ROOT, Metadata
+from bench.machine import collect_metadata
+from bench.results import PROJECT_ROOT
 from bench.results.coldstart import ColdstartRun, PhasesNs, PhasesUs, ProcessTrial, ProcessVariant
 from bench.results.gate import judge
 from bench.stats import summarize
@@ -239,7 +240,7 @@ def measure(config: ColdstartConfig) -> ColdstartRun:
         raw = {variant: trials[:rounds] for variant, trials in raw.items()}
     rows = add_ratios([summarize_variant(variant, raw[variant], config) for variant in config.variants])
     return ColdstartRun(
-        metadata=Metadata.collect(config.options(), resource_model=IN_PROCESS),
+        metadata=collect_metadata(config.options(), resource_model=IN_PROCESS),
         partial=partial,
         variants=rows,
         trials=raw,

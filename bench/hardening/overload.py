@@ -54,10 +54,11 @@ from bench.cli import positive_float
 from bench.functions import FunctionsError, chosen, needs_models
 from bench.functions import load as load_functions
 from bench.load.command import LocustCommand
+from bench.machine import collect_metadata
 from bench.pipeline import LOCUST_OK, StageFailed, run_stage, warm_up
 from bench.process import EmulatorError, running_emulator
 from bench.requests import RequestsFileError, read_requests
-from bench.results import EXIT_CODES, Metadata, OverloadRun, utc_stamp, write_json_atomic
+from bench.results import EXIT_CODES, OverloadRun, utc_stamp, write_json_atomic
 from bench.results.gate import goal, judge
 
 STAGE = "staging"
@@ -398,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     except (StageFailed, EmulatorError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    metadata = Metadata.collect({k: str(v) for k, v in vars(args).items()})
+    metadata = collect_metadata({k: str(v) for k, v in vars(args).items()})
     document = OverloadRun(metadata=metadata, plan=asdict(plan), **figures)
     write_json_atomic(out / "overload.json", document)
     for gate in document.gates:

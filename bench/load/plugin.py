@@ -4,7 +4,8 @@ Imported by ``locustfile.py``; works with every standard Locust flag (``--headle
 ``--processes N``, ``--master``/``--worker``, the web UI). Hooks, as Locust plugins do:
 
 - ``init_command_line_parser``: our options (see :func:`add_options`).
-- ``init``: validates them (a bad value: one line on stderr, exit 2) and adds a web UI tab.
+- ``init``: validates them (a bad value: one line on stderr, exit 2) and adds a web UI tab;
+  in every process, finer response-time buckets for Locust's own screens (``bench.load.buckets``).
 - ``request``: every finished request into :class:`bench.load.recorder.RunRecorder`, from the
   exact float Locust carries (not its whole-millisecond buckets).
 - ``report_to_master`` / ``worker_report``: workers ship encoded histograms and counters; the
@@ -32,7 +33,7 @@ from gevent.pool import Pool
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from bench.load import priority
+from bench.load import buckets, priority
 from bench.load.arrivals import intended_instants, wait_until
 from bench.load.options import (
     HarnessConfig,
@@ -48,9 +49,10 @@ from bench.load.priority import Priority
 from bench.load.recorder import RunRecorder
 from bench.load.results import RunFacts, build_document, console_table
 from bench.load.scenarios import options_from, plan, stage_at
+from bench.machine import collect_metadata
 from bench.reference import load_coefficients, reference_prediction
 from bench.requests import RequestLine, Sampler, http_request, matches, prediction, tutorial_requests
-from bench.results import Metadata, write_json_atomic
+from bench.results import write_json_atomic
 from bench.target import resource_model
 from bench.verdict import EXIT_CODES
 from handler.features import TUTORIAL_QUERY
@@ -160,7 +162,7 @@ class Harness:
             generator_priority_used=self.priority_used(),
         )
         return build_document(
-            self.recorder, self.facts(), Metadata.collect(options, resource_model=self.resource_model)
+            self.recorder, self.facts(), collect_metadata(options, resource_model=self.resource_model)
         )
 
 
@@ -336,6 +338,13 @@ def _on_init(environment, **_kwargs) -> None:
         install(environment, lambda: _harness.recorder if _harness else None)
     if not isinstance(environment.runner, WorkerRunner):
         gevent.signal_handler(signal.SIGTERM, _stop_shape_on_sigterm, environment)
+
+
+@events.init.add_listener
+def _on_init_buckets(**_kwargs) -> None:
+    """Locust's own table, charts and CSV in three significant figures, not whole ms
+    (``bench.load.buckets``): in every process, as each worker buckets what it sends."""
+    buckets.install()
 
 
 def _stop_shape_on_sigterm(environment) -> None:

@@ -2,7 +2,7 @@
 
 What is timed: every Invoke carries ``LogType=Tail``, and its REPORT line gives what the
 sandbox measured (Duration, Billed Duration, Init Duration on a cold start, Max Memory Used;
-:mod:`handler.local.reportline`); the emulator's EMULATOR line beside it gives the init CPU
+:mod:`bench.reportline`); the emulator's EMULATOR line beside it gives the init CPU
 time, the CPU share and whether the host slowed a phase (``Contended``). The client's own time
 (``perf_counter_ns`` from just before ``invoke`` to the payload read: boto3, the network and
 the Invoke API included) is kept beside it, not judged. A cold start is Init Duration + the
@@ -34,10 +34,12 @@ from bench.latency import LatencyRecorder
 from bench.powertune.config import PowertuneConfig
 from bench.powertune.session import FunctionSession
 from bench.powertune.strategy import trimmed_mean
+from bench.reportline import parse_report
 from bench.results.gate import Gate, goal, judge
 from bench.results.powertune import ColdTrial, PowerTuningFigures, SizeResult
+from bench.results.reportline import ReportLine
 from bench.verdict import contention_gate, error_gate, evaluate
-from handler.local.reportline import EmulatorLine, ReportLine
+from handler.local.reportline import EmulatorLine
 
 OUT_OF_MEMORY = "Runtime.OutOfMemory"
 NO_REPORT = "other"  # an answer without a REPORT line cannot be measured: a failed Invoke
@@ -84,7 +86,7 @@ def invoke(
         return Invocation(api_outcome(error), clock() - started, None, None, None)
     elapsed = clock() - started
     tail = base64.b64decode(response.get("LogResult", "")).decode("utf-8", "replace")
-    report, emulator = ReportLine.parse(tail), EmulatorLine.parse(tail)
+    report, emulator = parse_report(tail), EmulatorLine.parse(tail)
     error_type = report.error_type if report is not None else None
     if "FunctionError" in response and error_type is None:
         error_type = _payload_error_type(payload)

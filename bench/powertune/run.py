@@ -19,12 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.machine import collect_metadata
 from bench.powertune.calibrate import calibrate, calibration_line, write_function
 from bench.powertune.config import PowertuneConfig
 from bench.powertune.session import Interrupted, interruptible
 from bench.powertune.sweep import STOPS, run_status, sweep_function
 from bench.process import ChildError, running_emulator
-from bench.results import EXIT_CODES, PROJECT_ROOT, Metadata, utc_stamp, write_json_atomic
+from bench.results import EXIT_CODES, PROJECT_ROOT, utc_stamp, write_json_atomic
 from bench.results.gate import INVALID
 from bench.results.powertune import Calibration, FunctionSweep, PowertuneRun
 from bench.target import AWS, resource_model
@@ -202,7 +203,7 @@ def _write(
 ) -> int:
     partial = stopped is not None
     document = PowertuneRun(
-        metadata=Metadata.collect(config.options(), argv=argv, resource_model=model),
+        metadata=collect_metadata(config.options(), argv=argv, resource_model=model),
         partial=partial,
         lambda_endpoint=None if config.aws else config.lambda_endpoint,
         target_us=config.target_ms * 1_000,

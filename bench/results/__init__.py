@@ -33,7 +33,13 @@ change; tests/golden/ holds a document of each kind and version):
 - emulator-cost 2: adds the floor target, bench.truth.proxy (``floor``, ``floor_cpu_ratio``,
   ``floor_e2e_p50_ratio``).
 
-``reports`` imports this package and nothing else of ``bench``.
+Records shared beyond one kind: :class:`~bench.results.gate.Gate` (every pass/fail check) and
+:class:`~bench.results.reportline.ReportLine` (Lambda's REPORT line: the emulator writes it,
+``bench`` parses it, cold-start and power-tuning results store it).
+
+``reports`` imports this package and nothing else of ``bench``; the package reaches nothing of
+the project beyond the record types it is built from (``bench.records``, ``bench.latency``,
+``bench.stats``), which ``tests/test_layout.py`` checks.
 """
 
 from __future__ import annotations
@@ -57,8 +63,9 @@ from bench.results.gate import EXIT_CODES, FAIL, INVALID, PASS, Gate, combine
 from bench.results.hardening import FaultsRun, FuzzRun, OverloadRun
 from bench.results.harness import HarnessRun
 from bench.results.kinds import EndpointRun, InprocessRun, LocustRun
-from bench.results.metadata import PROJECT_ROOT, Metadata, cpu_idle_phrase, package_versions, utc_stamp
+from bench.results.metadata import PROJECT_ROOT, Metadata, cpu_idle_phrase, utc_stamp
 from bench.results.powertune import PowertuneRun
+from bench.results.reportline import ReportLine
 from bench.stats import TrialStats
 
 __all__ = [
@@ -85,13 +92,13 @@ __all__ = [
     "OverloadRun",
     "PowertuneRun",
     "Record",
+    "ReportLine",
     "ResultsError",
     "Series",
     "TrialStats",
     "combine",
     "cpu_idle_phrase",
     "document_from_dict",
-    "package_versions",
     "read_document",
     "read_results",
     "utc_stamp",
