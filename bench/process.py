@@ -14,11 +14,17 @@ manager: leaving the ``with`` stops it.
 2. if the child is still running: SIGINT, then wait up to ``grace_s`` (default 15 s). Every
    command started here stops cleanly on SIGINT (``handler.serve`` drains, then stops its
    environments; Locust and our CLIs write what they have and exit; moto and the truth
-   server close their sockets). Still running after the grace (a child that ignores SIGINT,
-   as a shell's background job may): SIGKILL, and wait;
+   server close their sockets). Still running after the grace (a child that ignores SIGINT
+   itself): SIGKILL, and wait;
 3. every listed descendant gets ``LEFTOVER_WAIT_S`` (5 s) to exit on its own; any still alive
    then is SIGKILLed by PID and reaped, and returned, so that a caller can assert that none
    outlived the child.
+
+A job a shell starts in the background (``nohup ... &``, ``&`` in a script) starts with SIGINT
+ignored, and an ignored signal stays ignored across ``fork`` and ``exec`` ("signals set to be
+ignored remain ignored", POSIX ``exec``; Python then installs no KeyboardInterrupt handler).
+So when this process ignores SIGINT, every child gets SIGINT's default action back before it
+execs (:func:`_sigint_default`) and stops on step 2 as it would in the foreground.
 
 Nothing is signalled by name or by process group; calling ``stop`` again does nothing. The
 emulator (:func:`start_emulator`, :func:`running_emulator`) is a child like any other, ready
@@ -144,6 +150,16 @@ class Child:
         self.stop()
 
 
+def _sigint_default() -> None:  # pragma: no cover - runs in the child between fork and exec
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def child_setup() -> Callable[[], None] | None:
+    """For ``preexec_fn``: None (a faster spawn) unless this process ignores SIGINT (a shell's
+    background job); then the step that gives the child SIGINT's default action back."""
+    return _sigint_default if signal.getsignal(signal.SIGINT) is signal.SIG_IGN else None
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8", errors="replace")
@@ -185,6 +201,7 @@ def start(
             stdin=subprocess.DEVNULL,
             env=None if env is None else {**os.environ, **env},
             start_new_session=new_session,
+            preexec_fn=child_setup(),
         )
     child = Child(process, name, output, stderr)
     if ready is None:

@@ -61,6 +61,33 @@ def test_sigint_ignored_means_sigkill_after_the_grace(tmp_path: Path):
     assert child.stop() == []  # again: nothing to do
 
 
+@pytest.fixture
+def sigint_ignored():
+    """This process as a shell's background job starts: SIGINT ignored (restored after)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_background_jobs_children_get_sigint_back_and_stop_on_it_at_once(tmp_path: Path, sigint_ignored):
+    code = "import signal, time; print(signal.getsignal(signal.SIGINT).__name__, flush=True); time.sleep(30)"
+    child = process.start(python(code), tmp_path / "out", ready=process.line_with("default_int_handler"))
+    started = time.monotonic()
+    assert child.stop(grace_s=30) == []
+    assert child.returncode == -signal.SIGINT  # KeyboardInterrupt, not the SIGKILL after 30 s
+    assert time.monotonic() - started < 5
+
+
+def test_a_foreground_parent_spawns_without_a_step_in_the_child():
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as Python starts in one
+    try:
+        assert process.child_setup() is None  # no preexec_fn: the faster spawn
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.slow  # ~1 s more: here PID 1 takes that long to reap a killed orphan
 def test_descendants_that_outlive_the_child_are_killed_by_pid_and_returned(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(process, "LEFTOVER_WAIT_S", 0.3)
