@@ -273,6 +273,7 @@ def url_answers(url: str, timeout_s: float = 2.0) -> Ready:
 
 # The emulator (python -m handler.serve) ------------------------------------------------------
 
+SUPERVISOR_MODULE = "handler.local.supervisor"
 EMULATOR_URL = re.compile(r"^emulator: .* Lambda API on (http://\S+)$", re.MULTILINE)
 
 
@@ -293,12 +294,20 @@ class EmulatorProcess:
         return f"{self.base_url}/{stage}/{function}" + (f"?{query}" if query else "")
 
     def children(self) -> list[psutil.Process]:
-        """Its environment processes (and anything else it started), now."""
-        return self.child.descendants()
+        """Its environment processes (and anything they started), now: every descendant but
+        its supervisor (``handler.local.supervisor``, which ``stop`` still waits for)."""
+        return [process for process in self.child.descendants() if not _is_supervisor(process)]
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> list[psutil.Process]:
         """The signal policy; returns what outlived the emulator (none, if it drained as it must)."""
         return self.child.stop(grace_s)
+
+
+def _is_supervisor(process: psutil.Process) -> bool:
+    try:
+        return SUPERVISOR_MODULE in process.cmdline()
+    except psutil.Error:
+        return False
 
 
 def _emulator_ready(child: Child) -> str | None:
