@@ -63,7 +63,7 @@ SYS_MOVE_MOUNT, SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT = 429, 430, 431, 432  # th
 FSOPEN_CLOEXEC, FSMOUNT_CLOEXEC, FSCONFIG_SET_STRING, FSCONFIG_CMD_CREATE = 1, 1, 1, 6
 MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOVE_MOUNT_F_EMPTY_PATH, AT_FDCWD = 0x2, 0x4, 0x4, -100
 CLONE_NEWNS, MS_REC, MS_PRIVATE = 0x00020000, 0x4000, 0x40000
-MKFS_OPTIONS = ("-q", "-F", "-O", "^has_journal,^resize_inode", "-m", "0", "-E", "nodiscard")
+MKFS_OPTIONS = ("-q", "-F", "-O", "^has_journal,^resize_inode", "-m", "0", "-E", "lazy_itable_init=0")
 TEMPLATE_EDIT = b"rmdir lost+found\nsif / mode 041777\n"  # debugfs: an empty /tmp, mode 1777
 POOL_DEPTH = 2  # images kept ready per size
 
@@ -257,13 +257,16 @@ class ImagePool:
     def take(self, size_mb: int) -> DiskImage:
         with self._lock:
             ready = self._ready.setdefault(size_mb, deque())
-            if ready:
-                self._lock.notify()
+            if ready:  # refilled after the spawn (``refill``): making one slows a spawn beside it
                 return ready.popleft()
-            self._lock.notify()
             self.misses += 1
             template = self._template(size_mb)
         return DiskImage.make(template, self.directory)  # outside the lock: the refill goes on
+
+    def refill(self) -> None:
+        """Make up for what was taken: call once the spawn that took it is done."""
+        with self._lock:
+            self._lock.notify()
 
     def _wanted(self) -> int | None:
         return next((size for size, ready in self._ready.items() if len(ready) < self.depth), None)

@@ -90,10 +90,14 @@ class EnvTmp:
         """After the spawn: the environment's namespace holds the mount; let go of ours."""
         if self.image is not None:
             self.image.close()
+        if self._pool is not None:
+            self._pool.refill()
 
     def remove(self) -> None:
         if self.image is not None:
             self.image.close()
+            if self._pool is not None:
+                self._pool.refill()  # should the spawn have failed before ``started``
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
