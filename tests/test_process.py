@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
@@ -80,12 +81,13 @@ def test_a_background_jobs_children_get_sigint_back_and_stop_on_it_at_once(tmp_p
     assert time.monotonic() - started < 5
 
 
-def test_a_foreground_parent_spawns_without_a_step_in_the_child():
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as Python starts in one
-    try:
-        assert process.child_setup() is None  # no preexec_fn: the faster spawn
-    finally:
-        signal.signal(signal.SIGINT, previous)
+def test_children_get_sigint_back_without_a_step_in_the_child_from_the_main_thread(sigint_ignored):
+    with process.sigint_default_for_children() as preexec:
+        assert preexec is None  # caught for the spawn: exec resets it; vfork's speed kept
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # ignored again after
+    with ThreadPoolExecutor(1) as other:  # no handler can be set there: a step in the child
+        assert other.submit(lambda: process.sigint_default_for_children().__enter__()).result() is not None
 
 
 @pytest.mark.slow  # ~1 s more: here PID 1 takes that long to reap a killed orphan
