@@ -59,6 +59,23 @@ def loops_under(directory: Path) -> list[str]:
     return found
 
 
+def mounts_of(devices: list[str]) -> int:
+    """How many mounts of these loop devices there are in every process's mount namespace."""
+    sources = {f"/dev/{device}" for device in devices}
+    seen = set()
+    for table in Path("/proc").glob("[0-9]*/mountinfo"):
+        try:
+            rows = table.read_text().splitlines()
+            namespace = os.readlink(table.parent / "ns" / "mnt")
+        except OSError:  # gone meanwhile
+            continue
+        for row in rows:
+            fields = row.split(" - ", 1)[1].split()
+            if fields[1] in sources:
+                seen.add((namespace, fields[1], row.split()[4]))
+    return len(seen)
+
+
 def wait_until(check, timeout_s: float) -> float:
     """Seconds until ``check()`` is true; AssertionError with its last value after the deadline."""
     started = time.monotonic()
@@ -171,7 +188,9 @@ def test_after_sigkill_nothing_of_the_emulator_is_left_within_two_seconds(tmp_pa
                 if state.read_text().strip() == "FROZEN" and state.parent.name != "freeze-keeper"
             ]
             assert groups and frozen, "one environment frozen"  # (cgroup v1's freezer here)
-            assert len(loops_under(TMP_BASE / str(pid))) >= 3  # three /tmp images, and the pool's
+            devices = loops_under(TMP_BASE / str(pid))
+            assert len(devices) >= 3  # three /tmp images, and the pool's
+            assert mounts_of(devices) == 3  # each in its environment's namespace (the pool's: detached)
             running.process.send_signal(signal.SIGKILL)
             running.process.wait(10)
             took = wait_until(
@@ -182,6 +201,7 @@ def test_after_sigkill_nothing_of_the_emulator_is_left_within_two_seconds(tmp_pa
                     )
                     and our_groups(pid) == []
                     and loops_under(TMP_BASE / str(pid)) == []
+                    and mounts_of(devices) == 0
                     and not (TMP_BASE / str(pid)).exists()
                 ),
                 2.0,
