@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from handler.local.diskimage import usable_bytes
+from handler.local.diskimage import MIB, usable_bytes
 from handler.local.ephemeral import TmpRoot
 from handler.local.reportline import ReportLine
 from tests.test_resources import body, emulator_with, function, get, invoke, need_cgroups, our_groups
@@ -32,6 +32,61 @@ def test_usable_bytes_is_free_blocks_less_reserved_clusters():
     assert usable_bytes(bytes(superblock)) == (129_000 - 2_621) * 4096  # 2 % of the blocks
     struct.pack_into("<III", superblock, 4, 2_621_440, 0, 2_500_000)  # 10 GiB: capped at 4,096
     assert usable_bytes(bytes(superblock)) == (2_500_000 - 4_096) * 4096
+
+
+def test_without_root_tmp_is_a_private_directory_and_the_line_says_its_size_is_not_enforced(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    root, reason = TmpRoot.detect(True, base=tmp_path / "lambda-emulator")
+    try:
+        assert not root.disk
+        assert reason.startswith("private TMPDIR, size NOT enforced: not root: ")
+        env = root.for_environment("a", 512, [])
+        assert env.mount_at is None and env.variables() == {"TMPDIR": str(env.directory)}
+        assert env.description.endswith("(size not enforced)")
+    finally:
+        root.close()
+
+
+class FakeGroup:
+    """A cgroup's memory figures, and how often the charge without file cache was read."""
+
+    def __init__(self, peak_mb: int, without_cache_mb: int) -> None:
+        self.peak_mb, self.without_cache_mb, self.stat_reads = peak_mb, without_cache_mb, 0
+
+    def memory_peak_bytes(self) -> int:
+        return self.peak_mb * MIB
+
+    def memory_without_file_cache_bytes(self) -> int:
+        self.stat_reads += 1
+        return self.without_cache_mb * MIB
+
+
+class FakeRss:
+    def __init__(self, mb: int) -> None:
+        self.value = mb
+
+    def mb(self) -> int:
+        return self.value
+
+    def close(self) -> None: ...
+
+
+def test_max_memory_used_leaves_file_cache_out_and_reads_it_only_when_the_peak_says_more():
+    from handler.local.resources import EnvMemory
+
+    group, rss = FakeGroup(peak_mb=8, without_cache_mb=8), FakeRss(19)
+    meter = EnvMemory(group, rss, 256)
+    assert meter.mb() == 19 and group.stat_reads == 0  # the usual case: the resident set, one read
+    group.peak_mb, group.without_cache_mb = 255, 30  # /tmp's file cache filled the group
+    assert meter.mb() == 30 and group.stat_reads == 1
+    group.without_cache_mb = 12  # the cache reclaimed, anonymous memory freed: the largest stays
+    assert meter.mb() == 30
+    rss.value = 200  # the runtime itself grew
+    assert meter.mb() == 200
+    group.without_cache_mb = 300
+    assert meter.mb() == 255  # never over the peak charge (nor over memory_mb)
 
 
 @pytest.fixture
