@@ -212,7 +212,7 @@ class EnvMemory:
     writes them, yet /tmp is storage on Lambda, apart from its memory (AWS Compute Blog, "Using
     larger ephemeral storage for AWS Lambda"), and the kernel reclaims file cache before it
     OOM-kills. The kernel keeps a peak of the whole charge only, so the charge without file cache
-    is read (``memory.stat``, ~10 µs more) only when that peak is above both figures already
+    is read (``memory.stat``, 6.4 µs a read here) only when that peak is above both figures already
     known, and its largest reading is kept: at each end of an init or an invocation and every
     0.1 s while one runs, not between. A 256 MB function that wrote 700 MB into /tmp: the peak
     charge 255 MB, Max Memory Used its resident set (tests/test_tmp_disk.py)."""
