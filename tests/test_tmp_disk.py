@@ -5,6 +5,7 @@ Every test removes what it makes; the emulators are stopped by PID (``emulator_w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import struct
@@ -264,3 +265,46 @@ def test_after_sigkill_nothing_of_the_emulator_is_left_within_two_seconds(tmp_pa
             for call in calls:  # the callers see the connection drop
                 call.exception(timeout=60)
     print(f"everything gone {took:.2f} s after the SIGKILL")
+
+
+@pytest.mark.slow
+def test_after_an_oom_kill_of_the_emulator_nothing_of_it_is_left(tmp_path):
+    """The kernel's OOM killer (its SIGKILL) on the emulator: the emulator moved alone into a
+    memory group of its own, its limit set just above its use, then a few requests."""
+    need_cgroups()
+    memory = Path("/sys/fs/cgroup/memory")
+    if not (memory / "cgroup.procs").exists():
+        pytest.skip("no cgroup v1 memory hierarchy to hold the emulator")
+    text = "freeze = true\n" + function("counter", 512)
+    group = memory / f"lambda-emulator-test-oom-{os.getpid()}"
+    with emulator_with(tmp_path, "oom", text) as running:
+        pid = running.process.pid
+        invoke(running, "counter", action="counter")  # an environment, frozen
+        environments = running.children()
+        assert environments and our_groups(pid)
+        group.mkdir()
+        try:
+            (group / "cgroup.procs").write_text(str(pid))
+            limit = int((group / "memory.usage_in_bytes").read_text()) + 64 * 1024
+            (group / "memory.limit_in_bytes").write_text(str(limit))
+            for _ in range(200):
+                if running.process.poll() is not None:
+                    break
+                with contextlib.suppress(OSError):  # the connection drops when it is killed
+                    get(running.url("counter", "action=counter"))
+            assert running.process.wait(30) == -signal.SIGKILL
+            assert "oom_kill 1" in (group / "memory.oom_control").read_text()
+        finally:
+            wait_until(lambda: not (group / "cgroup.procs").read_text().strip(), 10)
+            group.rmdir()
+        wait_until(
+            lambda: (
+                not any(
+                    process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+                    for process in environments
+                )
+                and our_groups(pid) == []
+                and not (TMP_BASE / str(pid)).exists()
+            ),
+            2.0,
+        )
