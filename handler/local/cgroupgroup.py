@@ -255,6 +255,15 @@ class CgroupGroup:
         """The highest charge since creation (v2 without memory.peak: the current charge)."""
         return int(self._read(self._peak))
 
+    def memory_without_file_cache_bytes(self) -> int:
+        """The group's charge now less its file cache (``active_file`` + ``inactive_file`` of
+        ``memory.stat``, v1 and v2: page cache of files read or written, /tmp's included; tmpfs
+        and shared memory are on the anonymous lists and stay in)."""
+        usage = int(self._read("memory.usage_in_bytes" if self._d is V1 else "memory.current"))
+        stat = os.pread(self._fd("memory.stat", os.O_RDONLY), 16384, 0)
+        cache = (_field(stat, b"active_file") or 0) + (_field(stat, b"inactive_file") or 0)
+        return max(0, usage - cache)
+
     def throttled_ns(self) -> int:
         """How long its CPU quota has held the group back (summed over CPUs), since creation."""
         name, key, ns = self._d.throttled

@@ -184,17 +184,7 @@ class CgroupBackend:
                 names |= {entry.name for entry in os.scandir(top) if entry.is_dir() and entry.name.isdigit()}
         removed, deadline = 0, self._clock() + 5_000_000_000
         for name in sorted(n for n in names if n != self._pid and not Path(f"/proc/{n}").exists()):
-            dirs = [Path(path) for top in self._tops for path, _, _ in os.walk(top / name)]  # top-down
-            removed += len({d.name for d in dirs if d.parent.name == name and d.name != KEEPER})
-            while any(_pids(directory) for directory in dirs) and self._clock() < deadline:
-                for directory in dirs:
-                    _kill(_pids(directory))
-                for directory in (d / self._d.freeze[0] for d in dirs):
-                    if directory.exists():
-                        _put(directory, self._d.freeze[2].decode())
-                time.sleep(0.001)
-            for directory in reversed(dirs):
-                _rmdir(directory, deadline, self._clock)
+            removed += remove_emulator_groups(self._tops, name, self._d, deadline, self._clock)
         return removed
 
     def close(self) -> None:
@@ -211,6 +201,26 @@ class CgroupBackend:
         for top in self._tops:
             with contextlib.suppress(OSError):  # another emulator may still be using it
                 os.rmdir(top)
+
+
+def remove_emulator_groups(
+    tops: tuple[Path, ...], pid: str, dialect: Dialect, deadline_ns: int, clock: Clock
+) -> int:
+    """Kill every process in emulator ``pid``'s groups under each of ``tops`` (SIGKILL, then
+    thaw: a frozen task dies as it thaws) and remove the groups; the environment groups removed.
+    For a dead emulator (``remove_stale``, ``handler.local.supervisor``)."""
+    dirs = [Path(path) for top in tops for path, _, _ in os.walk(top / pid)]  # top-down
+    removed = len({d.name for d in dirs if d.parent.name == pid and d.name != KEEPER})
+    while any(_pids(directory) for directory in dirs) and clock() < deadline_ns:
+        for directory in dirs:
+            _kill(_pids(directory))
+        for directory in (d / dialect.freeze[0] for d in dirs):
+            if directory.exists():
+                _put(directory, dialect.freeze[2].decode())
+        time.sleep(0.001)
+    for directory in reversed(dirs):
+        _rmdir(directory, deadline_ns, clock)
+    return removed
 
 
 ResourceBackend = CgroupBackend | HostBackend
