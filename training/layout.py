@@ -16,7 +16,7 @@ import numpy as np
 
 from training import manifest_v2, requests_file
 from training.memory import measure
-from training.schema import inputs_of, outputs
+from training.schema import inputs_of, is_text, outputs
 from training.variants import Checked, diff, reload_artifact, stated_tolerance, write_variants
 
 DEFAULT_SEED = 0
@@ -48,7 +48,7 @@ def _reference_entry(staging: Path, reference: Reference, checked: Checked) -> d
 
 def _first_row(checked: Checked, row_index: int) -> dict:
     row = checked.frame.iloc[row_index]
-    types = ["string" if checked.frame[name].dtype == object else "number" for name in checked.frame.columns]
+    types = ["string" if is_text(checked.frame[name]) else "number" for name in checked.frame.columns]
     values = [None if _is_missing(value) else _plain(value) for value in row.tolist()]
     return {
         "columns": [str(name) for name in checked.frame.columns],

@@ -104,7 +104,7 @@ def _missing_code(exc: BaseException, code_dir: Path | None) -> ModelFileError |
         match = re.search(r"Can't get attribute '([^']+)' on <module '([^']+)'", str(exc))
         if match:
             name, module = match.groups()
-            if module == "__main__":
+            if module == "__main__" or module.endswith(".__main__"):  # the running program's (-m)
                 return ModelFileError(
                     f"the model needs '{name}' from module '__main__' (the script that saved it): "
                     "move it to a module of its own and pass --code-dir DIR with it"

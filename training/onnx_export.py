@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from training.schema import text_columns
+
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
 
@@ -84,7 +86,7 @@ def convert(estimator: object, frame: pd.DataFrame, task: dict) -> OnnxGraph:
         import skl2onnx  # noqa: F401
     except ImportError as exc:
         raise NoOnnx(f"skl2onnx/onnxruntime are not installed ({exc.name})") from exc
-    text = [str(name) for name in frame.columns if frame[name].dtype == object]
+    text = text_columns(frame)
     if text:
         raise NoOnnx(f"text feature(s) {', '.join(text)}: the ONNX path feeds one numeric tensor")
     errors = []

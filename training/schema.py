@@ -24,6 +24,15 @@ class TaskError(ModelFileError):
     """The estimator's task is not one the handler serves."""
 
 
+def is_text(column: pd.Series) -> bool:
+    """A text column: anything but numbers (object, or pandas' own string dtype)."""
+    return column.dtype.kind not in "biuf"
+
+
+def text_columns(frame: pd.DataFrame) -> list[str]:
+    return [str(name) for name in frame.columns if is_text(frame[name])]
+
+
 def json_value(value: object) -> object:
     """A class label as JSON: numpy scalars become Python's."""
     return value.item() if isinstance(value, np.generic) else value
@@ -143,7 +152,7 @@ def inputs_of(estimator: object, frame: pd.DataFrame) -> list[dict]:
     for name in features:
         column = frame[name]
         entry: dict = {"name": name}
-        if column.dtype == object:
+        if is_text(column):
             longest = max((len(str(value)) for value in column.dropna()), default=0)
             listed = categories.get(name)
             longest = max([longest, *(len(value) for value in listed or [])])

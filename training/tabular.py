@@ -98,6 +98,11 @@ def holdout_metrics(features: pd.DataFrame, labels: pd.Series, solver: str, seed
 def build(config: TabularConfig) -> dict:
     """Fit, score and write the layout; returns the manifest."""
     features, labels, digest = read_table(config.data, config.label)
+    if config.solver == "liblinear" and labels.nunique() > 2:
+        raise DataError(
+            f"{config.data}: the label {config.label!r} has {labels.nunique()} classes; liblinear fits "
+            "two: pass --solver lbfgs (or another multinomial solver)"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a ConvergenceWarning is the data's, reported by the metrics
         model = LogisticRegression(solver=config.solver).fit(features, labels)

@@ -26,7 +26,7 @@ from training import linear_json, onnx_export
 from training.load import code_on_path, trusted_types
 from training.manifest_v2 import artifact_entry
 from training.sample import as_model_input
-from training.schema import outputs
+from training.schema import outputs, text_columns
 
 FLOORS = {"exact": 1e-12, "json": 1e-12, "float64": 1e-9, "float32": 1e-5}
 TOLERANCE_FACTOR = 10
@@ -146,7 +146,7 @@ def _onnx(variants: Variants, staging: Path, prefix: str, checked: Checked) -> N
 def _json(variants: Variants, staging: Path, prefix: str, checked: Checked) -> None:
     import json
 
-    if any(kind.kind == "O" for kind in checked.frame.dtypes):
+    if text_columns(checked.frame):
         variants.unavailable["json"] = "a text feature: the pure-Python linear path takes numbers only"
         return
     try:
