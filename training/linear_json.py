@@ -8,9 +8,9 @@ in a ``Pipeline`` whose only other step is a leading ``StandardScaler``, folded 
 
 Nothing is trusted from the class name alone: the document is evaluated here with the same
 pure-Python arithmetic the lean handler uses (:func:`evaluate`) on every sample row and compared
-with the estimator's own answers; a one-vs-rest multiclass model (liblinear), whose
-probabilities are normalized sigmoids and not a softmax, fails that check and is reported as not
-applying.
+with the estimator's own answers; a document that does not reproduce them (to ``AGREEMENT``
+× the answers' scale) is reported as not applying. A ``OneVsRestClassifier`` (normalized
+sigmoids, not a softmax) is not a ``LogisticRegression`` and is refused before that.
 """
 
 from __future__ import annotations

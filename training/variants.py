@@ -159,7 +159,7 @@ def _json(variants: Variants, staging: Path, prefix: str, checked: Checked) -> N
     if measured > linear_json.AGREEMENT * checked.scale:
         variants.unavailable["json"] = (
             f"the {document['link']} formula disagrees with the model by {measured:.3g} on the sample "
-            "(e.g. a one-vs-rest multiclass model is not a softmax)"
+            "(it does not reproduce the model)"
         )
         return
     path = staging / f"{prefix}.json"
