@@ -222,6 +222,8 @@ def test_a_model_fitted_on_an_array_takes_the_samples_header(models, tmp_path: P
 def test_bad_inputs_exit_2_with_one_line_and_write_nothing(models, tmp_path: Path):
     model, sample = models["linear"]
     out = tmp_path / "models"
+    assert _train(model, sample, out, "--requests-count", "5").returncode == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
     shuffled = tmp_path / "shuffled.csv"
     frame = pd.read_csv(sample)
     frame[list(reversed(frame.columns))].to_csv(shuffled, index=False)
@@ -238,8 +240,13 @@ def test_bad_inputs_exit_2_with_one_line_and_write_nothing(models, tmp_path: Pat
     completed = _train(model, bad_values, out)
     assert completed.returncode == 2 and "the model refuses the sample" in completed.stderr
     assert len(completed.stderr.strip().splitlines()) == 1, completed.stderr
-    assert not out.exists()
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["bad.csv", "numbers.joblib", "shuffled.csv"]
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before  # the good output stays
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "bad.csv",
+        "models",
+        "numbers.joblib",
+        "shuffled.csv",
+    ]
 
 
 def test_the_users_own_module_is_refused_without_code_dir_and_shipped_with_it(tmp_path: Path):
