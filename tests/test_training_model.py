@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn
+from sklearn.cluster import KMeans
 from sklearn.compose import make_column_transformer
 from sklearn.datasets import load_breast_cancer, load_iris, make_regression
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestClassifier
@@ -21,13 +22,15 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.svm import LinearSVC
 
 from training import linear_json, onnx_export, requests_file
 from training.load import ModelFileError, load_model, public_class_path
 from training.memory import lambda_size
 from training.sample import SampleError, check_columns
-from training.schema import inputs_of, outputs, task_of
+from training.schema import TaskError, inputs_of, outputs, task_of
+from training.variants import stated_tolerance
 
 
 def _iris() -> tuple[pd.DataFrame, pd.Series]:
@@ -284,3 +287,40 @@ def test_request_lines_get_when_a_query_carries_them_post_otherwise():
 def test_class_paths_are_the_public_ones():
     assert public_class_path(RandomForestClassifier) == "sklearn.ensemble.RandomForestClassifier"
     assert public_class_path(LogisticRegression) == "sklearn.linear_model.LogisticRegression"
+
+
+def test_a_skops_file_loads_trusting_only_scikit_learn_and_numpy_types(tmp_path: Path):
+    import skops.io
+
+    x, y = _iris()
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(x, y)
+    (tmp_path / "forest.skops").write_bytes(skops.io.dumps(forest))
+    loaded = load_model(tmp_path / "forest.skops")
+    assert loaded.format == "skops" and loaded.reference_name == "reference.skops"
+    assert loaded.skops_trusted == ["sklearn.tree._tree.Tree"]
+    custom = make_pipeline(FunctionTransformer(_double), LogisticRegression(max_iter=500)).fit(x, y)
+    (tmp_path / "custom.skops").write_bytes(skops.io.dumps(custom))
+    with pytest.raises(ModelFileError, match=r"types outside scikit-learn and numpy \(.*_double\)"):
+        load_model(tmp_path / "custom.skops")
+
+
+def _double(x):
+    return np.asarray(x) * 2
+
+
+def test_tasks_the_handler_does_not_serve_are_refused():
+    x, y = _iris()
+    with pytest.raises(TaskError, match="LinearSVC has no predict_proba"):
+        task_of(LinearSVC().fit(x, y))
+    with pytest.raises(TaskError, match="KMeans is neither a classifier nor a regressor"):
+        task_of(KMeans(n_clusters=2, n_init=1, random_state=0).fit(x))
+    two_outputs = LinearRegression().fit(x.iloc[:, :2], x.iloc[:, 2:])
+    with pytest.raises(TaskError, match="answers"):
+        outputs(two_outputs, task_of(two_outputs), x.iloc[:, :2])
+
+
+def test_the_stated_tolerance_is_ten_times_the_measured_or_the_floor_at_the_answers_scale():
+    assert stated_tolerance(0.0, 1.0, "exact") == 1e-12
+    assert stated_tolerance(0.0, 500.0, "exact") == pytest.approx(5e-10)
+    assert stated_tolerance(2e-4, 544.0, "float32") == pytest.approx(5.44e-3)
+    assert stated_tolerance(4.5e-8, 1.0, "float64") == pytest.approx(4.5e-7)
