@@ -1,0 +1,115 @@
+"""The CPU ticker (handler.local.cputick): a real-time thread on each CPU, gone with its owner."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from handler.local import cgroups, cputick
+
+ROOT = "lambda-emulator-test-cputick"
+
+
+def _can_be_realtime() -> bool:
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except (OSError, AttributeError):
+        return False
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return True
+
+
+realtime = pytest.mark.skipif(not _can_be_realtime(), reason="SCHED_FIFO is refused here (not root)")
+
+
+def _threads(pid: int) -> dict[int, tuple[int, set[int]]]:
+    """Each thread of ``pid``: (scheduling policy, the CPUs it may run on)."""
+    return {
+        int(tid): (os.sched_getscheduler(int(tid)), os.sched_getaffinity(int(tid)))
+        for tid in os.listdir(f"/proc/{pid}/task")
+    }
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().split(") ")[1].startswith("Z"):
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_period_from_the_environment(monkeypatch):
+    monkeypatch.delenv(cputick.ENV_VAR, raising=False)
+    assert cputick.tick_us() == cputick.TICK_US
+    monkeypatch.setenv(cputick.ENV_VAR, "0")
+    assert cputick.tick_us() == 0
+    assert cputick.CpuTick.start() is None  # off: nothing started
+    monkeypatch.setenv(cputick.ENV_VAR, "junk")
+    assert cputick.tick_us() == cputick.TICK_US
+
+
+@pytest.mark.slow
+@realtime
+def test_one_realtime_thread_pinned_to_each_cpu_and_stop_ends_it():
+    tick = cputick.CpuTick.start()
+    assert tick is not None
+    try:
+        fifo = [cpus for policy, cpus in _threads(tick.pid).values() if policy == os.SCHED_FIFO]
+        assert sorted(fifo, key=min) == [{cpu} for cpu in sorted(os.sched_getaffinity(0))]
+    finally:
+        tick.stop()
+    assert tick.child.returncode == 0
+
+
+@pytest.mark.slow
+@realtime
+def test_the_ticker_dies_with_its_owner_even_by_sigkill(tmp_path):
+    owner_code = textwrap.dedent(
+        """
+        import sys, time
+        from handler.local.cputick import CpuTick
+        tick = CpuTick.start()
+        print(tick.pid, flush=True)
+        time.sleep(60)
+        """
+    )
+    owner = subprocess.Popen([sys.executable, "-c", owner_code], stdout=subprocess.PIPE, text=True)
+    try:
+        ticker_pid = int(owner.stdout.readline())
+        assert not _gone_within(ticker_pid, 0.2)
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait(10)
+        assert _gone_within(ticker_pid, 2.0), "the ticker outlived its owner"
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+        owner.stdout.close()
+
+
+@pytest.mark.slow
+@realtime
+def test_a_cgroup_backend_runs_the_ticker_while_it_has_groups(monkeypatch):
+    monkeypatch.delenv(cputick.ENV_VAR, raising=False)
+    try:
+        backend = cgroups.detect(ROOT, "v1")
+    except cgroups.CgroupUnavailable as exc:
+        pytest.skip(f"cgroup v1 unavailable: {exc}")
+    try:
+        backend.create("tick", 128, 0.07)
+        assert backend._tick is not None and backend._tick.child.poll() is None
+        tick = backend._tick
+    finally:
+        backend.close()
+    assert tick.child.returncode is not None
