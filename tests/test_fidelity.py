@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +134,28 @@ def test_the_table_prints_one_line_per_row(tmp_path):
     assert len(lines) == len(document.rows) + 1
     assert document.summary.startswith(f"fidelity: {document.within}/{document.judged} within tolerance")
     assert json.loads((GOLDEN / "fidelity-v1.json").read_text())["kind"] == "fidelity"
+
+
+@pytest.mark.slow
+def test_quick_run_through_real_emulators_writes_a_readable_table(tmp_path):
+    """The pipeline's command: every row present, each with a verdict, the results file typed.
+    (Whether the rows PASS depends on the machine: docs/benchmarks.md has the figures.)"""
+    from bench.results import read_document
+
+    cgroup_root = Path("/sys/fs/cgroup/cpu")
+    if os.geteuid() != 0 or not cgroup_root.is_dir():
+        pytest.skip("needs root and cgroup v1's cpu hierarchy (the emulator's cgroup model)")
+    results = tmp_path / "fidelity.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.fidelity", "--quick", "--results", str(results)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    document = read_document(results)
+    figures = [row.figure for row in document.rows]
+    assert len(figures) == 5 * 2 + 2 + 1 + 2 * 2 + 2  # sizes x (ratio, share), 2 modes, stability, ...
+    assert done.stdout.rstrip().splitlines()[-1].startswith(document.summary)
+    assert {row.verdict for row in document.rows} <= {PASS, FAIL, INVALID, REPORTED}
+    assert [run.memory_mb for run in document.throttling] == [128, 256, 512, 1024, 1769]

@@ -5,8 +5,8 @@ unthrottled one, CPU share, iterations at multiples of 20 ms), the same CPU-boun
 128/1,769 MB Duration ratio over rounds and emulators, lambda-perf's hello-world (the host factor,
 reported; the cold invocation's Duration, judged), and epsagon's Fibonacci Duration at each size
 over 3,008 MB. ``--quick`` (about 25 s) is what ``python -m bench`` runs. Exit codes: 0 every
-judged row within tolerance, 1 some row outside, 2 bad input or no CPU share here (host model),
-130 on Ctrl-C.
+judged row within tolerance, 1 some row outside or not judged, 2 bad input or no CPU share here
+(host model), 130 on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench.cli import positive_float, positive_int
 from bench.fidelity.run import FidelityConfig, HostModel, measure_all, results_path
+from bench.powertune.session import Interrupted, interruptible
 from bench.process import ChildError
 from bench.results import write_json_atomic
 from bench.results.fidelity import FidelityRun
@@ -77,14 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = path.parent / f"{path.stem}-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     try:
-        run = measure_all(config, log_dir, lambda line: print(line, flush=True))
+        with interruptible():  # SIGTERM unwinds like Ctrl-C: every emulator is stopped
+            run = measure_all(config, log_dir, lambda line: print(line, flush=True))
     except HostModel as exc:
         print(f"python -m bench.fidelity: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (ChildError, RuntimeError) as exc:
         print(f"python -m bench.fidelity: {exc}", file=sys.stderr)
         return EXIT_OUTSIDE
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         print("python -m bench.fidelity: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     write_json_atomic(path, run)

@@ -17,11 +17,14 @@ CFS task runs on that CPU, and the switch accounts its time and throttles its gr
 is spent. So the quota is checked every 0.5 ms on every CPU, and the overrun is at most 0.5 ms.
 The ticker's own CPU is not charged to any environment (it lives outside their groups).
 
-Measured (2-core VM, kernel 6.18, cgroup v1, while other jobs ran on the 2 cores; the 3.6 ms
-iteration loop of docs/fidelity.md, 3 s per size, the kernel's CFS alone vs with the ticker):
-iterations within 3 ms of a multiple of 20 ms at 128 MB 88 % -> 100 %, at 256 MB 91 % -> 98 %;
-the same 36 ms job at 128 MB, nine times: 455-842 ms -> 474-522 ms. The sleep-and-wake costs
-1.5-3 % of each CPU (500 µs; 250 µs cost 6 %, 1 ms leaves a 1 ms overrun).
+Measured (2-core VM, kernel 6.18, cgroup v1, while other jobs ran on the 2 cores, load average
+5-11; docs/benchmarks.md, "Fidelity"), the kernel's CFS alone against CFS with the ticker:
+pwrdrvr/lambda-throttling's loop (3.6 ms iterations, 3 s a size) had 88 % of its iterations
+within 3 ms of a multiple of 20 ms at 128 MB and 91 % at 256 MB, and 100 % and 98 % with it
+(AWS: 87 % and 97 %); the same 36 ms job at 128 MB, nine runs with 0.1 s pauses, took 455-842 ms
+without and 474-522 ms with it. The cost: 4.5 % of one CPU in all on 2 CPUs (3,800 wake-ups a
+second of 12 µs each, Python); at 250 µs about 6 % a CPU; at 1 ms, 3 % in all but a 1 ms overrun
+(69 % of 128 MB's quota).
 
 The ticker runs in a process of its own (no GIL shared with the emulator) that exits when its
 standard input reaches EOF: when the emulator closes it, or dies (SIGKILL included). Without
