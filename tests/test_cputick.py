@@ -65,8 +65,10 @@ def test_one_realtime_thread_pinned_to_each_cpu_and_stop_ends_it():
     tick = cputick.CpuTick.start()
     assert tick is not None
     try:
-        fifo = [cpus for policy, cpus in _threads(tick.pid).values() if policy == os.SCHED_FIFO]
-        assert sorted(fifo, key=min) == [{cpu} for cpu in sorted(os.sched_getaffinity(0))]
+        threads = _threads(tick.pid).values()
+        pinned = [cpus for policy, cpus in threads if policy == os.SCHED_FIFO and len(cpus) == 1]
+        assert sorted(pinned, key=min) == [{cpu} for cpu in sorted(os.sched_getaffinity(0))]
+        assert all(policy == os.SCHED_FIFO for policy, _ in threads)  # and the one that wakes them
     finally:
         tick.stop()
     assert tick.child.returncode == 0
@@ -113,3 +115,49 @@ def test_a_cgroup_backend_runs_the_ticker_while_it_has_groups(monkeypatch):
     finally:
         backend.close()
     assert tick.child.returncode is not None
+
+
+def _waiting_in(pid: int, tids: list[int]) -> set[str]:
+    """Where each ticker thread sleeps: a futex (waiting for a group to run) or a nanosleep."""
+    found = set()
+    for tid in tids:
+        with open(f"/proc/{pid}/task/{tid}/wchan") as wchan:
+            found.add(wchan.read())
+    return found
+
+
+def _until(predicate, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+@pytest.mark.slow
+@realtime
+def test_it_ticks_only_while_a_group_may_run(monkeypatch):
+    monkeypatch.delenv(cputick.ENV_VAR, raising=False)
+    try:
+        backend = cgroups.detect(ROOT, "v1")
+    except cgroups.CgroupUnavailable as exc:
+        pytest.skip(f"cgroup v1 unavailable: {exc}")
+    try:
+        group = backend.create("gate", 128, 0.07)  # created: it may run (its init)
+        tick = backend._tick
+        assert tick is not None
+        tids = [tid for tid, (policy, cpus) in _threads(tick.pid).items() if len(cpus) == 1]
+
+        def sleeping() -> bool:
+            return any("nanosleep" in where for where in _waiting_in(tick.pid, tids))
+
+        assert _until(sleeping), _waiting_in(tick.pid, tids)
+        group.freeze(timeout_s=0)  # no group may run: every tick thread waits on its event
+        assert _until(lambda: _waiting_in(tick.pid, tids) <= {"futex_wait_queue", "futex_do_wait"}), (
+            _waiting_in(tick.pid, tids)
+        )
+        group.thaw()
+        assert _until(sleeping)
+    finally:
+        backend.close()

@@ -129,6 +129,11 @@ class CgroupBackend:
             self._tick_started = True
             self._tick = CpuTick.start()
 
+    def _running(self, running: bool) -> None:
+        """A group may run (True) or may not any more (False): the ticker counts them."""
+        if self._tick is not None:
+            self._tick.running(running)
+
     def _stop_tick(self) -> None:
         if self._tick is not None:
             self._tick.stop()
@@ -161,7 +166,7 @@ class CgroupBackend:
         dirs = {name: mount / self.root_name / self._pid / env_id for name, mount in self._mounts.items()}
         for directory in dict.fromkeys(dirs.values()):
             directory.mkdir()
-        group = self._groups[env_id] = CgroupGroup(env_id, self._d, dirs, self._clock)
+        group = self._groups[env_id] = CgroupGroup(env_id, self._d, dirs, self._clock, self._running)
         try:
             group.configure(memory_mb, cpu_quota)
         except BaseException:

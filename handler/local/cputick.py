@@ -26,6 +26,9 @@ without and 474-522 ms with it. The cost: 4.5 % of one CPU in all on 2 CPUs (3,8
 second of 12 µs each, Python); at 250 µs about 6 % a CPU; at 1 ms, 3 % in all but a 1 ms overrun
 (69 % of 128 MB's quota).
 
+It ticks only while some environment may run: each cgroup tells it (one byte down a pipe)
+when it is created or thawed and when it is frozen or removed, so with the freeze on (the
+default) it sleeps between invocations; with it off, it ticks while any environment exists.
 The ticker runs in a process of its own (no GIL shared with the emulator) that exits when its
 standard input reaches EOF: when the emulator closes it, or dies (SIGKILL included). Without
 root (no SCHED_FIFO) it cannot preempt and is not started; the quota is then checked at ticks.
@@ -83,6 +86,14 @@ class CpuTick:
             return None
         return cls(child, period_us, cpus)
 
+    def running(self, running: bool) -> None:
+        """One more group may run (True), or one fewer (False): it ticks while any may.
+        A write of one byte to its pipe (never blocks in practice: it reads them at once)."""
+        stdin = self.child.stdin
+        if stdin is not None and not stdin.closed:
+            with contextlib.suppress(OSError):
+                os.write(stdin.fileno(), b"+" if running else b"-")
+
     @property
     def pid(self) -> int:
         return self.child.pid
@@ -100,9 +111,9 @@ class CpuTick:
             self.child.wait()
 
 
-def _tick(
-    cpu: int, period_s: float, failed: list[int], set_up: threading.Barrier
-) -> None:  # pragma: no cover
+def _tick(  # pragma: no cover - in the child
+    cpu: int, period_s: float, failed: list[int], set_up: threading.Barrier, active: threading.Event
+) -> None:
     try:
         os.sched_setaffinity(0, {cpu})  # 0: this thread
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(PRIORITY))
@@ -112,21 +123,30 @@ def _tick(
     finally:
         set_up.wait()
     while True:
+        active.wait()
         time.sleep(period_s)
 
 
 def main(argv: list[str]) -> int:  # pragma: no cover - the child process
     period_s, cpus = int(argv[0]) / 1e6, [int(cpu) for cpu in argv[1].split(",")]
     failed: list[int] = []
-    set_up = threading.Barrier(len(cpus) + 1)
+    set_up, active = threading.Barrier(len(cpus) + 1), threading.Event()
     for cpu in cpus:
-        threading.Thread(target=_tick, args=(cpu, period_s, failed, set_up), daemon=True).start()
+        threading.Thread(target=_tick, args=(cpu, period_s, failed, set_up, active), daemon=True).start()
     set_up.wait()  # every thread has its CPU and policy, or has failed
+    with contextlib.suppress(OSError):  # this thread wakes them: promptly, whatever else runs
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(PRIORITY))
     sys.stdout.write("failed\n" if failed else "ready\n")
     sys.stdout.flush()
     if failed:
         return 1
-    sys.stdin.buffer.read()  # until EOF: the emulator closed the pipe, or died
+    running = 0  # groups that may run: "+" one more, "-" one fewer; EOF: the emulator is gone
+    while chunk := os.read(0, 4096):
+        running += chunk.count(b"+") - chunk.count(b"-")
+        if running > 0:
+            active.set()
+        else:
+            active.clear()
     return 0
 
 
