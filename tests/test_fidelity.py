@@ -159,3 +159,10 @@ def test_quick_run_through_real_emulators_writes_a_readable_table(tmp_path):
     assert done.stdout.rstrip().splitlines()[-1].startswith(document.summary)
     assert {row.verdict for row in document.rows} <= {PASS, FAIL, INVALID, REPORTED}
     assert [run.memory_mb for run in document.throttling] == [128, 256, 512, 1024, 1769]
+
+
+def test_the_fibonacci_index_is_chosen_by_its_cost_here():
+    from bench.fidelity.functions import calibrate_fib_index
+
+    short, long = calibrate_fib_index(1_000_000), calibrate_fib_index(25_000_000)
+    assert 18 <= short < long <= 33  # a longer target never picks a smaller index

@@ -110,6 +110,30 @@ def unthrottled_iteration(work: int, seconds: float) -> tuple[float, float]:
     return result["cpu_ns"] / len(walls), float(statistics.median(walls))
 
 
+FIB_PROBE = """\
+import sys, time
+{source}
+for index in range(18, 34):
+    start = time.process_time_ns()
+    fibonacci(index)
+    print(index, time.process_time_ns() - start, flush=True)
+    if time.process_time_ns() - start > 2 * {target_ns}:
+        break
+"""
+
+
+def calibrate_fib_index(target_ns: int) -> int:
+    """The Fibonacci index whose call costs closest to ``target_ns`` of CPU here, unthrottled
+    (AWS's figure is a job of 25 ms at 3,008 MB; a shorter job would be shaped by the 20 ms
+    period's start-up differently, so the job's length is matched, not its index)."""
+    program = FIB_PROBE.format(source=FIB_SOURCE, target_ns=target_ns)
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
+    )
+    costs = [tuple(map(int, line.split())) for line in done.stdout.split("\n") if line.strip()]
+    return min(costs, key=lambda cost: abs(cost[1] - target_ns))[0]
+
+
 def calibrate_work(probe_work: int = 50_000, seconds: float = 0.3) -> int:
     """The work per iteration that costs AWS's unthrottled iteration (3.59 ms) of CPU here."""
     cpu_ns, _ = unthrottled_iteration(probe_work, seconds)

@@ -20,8 +20,6 @@ from bench.latency import LatencyRecorder
 from bench.results.fidelity import ColdStartTrial, ScalingSize, StabilityRound, ThrottleRun
 from handler.local.reportline import EmulatorLine, ReportLine
 
-FIB_INDEX = 25  # epsagon's payload.json
-
 
 class FunctionFailed(RuntimeError):
     """An invocation answered an error or no REPORT line; the message names the function."""
@@ -140,9 +138,11 @@ def cold_starts(client, trials: int) -> list[ColdStartTrial]:
     return found
 
 
-def scaling_size(client, memory_mb: int, invocations: int = ref.SCALING_WARM_INVOCATIONS) -> ScalingSize:
+def scaling_size(
+    client, memory_mb: int, index: int, invocations: int = ref.SCALING_WARM_INVOCATIONS
+) -> ScalingSize:
     """epsagon's way: one warm-up, then ``invocations`` invocations; their mean REPORT Duration."""
-    function, event = name("fib", memory_mb), {"index": FIB_INDEX}
+    function, event = name("fib", memory_mb), {"index": index}
     invoke(client, function, event)
     answers = [invoke(client, function, event) for _ in range(invocations)]
     durations = [answer.duration_us for answer in answers]

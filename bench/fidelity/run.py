@@ -113,6 +113,7 @@ class Emulators:
 def measure_all(config: FidelityConfig, log_dir: Path, echo: Callable[[str], None]) -> FidelityRun:
     loads = [_loadavg()]
     work = fn.calibrate_work()
+    fib_index = fn.calibrate_fib_index(round(ref.SCALING_DURATION_MS[ref.SCALING_BASE_MB] * 1e6))
     functions = [("loop", size) for size in sorted({*config.sizes, *ref.STABILITY_SIZES})]
     functions += [("hello", ref.LAMBDA_PERF_MEMORY_MB)] + [("fib", size) for size in config.scaling_sizes]
     emulators = Emulators(config, fn.write_config(log_dir, functions), log_dir)
@@ -137,7 +138,7 @@ def measure_all(config: FidelityConfig, log_dir: Path, echo: Callable[[str], Non
         args = (config.invocations, work, STABILITY_ITERATIONS)
         stability += measure.stability_rounds(client, 0, config.rounds, *args)
         cold = measure.cold_starts(client, config.cold_trials)
-        scaling = [measure.scaling_size(client, size) for size in config.scaling_sizes]
+        scaling = [measure.scaling_size(client, size, fib_index) for size in config.scaling_sizes]
         emulators.close()
         for number in range(1, config.emulators + 1):
             stability += measure.stability_rounds(emulators.start(number), number, 1, *args)
@@ -153,6 +154,7 @@ def measure_all(config: FidelityConfig, log_dir: Path, echo: Callable[[str], Non
     options = {
         **config.options(),
         "work_per_iteration": work,
+        "fib_index": fib_index,
         "loadavg_start": loads[0],
         "loadavg_end": loads[1],
     }

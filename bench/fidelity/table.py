@@ -177,7 +177,7 @@ def scaling_rows(sizes: list[ScalingSize]) -> list[FidelityRow]:
         if size.memory_mb == ref.SCALING_BASE_MB:
             continue
         rows.append(
-            _judged("scaling", f"{size.memory_mb} MB / 3008 MB warm Duration (fib 25)", "x",
+            _judged("scaling", f"{size.memory_mb} MB / 3008 MB warm Duration (Fibonacci)", "x",
                     ref.scaling_ratio(size.memory_mb), ref.SCALING_SOURCE, size.mean_us / base.mean_us,
                     ref.SCALING_TOLERANCE,
                     f"{size.mean_us / 1e3:.1f} / {base.mean_us / 1e3:.1f} ms here; "
