@@ -161,3 +161,30 @@ def test_it_ticks_only_while_a_group_may_run(monkeypatch):
         assert _until(sleeping)
     finally:
         backend.close()
+
+
+def test_the_shield_is_opt_in_and_bounded(monkeypatch):
+    monkeypatch.delenv(cgroups.SHIELD_ENV, raising=False)
+    assert cgroups.shield_shares() is None
+    for value, expected in (("10240", 10240), ("1", None), ("999999", None), ("ten", None)):
+        monkeypatch.setenv(cgroups.SHIELD_ENV, value)
+        assert cgroups.shield_shares() == expected
+
+
+@pytest.mark.slow
+def test_a_shielded_backend_has_its_own_weighted_top_group_and_removes_it(monkeypatch):
+    monkeypatch.setenv(cgroups.SHIELD_ENV, "10240")
+    monkeypatch.setenv(cputick.ENV_VAR, "0")
+    try:
+        backend = cgroups.detect(ROOT, "v1")
+    except cgroups.CgroupUnavailable as exc:
+        pytest.skip(f"cgroup v1 unavailable: {exc}")
+    top = None
+    try:
+        assert backend.root_name == ROOT + cgroups.SHIELD_SUFFIX and "shielded" in backend.reason
+        backend.create("shielded", 128, 0.07)
+        top = backend.hierarchies[backend.hierarchies.index(backend._mounts["cpu"])] / backend.root_name
+        assert (top / "cpu.shares").read_text().strip() == "10240"
+    finally:
+        backend.close()
+    assert top is not None and not top.exists()

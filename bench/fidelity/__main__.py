@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="for comparison: the kernel's CFS quota alone (LAMBDA_EMULATOR_CPU_TICK_US=0)",
     )
+    add(
+        "--shield",
+        action="store_true",
+        help="on a machine busy with other work: the environments' top cgroup weighs ten processes",
+    )
     return parser
 
 
@@ -50,7 +55,7 @@ def config_from(args: argparse.Namespace) -> FidelityConfig:
         "cold_trials": args.cold_trials,
     }
     overrides = {key: value for key, value in given.items() if value is not None}
-    overrides.update(results=args.results, cpu_tick=not args.no_cpu_tick)
+    overrides.update(results=args.results, cpu_tick=not args.no_cpu_tick, shield=args.shield)
     if overrides.get("emulators", 0) < 0:
         raise ValueError("--emulators must be 0 or more")
     return FidelityConfig.quick_run(**overrides) if args.quick else FidelityConfig(**overrides)

@@ -22,8 +22,10 @@ from bench.process import start_emulator
 from bench.results import Metadata, utc_stamp
 from bench.results.fidelity import PASS, REPORTED, FidelityRun, ScalingSize, StabilityRound, ThrottleRun
 from bench.target import resource_model
+from handler.local.cgroups import SHIELD_ENV
 from handler.local.cputick import ENV_VAR
 
+SHIELD_SHARES = 10240  # ten processes' worth: measured to give a 1,769 MB environment 91-97 %
 STABILITY_ITERATIONS = 10  # the job: ten 3.6 ms iterations, about 36 ms of CPU
 
 
@@ -39,6 +41,7 @@ class FidelityConfig:
     cold_trials: int = 10  # as lambda-perf
     scaling_sizes: tuple[int, ...] = tuple(ref.SCALING_DURATION_MS)
     cpu_tick: bool = True  # False: the kernel's CFS alone (LAMBDA_EMULATOR_CPU_TICK_US=0)
+    shield: bool = False  # True: the emulators' top cgroup weighs SHIELD_SHARES (cgroups.SHIELD_ENV)
     sizes: tuple[int, ...] = field(default=tuple(size.memory_mb for size in ref.THROTTLING))
 
     @classmethod
@@ -61,6 +64,7 @@ class FidelityConfig:
             "cold_trials": self.cold_trials,
             "scaling_sizes": list(self.scaling_sizes),
             "cpu_tick": self.cpu_tick,
+            "shield_cpu_shares": SHIELD_SHARES if self.shield else None,
             "stability_iterations": STABILITY_ITERATIONS,
         }
 
@@ -91,7 +95,8 @@ class Emulators:
     def start(self, number: int):
         from bench.powertune.run import lambda_client
 
-        env = None if self.config.cpu_tick else {ENV_VAR: "0"}
+        env = {} if self.config.cpu_tick else {ENV_VAR: "0"}
+        env |= {SHIELD_ENV: str(SHIELD_SHARES)} if self.config.shield else {}
         emulator = start_emulator(
             None, self.log_dir / f"emulator-{number}.log", "--config", str(self.emulator_config), env=env
         )

@@ -84,6 +84,25 @@ MODES = ("auto", "v1", "v2", "host")
 KEEPER = "freeze-keeper"
 
 
+# Opt-in, for measuring on a machine busy with other work: LAMBDA_EMULATOR_SHIELD=<cpu.shares>
+# puts this emulator's groups under "<root_name>-shielded" and gives that top group the weight
+# (v1 cpu.shares; v2 cpu.weight, scaled by 100/1024). Without it every emulator's environments
+# together weigh as one process against each other runnable process on the host: beside 8-12
+# of them, a 1,769 MB environment got 12-26 % of a CPU instead of its 100 %; at 10240, 91-97 %
+# (docs/benchmarks.md, "Fidelity"). The price: the same weight against a load generator or
+# anything else on those cores, so it is not the default.
+SHIELD_ENV = "LAMBDA_EMULATOR_SHIELD"
+SHIELD_SUFFIX = "-shielded"
+
+
+def shield_shares() -> int | None:
+    """The top group's weight asked for (cpu.shares units, 2-262144), or None (not shielded)."""
+    value = os.environ.get(SHIELD_ENV, "").strip()
+    if not value.isdigit() or not 2 <= int(value) <= 262_144:
+        return None
+    return int(value)
+
+
 class CgroupUnavailable(RuntimeError):
     """The requested cgroup mode does not work here; the message is the one-line reason."""
 
@@ -122,6 +141,7 @@ class CgroupBackend:
         self._keeper: Path | None = None
         self._tick: CpuTick | None = None
         self._tick_started = False
+        self.shield: int | None = None  # the top group's weight, cpu.shares units (see SHIELD_ENV)
 
     def _start_tick(self) -> None:
         """The quota checked every 0.5 ms instead of at ticks (``handler.local.cputick`` says why)."""
@@ -152,6 +172,12 @@ class CgroupBackend:
                 control = directory / "cgroup.subtree_control"
                 if not set(self._d.controllers) <= set(control.read_text().split()):
                     _put(control, " ".join(f"+{name}" for name in self._d.controllers))
+        if self.shield is not None:  # the top group's weight against the rest of the host
+            if self._d is V1:
+                _put(self._mounts["cpu"] / self.root_name / "cpu.shares", str(self.shield))
+            else:
+                weight = min(10_000, max(1, self.shield * 100 // 1024))
+                _put(self._tops[0] / "cpu.weight", str(weight))
 
     def create(self, env_id: str, memory_mb: int, cpu_quota: float | None) -> CgroupGroup:
         """A new group of ``memory_mb`` MiB and ``cpu_quota`` vCPUs (None: unlimited), at the
@@ -273,6 +299,8 @@ def detect(
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if mode == "host":
         return HostBackend("host mode requested")
+    shield = shield_shares()
+    root_name += SHIELD_SUFFIX if shield is not None else ""
     if not sys.platform.startswith("linux"):
         reasons = [f"cgroups are Linux-only (this is {sys.platform})"]
     elif os.geteuid() != 0:
@@ -284,8 +312,11 @@ def detect(
                 continue
             try:
                 backend = _backend(dialect, root_name, clock)
+                backend.shield = shield
                 backend.probe()
                 backend.reason = f"{dialect.kind} probe passed (group, limits, child moved in, freeze)"
+                if shield is not None:
+                    backend.reason += f"; shielded: top group {root_name} weighs {shield} cpu.shares"
                 return backend
             except (CgroupUnavailable, OSError) as exc:
                 reasons.append(f"{dialect.kind}: {exc}")
