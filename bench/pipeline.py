@@ -220,6 +220,18 @@ def _coldstart_functions(config: PipelineConfig) -> list[Path]:
     return produced
 
 
+def _fidelity(config: PipelineConfig) -> Path | None:
+    """``python -m bench.fidelity --quick`` (about 25 s, emulators of its own); prints its one line
+    (``fidelity: N/M within tolerance; ...``). None when it could not run (no CPU share here)."""
+    results = config.run_dir / "fidelity.json"
+    log = results.with_suffix(".log")
+    command = _python("-m", "bench.fidelity", "--quick", "--results", str(results))
+    code = run_stage("fidelity (--quick)", command, log, (0, 1, 2), timeout_s=120)
+    document = _load(results) if code != 2 else None
+    print(f"  {document.summary}" if document is not None else f"  fidelity: not run (log: {log})")
+    return results if document is not None else None
+
+
 def execute(config: PipelineConfig) -> list[Path]:
     """Every stage in order; returns the results files the report is built from."""
     plan, run_dir = config.plan, config.run_dir
@@ -282,6 +294,7 @@ def _execute_stages(config: PipelineConfig, produced: list[Path]) -> list[Path]:
             produced.append(_locust(config, emulator.base_url, function, "step"))
         if plan.powertune_memory:
             produced.append(_powertune(config, emulator.base_url))
+    produced += [path for path in [_fidelity(config)] if path is not None]
     report_dir = run_dir / "report"
     command = _python("-m", "reports", *map(str, produced), "-o", str(report_dir))
     run_stage("report", command, run_dir / "report.log")

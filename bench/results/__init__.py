@@ -18,6 +18,7 @@ kind                    class                        written by
 ``harness``             ``HarnessRun``               ``python -m bench.truth.check``
 ``powertune``           ``PowertuneRun``             ``python -m bench.powertune``
 ``emulator-cost``       ``EmulatorCostRun``          ``python -m bench.emulator_cost``
+``fidelity``            ``FidelityRun``              ``python -m bench.fidelity``
 ======================  ===========================  ==========================================
  Durations are in µs unless the field
 name says otherwise (``*_ns``, ``*_ms``). Format history, per kind (bump on any incompatible
@@ -32,6 +33,7 @@ change; tests/golden/ holds a document of each kind and version):
 - emulator-cost 1: first version.
 - emulator-cost 2: adds the floor target, bench.truth.proxy (``floor``, ``floor_cpu_ratio``,
   ``floor_e2e_p50_ratio``).
+- fidelity 1: first version.
 
 Records shared beyond one kind: :class:`~bench.results.gate.Gate` (every pass/fail check) and
 :class:`~bench.results.reportline.ReportLine` (Lambda's REPORT line: the emulator writes it,
@@ -59,6 +61,7 @@ from bench.results.core import (
     write_json_atomic,
 )
 from bench.results.emulatorcost import EmulatorCostRun
+from bench.results.fidelity import FidelityRun
 from bench.results.gate import EXIT_CODES, FAIL, INVALID, PASS, Gate, combine
 from bench.results.hardening import FaultsRun, FuzzRun, OverloadRun
 from bench.results.harness import HarnessRun
@@ -82,6 +85,7 @@ __all__ = [
     "EmulatorCostRun",
     "EndpointRun",
     "FaultsRun",
+    "FidelityRun",
     "FuzzRun",
     "Gate",
     "HarnessRun",
