@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench.results import cpu_idle_phrase as describe_phrase
 from bench.results.metadata import resource_model_phrase
+from reports.compare import compare_section
 from reports.emulatorcost import emulator_cost_section
 from reports.powertune import powertune_section
 from reports.runs import Ratio, Run, locust_e2e, locust_series, of_kind, verdicts
@@ -372,6 +373,7 @@ def render(runs: list[Run], charts: list[tuple[str, Path]], found: list[Ratio]) 
         emulator_cost_section(runs),
         harness_section(runs),
         ratio_section(found),
+        compare_section(runs),
         charts_section(charts),
         metadata_section(runs),
     ]

@@ -18,6 +18,7 @@ kind                    class                        written by
 ``harness``             ``HarnessRun``               ``python -m bench.truth.check``
 ``powertune``           ``PowertuneRun``             ``python -m bench.powertune``
 ``emulator-cost``       ``EmulatorCostRun``          ``python -m bench.emulator_cost``
+``compare``             ``CompareRun``               ``python -m bench.compare``
 ======================  ===========================  ==========================================
  Durations are in µs unless the field
 name says otherwise (``*_ns``, ``*_ms``). Format history, per kind (bump on any incompatible
@@ -41,6 +42,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.latency import LatencySummary, Series
+from bench.results.compare import CompareRun
 from bench.results.coldstart import ColdstartCloudwatchRun, ColdstartEndpointRun, ColdstartRun
 from bench.results.core import (
     KINDS,
@@ -71,6 +73,7 @@ __all__ = [
     "ColdstartCloudwatchRun",
     "ColdstartEndpointRun",
     "ColdstartRun",
+    "CompareRun",
     "Document",
     "EmulatorCostRun",
     "EndpointRun",
