@@ -3,7 +3,8 @@
 Train (seeded synthetic data unless ``--data``) → cold-start profile of the variants (fresh
 processes) → start the local emulator with every variant → cold starts through it → Locust
 headless, steady (open loop) then step (closed loop), against the tutorial's function and
-the lean one → ``python -m reports``. Prints the verdict per function, the headline ratios
+the lean one (``--runs N``: N rounds of them, each run's file kept, for ``python -m bench.compare``)
+→ ``python -m reports``. Prints the verdict per function, the headline ratios
 and the report's path. Defaults take about 5 minutes on 2 cores; ``--quick`` under a minute.
 Exit code 0 when every stage ran (verdicts are reported, not enforced: the tutorial's
 function is expected to miss a 1 ms target), 1 when a stage failed, 2 for bad arguments,
@@ -17,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench.cli import positive_float
+from bench.cli import positive_float, positive_int
 from bench.pipeline import PipelineConfig, Plan, default_run_dir, run
 from handler.local import cpulatency
 
@@ -33,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=None, help="run folder (default results/run-<UTC>)")
     parser.add_argument("--target-ms", type=positive_float, default=1.0, help="p99 target (default 1 ms)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: under a minute")
+    parser.add_argument(
+        "--runs",
+        type=positive_int,
+        default=1,
+        help="repeat the Locust load runs N times, each file kept (python -m bench.compare wants >= 3)",
+    )
     parser.add_argument(
         "--low-latency",
         action="store_true",
@@ -53,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir=(args.out or default_run_dir()).resolve(),
         plan=plan,
         low_latency=args.low_latency,
+        runs=args.runs,
     )
     return run(config)
 

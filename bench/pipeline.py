@@ -72,6 +72,7 @@ class PipelineConfig:
     plan: Plan
     functions: tuple[str, ...] = (TUTORIAL_FUNCTION, LEAN_FUNCTION)
     low_latency: bool = False  # the emulator holds a 0 µs CPU latency limit (handler.local.cpulatency)
+    runs: int = 1  # the load runs repeated (--runs N), each kept, for python -m bench.compare
 
 
 class StageFailed(RuntimeError):
@@ -142,9 +143,11 @@ def _python(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
-def _locust(config: PipelineConfig, host: str, function: str, scenario: str) -> Path:
+def _locust(config: PipelineConfig, host: str, function: str, scenario: str, repeat: int = 1) -> Path:
+    """One Locust run; with ``--runs N`` the repeats 2..N are ``locust-F-S-run<k>.json``."""
     plan = config.plan
-    results = config.run_dir / f"locust-{function}-{scenario}.json"
+    suffix = "" if repeat == 1 else f"-run{repeat}"
+    results = config.run_dir / f"locust-{function}-{scenario}{suffix}.json"
     run = LocustCommand(
         host, (f"{STAGE}/{function}",), results, target_ms=plan.target_ms, models=config.models
     )
@@ -158,7 +161,8 @@ def _locust(config: PipelineConfig, host: str, function: str, scenario: str) -> 
             run, users=1, spawn_rate=1, scenario="step", steps=plan.step_steps, step_time_s=plan.step_time_s
         )
     log = results.with_suffix(".log")
-    run_stage(f"locust {scenario} {function}", run.argv(), log, LOCUST_OK, writes=results)
+    label = f"locust {scenario} {function}" + (f" (run {repeat}/{config.runs})" if config.runs > 1 else "")
+    run_stage(label, run.argv(), log, LOCUST_OK, writes=results)
     return results
 
 
@@ -213,11 +217,12 @@ def execute(config: PipelineConfig) -> list[Path]:
             stage = f"cold starts through the emulator {function}"
             run_stage(stage, command, log, VERDICT_OK, writes=results)
             produced.append(results)
-        for function in config.functions:
-            warm_up(emulator.base_url, function, concurrency=plan.warm_environments)
-            produced.append(_locust(config, emulator.base_url, function, "steady"))
-        for function in config.functions:
-            produced.append(_locust(config, emulator.base_url, function, "step"))
+        for repeat in range(1, config.runs + 1):  # --runs N: whole rounds, so that drift hits both
+            for function in config.functions:
+                warm_up(emulator.base_url, function, concurrency=plan.warm_environments)
+                produced.append(_locust(config, emulator.base_url, function, "steady", repeat))
+            for function in config.functions:
+                produced.append(_locust(config, emulator.base_url, function, "step", repeat))
         if plan.powertune_memory:
             produced.append(_powertune(config, emulator.base_url))
     report_dir = run_dir / "report"
