@@ -177,3 +177,24 @@ def test_the_reports_comparison_never_pairs_a_step_run_with_a_steady_one(tmp_pat
     assert pairs == {("steady/locust-f", "again/locust-f")}
     handler = next(r for r in found if r.figure == "handler p50 µs")
     assert handler.value == pytest.approx(1.5)
+
+
+def test_a_pair_with_one_run_a_side_is_listed_as_not_judged_when_others_are(tmp_path, capsys):
+    base = side(tmp_path, "base", [100.0, 101.0, 99.0])
+    new = side(tmp_path, "new", [100.0, 102.0, 99.0])
+    for folder in (base, new):  # a run folder of python -m bench --runs 3: one cold-start profile
+        (folder / "coldstart.json").write_bytes((GOLDEN / "coldstart-v2.json").read_bytes())
+    code, document = compare(tmp_path, str(base), "--", str(new), "--fail-on-regression", "10%")
+    assert code == 0 and document.status == "PASS"
+    coldstart = [pair for pair in document.pairs if pair.kind == "coldstart"]
+    assert coldstart and all(f.gate.status == "INVALID" for p in coldstart for f in p.figures if f.gate)
+    assert "not judged" in capsys.readouterr().out
+
+
+def test_bench_runs_option_is_a_positive_count():
+    from bench.__main__ import build_parser
+
+    assert build_parser().parse_args(["--runs", "3"]).runs == 3
+    assert build_parser().parse_args([]).runs == 1
+    completed = run_module("bench", "--runs", "0")
+    assert completed.returncode == 2 and "--runs" in completed.stderr

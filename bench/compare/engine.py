@@ -21,7 +21,7 @@ from bench.compare.stats import (
 )
 from bench.results import Document, Gate, Metadata, ResultsError, cpu_idle_phrase, read_document
 from bench.results.compare import CompareRun, FigureComparison, PairComparison, Unpaired
-from bench.results.gate import FAIL, INVALID, PASS, combine
+from bench.results.gate import FAIL, INVALID, PASS
 from bench.results.metadata import resource_model_phrase
 
 METHOD = (
@@ -210,6 +210,16 @@ def _gate(name, interval, threshold, base, new, unit, n_base, n_new) -> Gate:
     return Gate(name, status, interval.low, limit, "x", n_base + n_new, message, details, check="regression")
 
 
+def judge(gates: list[Gate]) -> str:
+    """FAIL when a figure regressed; else PASS when at least one figure could be judged (the
+    ones that could not, say a cold-start profile run once per side, are listed as not judged
+    and skipped in the JUnit XML); INVALID when none could."""
+    statuses = [gate.status for gate in gates]
+    if FAIL in statuses:
+        return FAIL
+    return PASS if PASS in statuses else INVALID
+
+
 def compare(
     baseline: list[Loaded],
     new: list[Loaded],
@@ -258,7 +268,7 @@ def compare(
                            [str(p) for p, _ in base_runs], [str(p) for p, _ in new_runs], figures, notes)
         )  # fmt: skip
     gates = [figure.gate for pair in pairs for figure in pair.figures if figure.gate is not None]
-    status = PASS if threshold is None else combine([gate.status for gate in gates])
+    status = PASS if threshold is None else judge(gates)
     return CompareRun(
         metadata=metadata,
         baseline_inputs=inputs[0],

@@ -74,11 +74,13 @@ def console(document: CompareRun) -> str:
         limit = 1 + document.fail_on_regression
         lines += ["", f"regression gate (new/baseline interval wholly above {limit:.3f}x): {document.status}"]
         lines += [f"  {message}" for message in failed]
-        if document.status == "INVALID":
-            reasons = sorted({g.message.split("; ", 1)[-1] for g in gates if g.status == "INVALID"})
-            lines += [f"  cannot judge: {reason}" for reason in reasons] or [
-                "  cannot judge: no figure to judge"
-            ]
+        unjudged = [g for g in gates if g.status == "INVALID"]
+        if unjudged:
+            label = "cannot judge" if document.status == "INVALID" else "not judged"
+            reasons = sorted({gate.message.split("; ", 1)[-1] for gate in unjudged})
+            lines.append(f"  {label}: {len(unjudged)} figure(s): " + "; ".join(reasons))
+        elif not gates:
+            lines.append("  cannot judge: no figure with an interval")
     return "\n".join(lines)
 
 
