@@ -198,3 +198,14 @@ def test_bench_runs_option_is_a_positive_count():
     assert build_parser().parse_args([]).runs == 1
     completed = run_module("bench", "--runs", "0")
     assert completed.returncode == 2 and "--runs" in completed.stderr
+
+
+def test_reports_render_a_compare_document(tmp_path):
+    from reports.__main__ import build_report
+    from reports.runs import load_runs
+
+    page = build_report(load_runs([GOLDEN / "compare-v1.json"]), tmp_path).read_text(encoding="utf-8")
+    assert "Is the new version slower? (bench.compare)" in page
+    assert "1.16x slower (significant)" in page and "1.05x slower (not significant)" in page
+    assert "Not paired:" in page and "scenario steady" in page
+    assert "Bonferroni: each at 99.00%" in page
