@@ -323,8 +323,10 @@ def ratio_section(found: list[Ratio]) -> str:
         for ratio in found
     ]
     return (
-        '<h2>Comparison</h2><p class="note">Each later run of a kind against the first one given; '
-        "below 1× is faster.</p>" + _table(["subject", "figure", "runs", "before", "after", "ratio"], rows, 3)
+        '<h2>Comparison</h2><p class="note">Each later run against the first one given of the same '
+        "kind, function, scenario and load (unlike runs are not compared); below 1× is faster. One "
+        "run each: no significance (<code>python -m bench.compare</code> judges several runs).</p>"
+        + _table(["subject", "figure", "runs", "before", "after", "ratio"], rows, 3)
     )
 
 
