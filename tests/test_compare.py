@@ -209,3 +209,13 @@ def test_reports_render_a_compare_document(tmp_path):
     assert "1.16x slower (significant)" in page and "1.05x slower (not significant)" in page
     assert "Not paired:" in page and "scenario steady" in page
     assert "Bonferroni: each at 99.00%" in page
+
+
+def test_an_empty_folder_or_a_bad_percentage_is_bad_input(tmp_path, capsys):
+    base = locust_run(tmp_path / "a.json", 100.0)
+    (tmp_path / "empty").mkdir()
+    assert main([str(base), "--", str(tmp_path / "empty"), "--results", str(tmp_path / "c.json")]) == 2
+    assert "no results files" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main([str(base), "--", str(base), "--fail-on-regression", "lots"])
+    assert exited.value.code == 2 and "not a percentage: 'lots'" in capsys.readouterr().err
