@@ -3,7 +3,8 @@
 Train (seeded synthetic data unless ``--data``) → cold-start profile of the variants (fresh
 processes) → start the local emulator with every variant → cold starts through it → Locust
 headless, steady (open loop) then step (closed loop), against the tutorial's function and
-the lean one → ``python -m reports``. Prints the verdict per function, the headline ratios
+the lean one (``--runs N``: N rounds of them, each run's file kept, for ``python -m bench.compare``)
+→ ``python -m reports``. Prints the verdict per function, the headline ratios
 and the report's path. Defaults take about 5 minutes on 2 cores; ``--quick`` under a minute.
 Exit code 0 when every stage ran (verdicts are reported, not enforced: the tutorial's
 function is expected to miss a 1 ms target), 1 when a stage failed, 2 for bad arguments,
@@ -17,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench.cli import positive_float
+from bench.cli import positive_float, positive_int
 from bench.functions import FunctionsError, chosen
 from bench.pipeline import PipelineConfig, Plan, default_run_dir, run
 from bench.requests import RequestsFileError, read_requests
@@ -45,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--requests", type=Path, metavar="FILE", help="the requests every stage sends (docs/requests.md)"
     )
     parser.add_argument("--functions", help="with --config: only these functions (comma-separated)")
+    parser.add_argument(
+        "--runs",
+        type=positive_int,
+        default=1,
+        help="repeat the Locust load runs N times, each file kept (python -m bench.compare wants >= 3)",
+    )
     parser.add_argument(
         "--low-latency",
         action="store_true",
@@ -87,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         functions=functions,
         emulator_config=args.config.resolve() if args.config is not None else None,
         requests=args.requests.resolve() if args.requests is not None else None,
+        runs=args.runs,
     )
     return run(config)
 

@@ -84,6 +84,7 @@ class PipelineConfig:
     # the file used as is); --requests FILE: what every stage sends them (bench.requests)
     emulator_config: Path | None = None
     requests: Path | None = None
+    runs: int = 1  # the load runs repeated (--runs N), each kept, for python -m bench.compare
 
 
 class StageFailed(RuntimeError):
@@ -170,9 +171,11 @@ def _python(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
-def _locust(config: PipelineConfig, host: str, function: str, scenario: str) -> Path:
+def _locust(config: PipelineConfig, host: str, function: str, scenario: str, repeat: int = 1) -> Path:
+    """One Locust run; with ``--runs N`` the repeats 2..N are ``locust-F-S-run<k>.json``."""
     plan = config.plan
-    results = config.run_dir / f"locust-{function}-{scenario}.json"
+    suffix = "" if repeat == 1 else f"-run{repeat}"
+    results = config.run_dir / f"locust-{function}-{scenario}{suffix}.json"
     run = LocustCommand(
         host, (f"{stage_of(config)}/{function}",), results, target_ms=plan.target_ms, models=config.models
     )
@@ -188,7 +191,8 @@ def _locust(config: PipelineConfig, host: str, function: str, scenario: str) -> 
     if config.requests is not None:
         run = replace(run, extra=(*run.extra, *locust_options(config, function)))
     log = results.with_suffix(".log")
-    run_stage(f"locust {scenario} {function}", run.argv(), log, LOCUST_OK, writes=results)
+    label = f"locust {scenario} {function}" + (f" (run {repeat}/{config.runs})" if config.runs > 1 else "")
+    run_stage(label, run.argv(), log, LOCUST_OK, writes=results)
     return results
 
 
@@ -281,17 +285,18 @@ def _execute_stages(config: PipelineConfig, produced: list[Path]) -> list[Path]:
             stage = f"cold starts through the emulator {function}"
             run_stage(stage, command, log, VERDICT_OK, writes=results)
             produced.append(results)
-        for function in config.functions:
-            warm_up(
-                emulator.base_url,
-                function,
-                concurrency=plan.warm_environments,
-                requests_file=config.requests,
-                stage=stage_of(config),
-            )
-            produced.append(_locust(config, emulator.base_url, function, "steady"))
-        for function in config.functions:
-            produced.append(_locust(config, emulator.base_url, function, "step"))
+        for repeat in range(1, config.runs + 1):  # --runs N: whole rounds, so that drift hits both
+            for function in config.functions:
+                warm_up(
+                    emulator.base_url,
+                    function,
+                    concurrency=plan.warm_environments,
+                    requests_file=config.requests,
+                    stage=stage_of(config),
+                )
+                produced.append(_locust(config, emulator.base_url, function, "steady", repeat))
+            for function in config.functions:
+                produced.append(_locust(config, emulator.base_url, function, "step", repeat))
         if plan.powertune_memory:
             produced.append(_powertune(config, emulator.base_url))
     produced += [path for path in [_fidelity(config)] if path is not None]

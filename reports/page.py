@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench.results import cpu_idle_phrase as describe_phrase
 from bench.results.metadata import resource_model_phrase
+from reports.compare import compare_section
 from reports.emulatorcost import emulator_cost_section
 from reports.fidelity import fidelity_section
 from reports.powertune import powertune_section
@@ -323,8 +324,10 @@ def ratio_section(found: list[Ratio]) -> str:
         for ratio in found
     ]
     return (
-        '<h2>Comparison</h2><p class="note">Each later run of a kind against the first one given; '
-        "below 1× is faster.</p>" + _table(["subject", "figure", "runs", "before", "after", "ratio"], rows, 3)
+        '<h2>Comparison</h2><p class="note">Each later run against the first one given of the same '
+        "kind, function, scenario and load (unlike runs are not compared); below 1× is faster. One "
+        "run each: no significance (<code>python -m bench.compare</code> judges several runs).</p>"
+        + _table(["subject", "figure", "runs", "before", "after", "ratio"], rows, 3)
     )
 
 
@@ -374,6 +377,7 @@ def render(runs: list[Run], charts: list[tuple[str, Path]], found: list[Ratio]) 
         fidelity_section(runs),
         harness_section(runs),
         ratio_section(found),
+        compare_section(runs),
         charts_section(charts),
         metadata_section(runs),
     ]

@@ -14,6 +14,7 @@ from pathlib import Path
 from bench.results import (
     ColdstartEndpointRun,
     ColdstartRun,
+    CompareRun,
     Document,
     EmulatorCostRun,
     EndpointRun,
@@ -24,6 +25,7 @@ from bench.results import (
     PowertuneRun,
     read_document,
 )
+from bench.results.compare import run_conditions
 
 
 @dataclass(frozen=True)
@@ -142,10 +144,14 @@ def _figures(run: Run) -> dict[str, dict[str, float]]:
 
 
 def ratios(runs: list[Run]) -> list[Ratio]:
-    """Each later run of a kind against the first run of that kind, subject by subject."""
+    """Each later run against the first run given that is alike: same kind, function (subject),
+    scenario and load (:func:`bench.results.compare.run_conditions`). A step run is never the
+    "after" of a steady one; runs with no alike earlier run are not compared."""
     found: list[Ratio] = []
-    for kind in dict.fromkeys(run.kind for run in runs):
-        group = of_kind(runs, kind)
+    groups: dict[tuple[str, str, str], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.kind, *run_conditions(run.document)), []).append(run)
+    for group in groups.values():
         if len(group) < 2:
             continue
         baseline = group[0]
@@ -163,6 +169,8 @@ def run_gates(document: Document) -> list[Gate]:
     """Every gate a document carries, in the order it judged them."""
     if isinstance(document, LocustRun):
         return list(document.verdict.gates)
+    if isinstance(document, CompareRun):
+        return [figure.gate for pair in document.pairs for figure in pair.figures if figure.gate is not None]
     if isinstance(document, ColdstartRun):
         return [gate for variant in document.variants for gate in variant.gates]
     if isinstance(document, PowertuneRun):  # the gates of the size each function's strategy picked

@@ -19,6 +19,7 @@ kind                    class                        written by
 ``powertune``           ``PowertuneRun``             ``python -m bench.powertune``
 ``emulator-cost``       ``EmulatorCostRun``          ``python -m bench.emulator_cost``
 ``fidelity``            ``FidelityRun``              ``python -m bench.fidelity``
+``compare``             ``CompareRun``               ``python -m bench.compare``
 ======================  ===========================  ==========================================
  Durations are in µs unless the field
 name says otherwise (``*_ns``, ``*_ms``). Format history, per kind (bump on any incompatible
@@ -49,6 +50,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.latency import LatencySummary, Series
+from bench.results.compare import CompareRun
 from bench.results.coldstart import ColdstartCloudwatchRun, ColdstartEndpointRun, ColdstartRun
 from bench.results.core import (
     KINDS,
@@ -81,6 +83,7 @@ __all__ = [
     "ColdstartCloudwatchRun",
     "ColdstartEndpointRun",
     "ColdstartRun",
+    "CompareRun",
     "Document",
     "EmulatorCostRun",
     "EndpointRun",

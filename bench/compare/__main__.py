@@ -1,0 +1,146 @@
+"""``python -m bench.compare BASELINE… -- NEW…``: is the new version slower?
+
+Results files or run folders (``results/run-<UTC>/``), one or more runs per side; runs are
+paired like with like (same kind, function, scenario and load). Per pair and figure: both
+values, the ratio new/baseline, and its confidence interval over the runs (at least 3 per
+side; see ``bench/compare/stats.py`` for the method). Writes a ``compare`` results document.
+
+Exit codes: 0; with ``--fail-on-regression PCT``: 1 when some figure's whole interval lies above
+1 + PCT, 3 when it cannot judge (fewer than 3 runs per side); 2 for bad input (an unreadable
+file, nothing to pair), with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.compare.engine import compare, read_side
+from bench.compare.outputs import console, junit, markdown
+from bench.compare.stats import FAMILY_CONFIDENCE
+from bench.results import EXIT_CODES, Metadata, ResultsError, utc_stamp, write_atomic, write_json_atomic
+
+PROG = "python -m bench.compare"
+
+
+def percentage(text: str) -> float:
+    """``10%`` or ``10`` → 0.10."""
+    try:
+        amount = float(text.strip().removesuffix("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a percentage: {text!r} (e.g. 10%)") from None
+    if not 0 <= amount < 1000:
+        raise argparse.ArgumentTypeError(f"a percentage in [0, 1000), not {text!r}")
+    return amount / 100
+
+
+def confidence(text: str) -> float:
+    try:
+        amount = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.5 <= amount < 1:
+        raise argparse.ArgumentTypeError(f"a confidence in [0.5, 1), not {text!r}")
+    return amount
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    baseline: tuple[Path, ...]
+    new: tuple[Path, ...]
+    fail_on_regression: float | None
+    junit: Path | None
+    markdown: Path | None
+    results: Path
+    family_confidence: float
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("paths", nargs="*", type=Path, help="results files or run folders")
+    parser.add_argument(
+        "--fail-on-regression",
+        type=percentage,
+        metavar="PCT",
+        help="exit 1 when a figure's whole interval on new/baseline lies above 1 + PCT (e.g. 10%%)",
+    )
+    parser.add_argument("--junit", type=Path, help="write JUnit XML: a test case per pair and figure")
+    parser.add_argument("--markdown", type=Path, help="write a Markdown table (a pull-request comment)")
+    parser.add_argument(
+        "--results", type=Path, help="the compare document (default results/compare-<UTC>.json)"
+    )
+    parser.add_argument(
+        "--confidence",
+        type=confidence,
+        default=FAMILY_CONFIDENCE,
+        help="the family confidence of all the intervals together (default 0.95)",
+    )
+    return parser
+
+
+def parse(argv: list[str]) -> CompareConfig:
+    parser = build_parser()
+    if "--" not in argv:
+        parser.error("separate the baseline from the new runs with --: BASELINE… -- NEW…")
+    split = argv.index("--")
+    left = parser.parse_args(argv[:split])
+    right = parser.parse_args(argv[split + 1 :])
+    defaults = parser.parse_args([])
+    merged = {
+        name: getattr(right, name) if getattr(right, name) != getattr(defaults, name) else getattr(left, name)
+        for name in vars(defaults)
+    }
+    if not left.paths or not right.paths:
+        parser.error("give at least one results file or run folder on each side of --")
+    return CompareConfig(
+        baseline=tuple(left.paths),
+        new=tuple(right.paths),
+        fail_on_regression=merged["fail_on_regression"],
+        junit=merged["junit"],
+        markdown=merged["markdown"],
+        results=merged["results"] or Path("results") / f"compare-{utc_stamp()}.json",
+        family_confidence=merged["confidence"],
+    )
+
+
+def run(config: CompareConfig, argv: list[str]) -> int:
+    try:
+        baseline, new = read_side(list(config.baseline)), read_side(list(config.new))
+        options = {
+            "fail_on_regression": config.fail_on_regression,
+            "confidence": config.family_confidence,
+            "junit": str(config.junit) if config.junit else None,
+            "markdown": str(config.markdown) if config.markdown else None,
+        }
+        document = compare(
+            baseline,
+            new,
+            Metadata.collect(options, argv=[PROG, *argv]),
+            ([str(p) for p in config.baseline], [str(p) for p in config.new]),
+            config.fail_on_regression,
+            config.family_confidence,
+        )
+    except ResultsError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    print(console(document))
+    write_json_atomic(config.results, document)
+    print(f"results: {config.results}")
+    if config.junit is not None:
+        write_atomic(config.junit, junit(document))
+    if config.markdown is not None:
+        write_atomic(config.markdown, markdown(document).encode("utf-8"))
+    return EXIT_CODES[document.status] if config.fail_on_regression is not None else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    return run(parse(args), args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

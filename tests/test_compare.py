@@ -1,0 +1,221 @@
+"""python -m bench.compare on synthetic results files: pairing, exit codes, JUnit XML, Markdown.
+
+The inputs are the golden Locust and power-tuning documents with their figures set to known
+per-run values, so that every verdict below is known in advance.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from bench.compare.__main__ import main
+from bench.results import CompareRun, read_document
+from tests.conftest import run_module
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+LOCUST = json.loads((GOLDEN / "locust-v2.json").read_text(encoding="utf-8"))
+FUNCTION = next(iter(LOCUST["endpoints"]))
+
+
+def locust_run(path: Path, handler_p50: float, e2e_p50: float = 5000.0, **options) -> Path:
+    """The golden Locust document with its in-handler p50 and end-to-end p50 set."""
+    data = copy.deepcopy(LOCUST)
+    data["metadata"]["options"].update(options)
+    endpoint = data["endpoints"][FUNCTION]
+    endpoint["handler_us"]["p50"] = handler_p50
+    endpoint["handler_us"]["p99"] = handler_p50 * 2
+    for series in ("e2e_us", "e2e_intended_us"):
+        if endpoint.get(series):
+            endpoint[series]["p50"] = e2e_p50
+            endpoint[series]["p99"] = e2e_p50 * 10
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def side(tmp_path: Path, name: str, handler_p50s: list[float], e2e: list[float] | None = None) -> Path:
+    """A run folder of Locust runs, one per value."""
+    folder = tmp_path / name
+    for index, value in enumerate(handler_p50s):
+        locust_run(folder / f"locust-f-steady-{index + 1}.json", value, (e2e or [5000.0] * 9)[index])
+    return folder
+
+
+def compare(tmp_path: Path, *argv: str) -> tuple[int, CompareRun]:
+    results = tmp_path / "compare.json"
+    code = main([*argv, "--results", str(results)])
+    return code, read_document(results)  # type: ignore[return-value]
+
+
+def test_same_versus_same_is_not_significant_and_exits_0(tmp_path, capsys):
+    base = side(tmp_path, "base", [100.0, 104.0, 98.0], [5000.0, 5100.0, 4950.0])
+    new = side(tmp_path, "new", [101.0, 97.0, 103.0], [5050.0, 4990.0, 5080.0])
+    code, document = compare(tmp_path, str(base), "--", str(new), "--fail-on-regression", "10%")
+    assert code == 0 and document.status == "PASS"
+    (pair,) = document.pairs
+    assert len(pair.baseline_files) == 3 and len(pair.new_files) == 3
+    handler = next(f for f in pair.figures if f.figure == "in-handler p50")
+    assert handler.significant is False and handler.words.endswith("(not significant)")
+    assert document.intervals == 5  # e2e p50/p99, in-handler p50/p99, cold start p50
+    assert handler.interval_confidence == pytest.approx(1 - 0.05 / 5)
+    assert "in-handler p50" in capsys.readouterr().out
+
+
+def test_a_candidate_15_percent_slower_in_its_handler_exits_1_and_junit_names_the_figure(tmp_path):
+    base = side(tmp_path, "base", [100.0, 101.0, 99.0])
+    new = side(tmp_path, "new", [115.0, 116.0, 114.0])
+    junit, markdown = tmp_path / "junit.xml", tmp_path / "comment.md"
+    code, document = compare(
+        tmp_path, str(base), "--", str(new), "--fail-on-regression", "5%",
+        "--junit", str(junit), "--markdown", str(markdown),
+    )  # fmt: skip
+    assert code == 1 and document.status == "FAIL"
+    handler = next(f for f in document.pairs[0].figures if f.figure == "in-handler p50")
+    assert handler.words == "1.15x slower (significant)" and handler.gate.status == "FAIL"
+    suite = ET.parse(junit).getroot()
+    failures = suite.findall("testcase/failure")
+    assert suite.get("failures") == "2" and len(failures) == 2  # p50 and p99 (set to twice p50)
+    assert suite.get("tests") == "5"
+    message = failures[0].get("message")
+    assert "in-handler p50" in message and "baseline 100.0 µs" in message and "new 115.0 µs" in message
+    assert "interval" in message
+    table = markdown.read_text(encoding="utf-8").splitlines()
+    assert table[2].startswith("| pair | figure | baseline | new | ratio | interval | verdict |")
+    assert table[3].startswith("|---")
+    assert any("in-handler p50" in row and "❌" in row for row in table)
+    assert all(row.count("|") == 8 for row in table[2:] if row.startswith("| "))
+
+
+def test_an_improvement_is_reported_too(tmp_path):
+    base = side(tmp_path, "base", [130.0, 131.0, 129.0])
+    new = side(tmp_path, "new", [100.0, 101.0, 99.0])
+    code, document = compare(tmp_path, str(base), "--", str(new), "--fail-on-regression", "10%")
+    handler = next(f for f in document.pairs[0].figures if f.figure == "in-handler p50")
+    assert code == 0 and handler.words == "1.30x faster (significant)"
+
+
+def test_one_run_per_side_exits_3_with_the_reason(tmp_path, capsys):
+    base = locust_run(tmp_path / "a.json", 100.0)
+    new = locust_run(tmp_path / "b.json", 150.0)
+    code, document = compare(tmp_path, str(base), "--", str(new), "--fail-on-regression", "10%")
+    out = capsys.readouterr().out
+    assert code == 3 and document.status == "INVALID"
+    assert "at least 3 runs per side" in out and "1.50x slower (no interval)" in out
+    assert main([str(base), "--", str(new), "--results", str(tmp_path / "c.json")]) == 0  # no gate
+
+
+def test_unlike_runs_are_not_paired_and_the_reason_is_listed(tmp_path, capsys):
+    base = [locust_run(tmp_path / f"a{i}.json", 100.0, rate=50.0) for i in range(3)]
+    step = locust_run(tmp_path / "step.json", 100.0, scenario="step")
+    new = [locust_run(tmp_path / f"b{i}.json", 100.0, rate=50.0) for i in range(3)]
+    other_rate = locust_run(tmp_path / "fast.json", 100.0, rate=100.0)
+    code, document = compare(tmp_path, *map(str, base), str(step), "--", *map(str, new), str(other_rate))
+    assert code == 0 and len(document.pairs) == 1
+    reasons = {item.side: item.reason for item in document.unpaired}
+    assert "scenario steady" in reasons["baseline"]
+    assert "load open loop 50 req/s" in reasons["new"]
+    assert "not paired:" in capsys.readouterr().out
+
+
+def test_nothing_to_pair_or_an_unreadable_file_is_bad_input(tmp_path):
+    base = locust_run(tmp_path / "a.json", 100.0, rate=50.0)
+    new = locust_run(tmp_path / "b.json", 100.0, rate=10.0)
+    completed = run_module("bench.compare", str(base), "--", str(new), "--results", str(tmp_path / "c.json"))
+    assert completed.returncode == 2
+    assert completed.stderr.count("\n") == 1 and "nothing to pair" in completed.stderr
+    (tmp_path / "junk.json").write_text("{not json")
+    completed = run_module("bench.compare", str(base), "--", str(tmp_path / "junk.json"))
+    assert completed.returncode == 2 and "junk.json: not JSON" in completed.stderr
+    assert not (tmp_path / "c.json").exists()
+    completed = run_module("bench.compare", str(base), str(new))
+    assert completed.returncode == 2 and "--" in completed.stderr
+
+
+def test_machines_that_differ_are_warned_about(tmp_path):
+    base = side(tmp_path, "base", [100.0, 101.0, 99.0])
+    new = side(tmp_path, "new", [100.0, 101.0, 99.0])
+    for path in new.glob("*.json"):
+        data = json.loads(path.read_text())
+        data["metadata"]["cpu_model"] = "Another CPU"
+        data["metadata"]["cpu_idle"] = {}
+        path.write_text(json.dumps(data))
+    _code, document = compare(tmp_path, str(base), "--", str(new))
+    assert any(w.startswith("CPU differs") and "Another CPU" in w for w in document.warnings)
+    assert any(w.startswith("CPU idle regime differs") for w in document.warnings)
+
+
+def test_single_value_figures_print_no_interval_never_not_significant(tmp_path):
+    powertune = GOLDEN / "powertune-v1.json"
+    runs = []
+    for index in range(3):
+        path = tmp_path / f"p{index}.json"
+        path.write_bytes(powertune.read_bytes())
+        runs.append(str(path))
+    _code, document = compare(tmp_path, *runs, "--", *runs, "--fail-on-regression", "10%")
+    figures = {f.figure: f for pair in document.pairs for f in pair.figures}
+    for name in ("Max Memory Used", "cost per million"):
+        assert figures[name].words.endswith("(no interval)") and figures[name].gate is None
+        assert "not a distribution" in figures[name].note
+    assert figures["REPORT Duration p50"].significant is False
+
+
+def test_the_reports_comparison_never_pairs_a_step_run_with_a_steady_one(tmp_path):
+    from reports.runs import load_runs, ratios
+
+    steady = locust_run(tmp_path / "steady" / "locust-f.json", 100.0)
+    step = locust_run(tmp_path / "step" / "locust-f.json", 100.0, scenario="step")
+    faster = locust_run(tmp_path / "fast" / "locust-f.json", 100.0, rate=100.0)
+    assert ratios(load_runs([steady, step, faster])) == []
+    again = locust_run(tmp_path / "again" / "locust-f.json", 150.0)
+    found = ratios(load_runs([steady, step, again]))
+    pairs = {(ratio.before_label, ratio.after_label) for ratio in found}
+    assert pairs == {("steady/locust-f", "again/locust-f")}
+    handler = next(r for r in found if r.figure == "handler p50 µs")
+    assert handler.value == pytest.approx(1.5)
+
+
+def test_a_pair_with_one_run_a_side_is_listed_as_not_judged_when_others_are(tmp_path, capsys):
+    base = side(tmp_path, "base", [100.0, 101.0, 99.0])
+    new = side(tmp_path, "new", [100.0, 102.0, 99.0])
+    for folder in (base, new):  # a run folder of python -m bench --runs 3: one cold-start profile
+        (folder / "coldstart.json").write_bytes((GOLDEN / "coldstart-v2.json").read_bytes())
+    code, document = compare(tmp_path, str(base), "--", str(new), "--fail-on-regression", "10%")
+    assert code == 0 and document.status == "PASS"
+    coldstart = [pair for pair in document.pairs if pair.kind == "coldstart"]
+    assert coldstart and all(f.gate.status == "INVALID" for p in coldstart for f in p.figures if f.gate)
+    assert "not judged" in capsys.readouterr().out
+
+
+def test_bench_runs_option_is_a_positive_count():
+    from bench.__main__ import build_parser
+
+    assert build_parser().parse_args(["--runs", "3"]).runs == 3
+    assert build_parser().parse_args([]).runs == 1
+    completed = run_module("bench", "--runs", "0")
+    assert completed.returncode == 2 and "--runs" in completed.stderr
+
+
+def test_reports_render_a_compare_document(tmp_path):
+    from reports.__main__ import build_report
+    from reports.runs import load_runs
+
+    page = build_report(load_runs([GOLDEN / "compare-v1.json"]), tmp_path).read_text(encoding="utf-8")
+    assert "Is the new version slower? (bench.compare)" in page
+    assert "1.16x slower (significant)" in page and "1.05x slower (not significant)" in page
+    assert "Not paired:" in page and "scenario steady" in page
+    assert "Bonferroni: each at 99.00%" in page
+
+
+def test_an_empty_folder_or_a_bad_percentage_is_bad_input(tmp_path, capsys):
+    base = locust_run(tmp_path / "a.json", 100.0)
+    (tmp_path / "empty").mkdir()
+    assert main([str(base), "--", str(tmp_path / "empty"), "--results", str(tmp_path / "c.json")]) == 2
+    assert "no results files" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main([str(base), "--", str(base), "--fail-on-regression", "lots"])
+    assert exited.value.code == 2 and "not a percentage: 'lots'" in capsys.readouterr().err

@@ -1,0 +1,105 @@
+"""bench.compare.stats against hand-checked figures and synthetic runs with known answers."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from bench.compare.stats import (
+    geometric_mean,
+    per_interval_confidence,
+    ratio_interval,
+    words,
+)
+
+
+def test_the_interval_matches_a_hand_computed_t_interval():
+    # Logs of each side equally spaced by ln 1.1: means ln 110 and ln 121, ratio exactly 1.1.
+    # Pooled variance = 2 (ln 1.1)^2 * 2 / 4 = (ln 1.1)^2; SE = ln 1.1 * sqrt(2/3) = 0.077821;
+    # t(0.975, 4 df) = 2.776445 (any t table); half-width 0.216066:
+    # exp(0.095310 - 0.216066) = 0.88625, exp(0.095310 + 0.216066) = 1.36530.
+    interval = ratio_interval([100.0, 110.0, 121.0], [110.0, 121.0, 133.1], 0.95)
+    assert interval.ratio == pytest.approx(1.1)
+    assert interval.degrees_of_freedom == 4
+    assert interval.low == pytest.approx(0.88625, abs=1e-5)
+    assert interval.high == pytest.approx(1.36530, abs=1e-5)
+    assert interval.significant is False
+    assert not interval.regression(0.0)
+
+
+def test_a_clear_difference_is_significant_and_a_regression_past_its_threshold():
+    interval = ratio_interval([100.0, 101.0, 99.0], [120.0, 121.0, 119.0], 0.95)
+    assert interval.ratio == pytest.approx(120.0 / 100.0, rel=1e-3)
+    assert interval.significant is True
+    assert interval.regression(0.10) and not interval.regression(0.25)
+    faster = ratio_interval([120.0, 121.0, 119.0], [100.0, 101.0, 99.0], 0.95)
+    assert faster.significant is True and faster.high < 1.0 and not faster.regression(0.0)
+
+
+def test_fewer_than_three_runs_a_side_gives_the_ratio_and_no_interval():
+    interval = ratio_interval([100.0], [121.0], 0.95)
+    assert interval.ratio == pytest.approx(1.21)
+    assert interval.low is None and interval.significant is None
+    assert "at least 3 runs per side" in interval.reason
+    assert not interval.regression(0.0)
+    assert ratio_interval([100.0, 101.0], [100.0, 101.0, 99.0], 0.95).low is None
+
+
+def test_geometric_mean_and_bonferroni_by_hand():
+    assert geometric_mean([1.0, 4.0, 16.0]) == pytest.approx(4.0)
+    with pytest.raises(ValueError):
+        geometric_mean([1.0, 0.0])
+    assert per_interval_confidence(0.95, 5) == pytest.approx(0.99)
+    assert per_interval_confidence(0.95, 0) == pytest.approx(0.95)
+
+
+def test_words_say_the_direction_and_the_claim():
+    assert words(1.21, True) == "1.21x slower (significant)"
+    assert words(1 / 1.02, False) == "1.02x faster (not significant)"
+    assert words(1.3, None) == "1.30x slower (no interval)"
+    assert words(1.001, False) == "1.00x, no change (not significant)"
+    assert words(1.1, None, "larger", "smaller") == "1.10x larger (no interval)"
+
+
+def _runs(rng: random.Random, median: float, sigma: float, runs: int = 3) -> list[float]:
+    """Per-run figures of a noisy machine: log-normal around ``median``, ``sigma`` between runs."""
+    return [median * math.exp(rng.gauss(0.0, sigma)) for _ in range(runs)]
+
+
+def test_same_versus_same_is_significant_at_about_the_stated_rate_over_many_seeds():
+    trials, false_claims, false_regressions = 4000, 0, 0
+    for seed in range(trials):
+        rng = random.Random(seed)
+        interval = ratio_interval(_runs(rng, 1000.0, 0.08), _runs(rng, 1000.0, 0.08), 0.95)
+        false_claims += bool(interval.significant)
+        false_regressions += interval.regression(0.0)
+    # 5 % two-sided, 2.5 % one-sided; binomial SD over 4,000 trials is 0.34 % and 0.25 %.
+    assert 0.035 < false_claims / trials < 0.065
+    assert 0.015 < false_regressions / trials < 0.035
+
+
+def test_bonferroni_holds_the_family_rate_across_the_figures_of_a_comparison():
+    trials, families_with_a_false_claim, figures = 2000, 0, 5
+    confidence = per_interval_confidence(0.95, figures)
+    for seed in range(trials):
+        rng = random.Random(10_000 + seed)
+        claims = [
+            ratio_interval(_runs(rng, 500.0, 0.1), _runs(rng, 500.0, 0.1), confidence).significant
+            for _ in range(figures)
+        ]
+        families_with_a_false_claim += any(claims)
+    assert families_with_a_false_claim / trials <= 0.06  # at most 5 % (+ sampling error)
+    assert families_with_a_false_claim / trials > 0.03  # and not a test that cannot fail
+
+
+def test_a_side_15_percent_slower_is_caught_with_three_runs_a_side():
+    trials, caught = 1000, 0
+    confidence = per_interval_confidence(0.95, 4)  # a Locust pair: four figures with intervals
+    for seed in range(trials):
+        rng = random.Random(50_000 + seed)
+        interval = ratio_interval(_runs(rng, 1000.0, 0.02), _runs(rng, 1150.0, 0.02), confidence)
+        caught += interval.regression(0.0)
+        assert interval.ratio == pytest.approx(1.15, rel=0.1)
+    assert caught / trials >= 0.9
