@@ -18,6 +18,7 @@ from pathlib import Path
 from bench.cli import fraction, percentile, positive_float, positive_int
 from bench.powertune.config import (
     AWS_WORDS,
+    DEFAULT_FLOOR,
     DEFAULT_FUNCTIONS,
     DEFAULT_MEMORY,
     PowertuneConfig,
@@ -73,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead of the sweep: lambda-perf's hello-world function at 128 MB vs lambda-perf's figure",
     )
+    add(
+        "--floor-function",
+        help=f"a no-op function measured beside every size, the floor (default {DEFAULT_FLOOR}; "
+        "none on AWS unless given)",
+    )
+    add("--no-floor", action="store_true", help="measure no floor")
+    add("--floor-warm", type=positive_int, default=500, help="warm invocations of the floor per round (500)")
     add("--models", type=Path, help="the local emulator's models directory (default models/)")
     add("--results", type=Path, help="default results/powertune-<UTC>.json")
     return parser  # fmt: skip
@@ -105,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         calibrate=args.calibrate,
         models=args.models,
         results=args.results,
+        floor_function=None if args.no_floor else args.floor_function or (None if aws else DEFAULT_FLOOR),
+        floor_warm=args.floor_warm,
     )
     given = sys.argv[1:] if argv is None else argv
     return run(config, [Path(sys.executable).name, "-m", "bench.powertune", *given])
