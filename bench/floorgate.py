@@ -16,10 +16,13 @@ def floor_gate(name: str, latency: Gate, floor_function: str, floor_rounds_us: l
     """The floor beside a Duration: the same percentile of a no-op function's warm Duration,
     measured at the same size in the same run (``floor_rounds_us``: one figure per round,
     ``floor_observed_us``: over every round). A FAIL the floor alone decides is INVALID: the
-    no-op itself misses the target (nothing deployed here could meet it), or the function's
-    percentile is within the floor's run-to-run spread (not above the highest round: it cannot
-    be told from doing nothing). A PASS stands (the floor only adds time), and so does a FAIL
-    well above a floor under the target. Without floor figures: PASS, saying so."""
+    no-op itself misses the target (nothing deployed here could meet it) and the function's
+    percentile is not over the floor's highest round by more than the target (were the floor
+    zero, it might have met it), or the function's percentile is within the floor's run-to-run
+    spread (not above the highest round: it cannot be told from doing nothing). A PASS stands
+    (the floor only adds time), and so does a FAIL above the floor by more than the target
+    (38 ms against a 3 ms floor and a 1 ms target is the function's). Without floor figures:
+    PASS, saying so."""
     percentile = float(latency.details.get("percentile", 99.0))
     quantile, target, observed = f"p{percentile:g}", latency.threshold or 0.0, latency.observed or 0.0
     if not floor_rounds_us:
@@ -29,19 +32,21 @@ def floor_gate(name: str, latency: Gate, floor_function: str, floor_rounds_us: l
     spread = f"{low:,.0f}–{high:,.0f} µs over {len(floor_rounds_us)} rounds"
     floor_misses = floor_observed_us > target
     within = observed <= high
-    decisive = latency.status == FAIL and (floor_misses or within)
+    decisive = latency.status == FAIL and (within or (floor_misses and observed - high <= target))
     status = INVALID if decisive else PASS
     message = (
         f"{status}: {name}: warm Duration {quantile} {observed:,.0f} µs beside the floor's "
         f"({floor_function}, a no-op) {floor_observed_us:,.0f} µs ({spread})"
     )
-    if decisive and floor_misses:
+    if decisive and floor_misses and not within:
         message += (
             f"; the no-op itself misses the {target:,.0f} µs target: the emulator and the host, not the "
             "function, decide this verdict"
         )
     elif decisive:
         message += "; within the floor's run-to-run spread: the function cannot be told from doing nothing"
+    elif latency.status == FAIL:
+        message += f"; not decisive: over the floor's highest round by more than the {target:,.0f} µs target"
     return Gate(
         name=f"{name} floor",
         status=status,

@@ -64,12 +64,13 @@ class HostMade:
     def describe(self) -> str:
         needs = self.needs
         here_s, needed_s = needs.wall_us / needs.inits / 1e6, needs.needed_us / needs.inits / 1e6
-        return (
-            f"{self.during_inits:,} of the {self.throttles:,} throttles came while inits ran, and the host "
-            f"slowed {needs.contended:,} of {needs.inits:,} inits ({here_s:,.1f} s each on average here, "
-            f"{needed_s:,.1f} s at their own CPU share): "
-            f"Lambda would have throttled about {self.on_lambda:,.0f} (an estimate)"
+        after = self.throttles - self.during_inits
+        text = (
+            f"the host slowed {needs.contended:,} of {needs.inits:,} inits ({here_s:,.1f} s each on average "
+            f"here, {needed_s:,.1f} s at their own CPU share): of the {self.during_inits:,} throttles while "
+            f"inits ran, Lambda would have throttled about {self.on_lambda - after:,.0f} (an estimate)"
         )
+        return text + (f"; the {after:,} after the last init count in full" if after else "")
 
 
 def estimate(throttles: int, during_inits: int, needs: InitNeeds | None) -> HostMade | None:

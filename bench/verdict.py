@@ -242,8 +242,8 @@ def error_gate(
             )
         else:
             message += (
-                f"; {host_made.describe()}, {lambda_share:.2%} of the requests: still over, the "
-                "function's own cold starts at this rate and concurrency (warm it first to measure it warm)"
+                f"; {host_made.describe()}: {lambda_share:.2%} of the requests, still over (not the host's "
+                "slow inits alone)"
             )
     return Gate(
         name=f"{name} error rate",

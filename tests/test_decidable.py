@@ -116,9 +116,12 @@ def _latency(status: str, observed_us: float, samples: int = 700):
 
 
 def test_a_verdict_the_floor_alone_decides_is_invalid_with_the_reason():
-    # the no-op itself misses the target: a FAIL is the floor's
-    gate = floor_gate("f 256 MB", _latency(FAIL, 1_300), "floor-noop", [1_150.0, 1_350.0], 1_250.0)
+    # the no-op itself misses the target: a FAIL within the target of the floor is the floor's
+    gate = floor_gate("f 256 MB", _latency(FAIL, 2_300), "floor-noop", [1_150.0, 1_350.0], 1_250.0)
     assert gate.status == INVALID and gate.check == "floor" and "the no-op itself misses" in gate.message
+    # ... but 38 ms against a 3 ms floor and a 1 ms target is the function's own FAIL
+    gate = floor_gate("f 256 MB", _latency(FAIL, 38_000), "floor-noop", [2_900.0, 3_100.0], 3_000.0)
+    assert gate.status == PASS and "not decisive: over the floor's highest round" in gate.message
     # within the floor's run-to-run spread (not above its highest round)
     gate = floor_gate("f 256 MB", _latency(FAIL, 1_100), "floor-noop", [700.0, 1_150.0], 950.0)
     assert gate.status == INVALID and "within the floor's run-to-run spread" in gate.message
@@ -187,6 +190,7 @@ def test_throttles_the_host_made_are_judged_on_what_lambda_would_have_answered()
     # function's own cold starts at 100 req/s and 10 environments): FAIL, naming the estimate.
     strict = error_gate("tutorial", outcomes, Limits(), lambda_throttles=throttles, host_made=made)
     assert strict.status == FAIL and "Lambda would have throttled about 46 (an estimate)" in strict.message
+    assert "of the 553 throttles while inits ran" in strict.message and "count in full" not in strict.message
     assert "still over" in strict.message and strict.details["share_on_lambda"] == pytest.approx(
         0.0228, abs=1e-3
     )
@@ -211,6 +215,10 @@ def test_throttles_the_host_made_are_judged_on_what_lambda_would_have_answered()
 def test_the_estimate_needs_contended_inits_and_counts_later_throttles_in_full():
     needs = InitNeeds(inits=4, wall_us=4_000_000, needed_us=1_000_000, contended=4)
     assert estimate(100, 60, needs).on_lambda == pytest.approx(60 / 4 + 40)
+    assert (
+        "about 15 (an estimate); the 40 after the last init count in full"
+        in estimate(100, 60, needs).describe()
+    )
     assert estimate(0, 0, needs) is None
     assert estimate(100, 100, InitNeeds(4, 4_000_000, 4_000_000, 0)) is None  # no init slowed
     # the failed answers up to the last second in which an init finished, at most the throttles
