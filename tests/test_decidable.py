@@ -224,3 +224,43 @@ def test_the_estimate_needs_contended_inits_and_counts_later_throttles_in_full()
     # the failed answers up to the last second in which an init finished, at most the throttles
     assert during_inits({10: (5, 0), 11: (7, 2), 12: (9, 0)}, throttles=20) == 12
     assert during_inits({10: (5, 0)}, throttles=20) == 0
+
+
+# -- the floor beside the cold-start profiler's warm calls (endpoint mode) ------------------------
+def test_the_endpoint_modes_warm_calls_get_the_floor_beside_them():
+    import itertools
+    from pathlib import Path
+
+    from bench.coldstart.config import ColdstartConfig
+    from bench.coldstart.endpoint import floor_round, summarize_endpoint
+    from bench.coldstart.profiler import format_table
+    from bench.latency import LatencyRecorder
+    from bench.results.coldstart import EndpointTrial
+    from bench.results.metadata import Metadata
+
+    class Answering:  # an Invoke API that answers every call; the clock steps 1.2 ms a reading
+        def invoke(self, FunctionName, Payload, **_kwargs):
+            class Body:
+                def read(self):
+                    return b"{}"
+
+            return {"Payload": Body()}
+
+    clock = itertools.count(step=1_200_000).__next__
+    rounds = [floor_round(Answering(), "floor-noop", 50, clock) for _ in range(2)]
+    assert [len(values) for values in rounds] == [50, 50] and set(rounds[0]) == {1_200_000}
+    config = ColdstartConfig(
+        variants=(), trials=1, warm=700, models_dir=Path("/nonexistent"), memory_mb=128, cold_fraction=0.01,
+        target_ms=1.0, cold_target_ms=None, results=Path("/nonexistent/r.json"), progress=False,
+        function="f", lambda_endpoint="http://127.0.0.1:1", floor_function="floor-noop",
+    )  # fmt: skip
+    warm = LatencyRecorder("us")
+    for _ in range(700):
+        warm.record_ns(1_250_000)  # 1.25 ms: over the 1 ms target, within the floor's target of it
+    trials = [EndpointTrial(90_000_000, ReportLine.measured("c", 2.0, 128, 30, init_duration_ms=80.0))]
+    metadata = Metadata("2026-01-01T00:00:00+00:00", "test", None, "host", "cpu", 2, 1.0, "linux", {})
+    document = summarize_endpoint(trials, warm, config, metadata, {"2xx": 701}, rounds)
+    floor = document.gates[-1]
+    assert floor.check == "floor" and floor.status == INVALID and document.status == INVALID
+    assert floor.details["floor_rounds_us"] == [pytest.approx(1_200, rel=0.01)] * 2
+    assert "the no-op itself misses the 1,000 µs target" in format_table(document)

@@ -27,6 +27,7 @@ class ColdstartConfig:
     function: str | None = None  # endpoint mode: the Lambda function
     lambda_endpoint: str | None = None  # endpoint mode: the Invoke API (None: AWS)
     limits: Limits = field(default_factory=Limits)  # --max-error-rate (endpoint mode)
+    floor_function: str | None = None  # endpoint mode: a no-op measured beside the warm calls
 
     def options(self) -> dict:
         """The settings as the results' ``metadata.options`` record them."""
@@ -45,6 +46,7 @@ class ColdstartConfig:
             options.update(
                 function=self.function, lambda_endpoint=self.lambda_endpoint, limits=asdict(self.limits)
             )
+            options["floor_function"] = self.floor_function
         return options
 
 

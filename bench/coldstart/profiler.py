@@ -61,7 +61,8 @@ def format_endpoint(document: ColdstartEndpointRun) -> str:
             f"warm client p50 {warm.p50:.0f} µs p99 {warm.p99:.0f} µs; "
             f"Max Memory Used {document.peak_rss_mb} MB; ${document.cost_per_million_usd:.2f} per million"
         ]
-    return "\n".join(lines + _failed_gates(document.gates))
+    floors = [gate.message for gate in document.gates if gate.check == "floor" and gate.status == PASS]
+    return "\n".join(lines + floors + _failed_gates(document.gates))
 
 
 def format_table(document: ColdstartRun | ColdstartEndpointRun) -> str:
@@ -120,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.001,
         help="endpoint mode: share of Invokes that may fail before the verdict is FAIL (default 0.001)",
     )
+    parser.add_argument(
+        "--floor-function",
+        help="endpoint mode: a no-op function measured beside the warm calls, the floor (default "
+        "floor-noop through an emulator, none on AWS; 'none' for none)",
+    )
     parser.add_argument("--results", type=Path, default=None)
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     return parser
@@ -162,8 +168,18 @@ def parse_config(
         function=(args.function or "logit-lean") if endpoint_mode else None,
         lambda_endpoint=(args.lambda_endpoint or args.endpoint) if endpoint_mode else None,
         limits=Limits(max_error_rate=args.max_error_rate),
+        floor_function=floor_function(args, endpoint_mode),
     )
     return config, args.importtime
+
+
+def floor_function(args: argparse.Namespace, endpoint_mode: bool) -> str | None:
+    """The floor's function: as given ('none': none), else floor-noop through an emulator."""
+    if not endpoint_mode or args.floor_function == "none":
+        return None
+    if args.floor_function:
+        return args.floor_function
+    return "floor-noop" if (args.lambda_endpoint or args.endpoint) else None
 
 
 def main(argv: list[str] | None = None) -> int:
