@@ -264,3 +264,14 @@ def test_the_endpoint_modes_warm_calls_get_the_floor_beside_them():
     assert floor.check == "floor" and floor.status == INVALID and document.status == INVALID
     assert floor.details["floor_rounds_us"] == [pytest.approx(1_200, rel=0.01)] * 2
     assert "the no-op itself misses the 1,000 µs target" in format_table(document)
+
+
+def test_the_main_jobs_sweep_takes_enough_warm_invocations_for_a_p99_pass():
+    from bench.pipeline import Plan
+
+    plan = Plan.default(target_ms=1.0)
+    # a function clearly under its target PASSes at p99 with 99 % confidence, one slow call allowed
+    assert plan.powertune_warm >= min_samples(1, 99.0, 0.99) == 662
+    config = PowertuneConfig(target_ms=1.0, warm=plan.powertune_warm, floor_function=None)
+    size = summarize_size("f", _samples(256, 0.4, plan.powertune_warm), config, "x86_64")
+    assert size.status == PASS
