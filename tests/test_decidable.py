@@ -142,7 +142,11 @@ def test_power_tuning_shows_the_floor_beside_each_size_and_judges_with_it():
     judged = with_floor("f", size, floor)
     assert judged.floor is floor and judged.status == INVALID and judged.gates[-1].check == "floor"
     sweep = with_floors(_sweep([size], config), {256: floor}, config)
-    assert sweep.status == INVALID and "its verdict is the floor's" in sweep.recommendations[0].message
+    assert (
+        sweep.status == INVALID
+        and "INVALID: the floor decides it (the no-op itself misses the 1,000 µs target)"
+        in sweep.recommendations[0].message
+    )
     assert floor_figures("floor-noop", [[], []], 99.0) is None
     assert with_floor("f", size, None) is size
 
