@@ -121,7 +121,10 @@ def test_a_verdict_the_floor_alone_decides_is_invalid_with_the_reason():
     assert gate.status == INVALID and gate.check == "floor" and "the no-op itself misses" in gate.message
     # ... but 38 ms against a 3 ms floor and a 1 ms target is the function's own FAIL
     gate = floor_gate("f 256 MB", _latency(FAIL, 38_000), "floor-noop", [2_900.0, 3_100.0], 3_000.0)
-    assert gate.status == PASS and "not decisive: over the floor's highest round" in gate.message
+    assert gate.status == PASS and "not decisive: over the floor's reach (3,300 µs" in gate.message
+    # rounds of 3.5 and 8.1 ms: a third could land at 12.7, so 12 ms is within the floor's spread
+    gate = floor_gate("f 256 MB", _latency(FAIL, 12_000), "floor-noop", [3_500.0, 8_100.0], 7_700.0)
+    assert gate.status == INVALID and "within the floor's run-to-run spread (up to 12,700 µs)" in gate.message
     # within the floor's run-to-run spread (not above its highest round)
     gate = floor_gate("f 256 MB", _latency(FAIL, 1_100), "floor-noop", [700.0, 1_150.0], 950.0)
     assert gate.status == INVALID and "within the floor's run-to-run spread" in gate.message

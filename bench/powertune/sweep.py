@@ -120,8 +120,8 @@ def why_not_judged(size: SizeResult) -> str:
     reason = gate.message.removeprefix(f"{INVALID}: ")
     if gate.check == "latency":  # "200 samples; p99 needs ≥ 459 (none over)"
         reason = reason.split(" for a claim at ")[0]
-    elif gate.check == "floor":  # "the floor decides it (the no-op itself misses the 1,000 µs target)"
-        reason = f"the floor decides it ({reason.split('; ', 1)[-1].split(': ')[0]})"
+    elif gate.check == "floor":  # "the floor decides it: the no-op itself misses the 1,000 µs target"
+        reason = f"the floor decides it: {reason.split('; ', 1)[-1].split(': ')[0]}"
     return reason
 
 
