@@ -206,7 +206,7 @@ def measure_endpoint(config: ColdstartConfig) -> ColdstartEndpointRun:
 
     client = aws_client("lambda", config.lambda_endpoint, config=Config(retries={"total_max_attempts": 1}))
     floor, floor_rounds = config.floor_function, []
-    calls = min(config.warm * config.trials, 300)
+    calls = min(config.warm * config.trials, 200)  # a round; the main job runs this twice a function
     try:
         session = floor_session(client, floor, config.function or "")
         try:  # a round before the trials and one after: the floor's run-to-run spread
