@@ -193,6 +193,7 @@ def error_gate(
     lambda_throttles: int = 0,
     lambda_throttles_429: int = 0,
     host_made: HostMade | None = None,
+    inits_finished: int | None = None,
 ) -> Gate:
     """The share of failed requests against ``limits.max_error_rate``; cancelled requests (cut
     off by the end of the run) are neither answers nor failures. ``lambda_throttles``: how many
@@ -204,7 +205,10 @@ def error_gate(
     ``host_made``: how many of those throttles Lambda would have answered, had each init run on
     its own CPU (:mod:`bench.hostmade`). The gate is judged on both counts: a run that fails
     as measured and passes with the estimate is INVALID (the host made the failures), with the
-    reason and the remedy; one that fails either way FAILs, naming the estimate."""
+    reason and the remedy; one that fails either way FAILs, naming the estimate.
+    ``inits_finished``: the cold starts the client saw finish. A run in which none finished and
+    none succeeded, every failure a throttle, saw only environments starting: INVALID (nothing
+    tells the host's slowness from the function's), with the remedy."""
     counted = [outcome for outcome in FAILED_OUTCOMES if outcome != "429" or not limits.throttling_expected]
     by_outcome = {outcome: outcomes.get(outcome, 0) for outcome in counted if outcomes.get(outcome, 0)}
     if wrong_predictions:
@@ -226,7 +230,20 @@ def error_gate(
         + f"; {share:.2%} vs at most {limits.max_error_rate:.2%}"
     )
     extra: dict = {}
-    if status == FAIL and host_made is not None and lambda_throttles and not wrong_predictions:
+    starting_only = (
+        inits_finished == 0
+        and not outcomes.get("2xx", 0)
+        and failed == lambda_throttles
+        and not wrong_predictions
+    )
+    if status == FAIL and lambda_throttles and starting_only:
+        status = INVALID
+        message = (
+            f"{INVALID}: {name}: {failed:,} of {answered:,} requests failed, every one a Lambda concurrency "
+            "throttle, and no init finished and no request succeeded within the run: it saw only "
+            f"environments starting, and cannot tell the host's slowness from the function's: {REMEDY}"
+        )
+    elif status == FAIL and host_made is not None and lambda_throttles and not wrong_predictions:
         # the throttles counted here (a 429 under --throttling-expected is not one of them)
         counted_throttles = min(lambda_throttles, host_made.throttles)
         answered_there = host_made.answered_on_lambda * counted_throttles / host_made.throttles

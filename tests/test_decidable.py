@@ -282,3 +282,27 @@ def test_the_main_jobs_sweep_takes_enough_warm_invocations_for_a_p99_pass():
     config = PowertuneConfig(target_ms=1.0, warm=plan.powertune_warm, floor_function=None)
     size = summarize_size("f", _samples(256, 0.4, plan.powertune_warm), config, "x86_64")
     assert size.status == PASS
+
+
+def test_a_run_that_saw_only_environments_starting_cannot_be_judged():
+    # Measured: Locust against the tutorial's function from cold at 100 req/s for 20 s on a
+    # saturated host (load 15): no init finished, every answer a throttle, 12 requests in flight
+    outcomes = {
+        "2xx": 0,
+        "4xx": 0,
+        "429": 0,
+        "5xx": 1_990,
+        "other": 0,
+        "connection_error": 0,
+        "cancelled": 12,
+    }
+    gate = error_gate("tutorial", outcomes, Limits(), lambda_throttles=1_990, inits_finished=0)
+    assert gate.status == INVALID and "no init finished and no request succeeded" in gate.message
+    assert "warm the function first" in gate.message
+    # one error that is not a throttle (an init that crashed) is the function's: FAIL
+    crashed = {**outcomes, "5xx": 1_991}
+    assert error_gate("tutorial", crashed, Limits(), lambda_throttles=1_990, inits_finished=0).status == FAIL
+    # a run that succeeded once, or saw an init finish, is judged on its figures
+    served = {**outcomes, "2xx": 1}
+    assert error_gate("tutorial", served, Limits(), lambda_throttles=1_990, inits_finished=0).status == FAIL
+    assert error_gate("tutorial", outcomes, Limits(), lambda_throttles=1_990, inits_finished=1).status == FAIL

@@ -146,6 +146,7 @@ def _endpoint(name: str, record: EndpointRecord, facts: RunFacts) -> LocustEndpo
             lambda_throttles=record.counters["lambda_throttles"],
             lambda_throttles_429=record.counters["lambda_throttles_429"],
             host_made=host_made(record),
+            inits_finished=series["cold_e2e"].count,
         ),
         verdict,
     ]
