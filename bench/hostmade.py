@@ -63,14 +63,19 @@ class HostMade:
 
     def describe(self) -> str:
         needs = self.needs
-        here_s, needed_s = needs.wall_us / needs.inits / 1e6, needs.needed_us / needs.inits / 1e6
+        here, needed = _duration(needs.wall_us / needs.inits), _duration(needs.needed_us / needs.inits)
         after = self.throttles - self.during_inits
         text = (
-            f"the host slowed {needs.contended:,} of {needs.inits:,} inits ({here_s:,.1f} s each on average "
-            f"here, {needed_s:,.1f} s at their own CPU share): of the {self.during_inits:,} throttles while "
+            f"the host slowed {needs.contended:,} of {needs.inits:,} inits ({here} each on average "
+            f"here, {needed} at their own CPU share): of the {self.during_inits:,} throttles while "
             f"inits ran, Lambda would have throttled about {self.on_lambda - after:,.0f} (an estimate)"
         )
         return text + (f"; the {after:,} after the last init count in full" if after else "")
+
+
+def _duration(us: float) -> str:
+    """1.2 s, 45 ms: an init's time in the unit that keeps its digits."""
+    return f"{us / 1e6:,.1f} s" if us >= 1e6 else f"{us / 1e3:,.0f} ms"
 
 
 def estimate(throttles: int, during_inits: int, needs: InitNeeds | None) -> HostMade | None:
