@@ -219,6 +219,18 @@ def test_throttles_the_host_made_are_judged_on_what_lambda_would_have_answered()
     )
 
 
+def test_the_case_measured_through_the_emulator_still_fails_as_lambda_would():
+    # Recorded 2026-12-07 (load 3.4–4.9): the tutorial's function from cold at 100 req/s, 20 s,
+    # 697 of 2,000 throttled while its 10 inits ran, 7.7 s each here, 1.3 s at their share
+    needs = InitNeeds(inits=10, wall_us=76_576_903, needed_us=13_478_067, contended=10)
+    made = estimate(697, 697, needs)
+    assert made.on_lambda == pytest.approx(122.7, abs=0.1)  # 100 req/s over 1.3 s inits, 10 environments
+    outcomes = {"2xx": 1_303, "5xx": 697, "cancelled": 0}
+    gate = error_gate("tutorial", outcomes, Limits(), lambda_throttles=697, host_made=made, inits_finished=10)
+    assert gate.status == FAIL and gate.details["share_on_lambda"] == pytest.approx(0.0614, abs=1e-4)
+    assert "(7.7 s each on average here, 1.3 s at their own CPU share)" in gate.message
+
+
 def test_the_estimate_needs_contended_inits_and_counts_later_throttles_in_full():
     needs = InitNeeds(inits=4, wall_us=4_000_000, needed_us=1_000_000, contended=4)
     assert estimate(100, 60, needs).on_lambda == pytest.approx(60 / 4 + 40)
