@@ -19,8 +19,10 @@ samples to claim it: ``samples_needed`` more, assuming none of them is slow).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
+from bench.floorgate import floor_gate
+from bench.hostmade import REMEDY, HostMade
 from bench.results.gate import EXIT_CODES, FAIL, INVALID, PASS, Gate, combine, judge
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "combine",
     "error_gate",
     "evaluate",
+    "floor_gate",
     "judge",
     "schedule_gate",
 ]
@@ -89,6 +92,13 @@ def min_samples(over_target: int, percentile: float, confidence: float) -> int:
     return high
 
 
+def too_few(samples: int, over_target: int, required: int, percentile: float) -> str:
+    """Why a percentile cannot be judged, in the words a user reads: ``200 samples; p99 needs ≥
+    459 (none over)`` (``662 (one over)``, ``1,001 (4 over)``)."""
+    over = "none over" if over_target == 0 else "one over" if over_target == 1 else f"{over_target:,} over"
+    return f"{samples:,} samples; p{percentile:g} needs ≥ {required:,} ({over})"
+
+
 @dataclass(frozen=True)
 class Threshold:
     """ "The ``percentile``-th latency is at most ``target_us``, at ``confidence``"."""
@@ -119,8 +129,9 @@ def evaluate(threshold: Threshold, samples: int, over_target: int, observed_us: 
     else:
         status, needed = INVALID, required - samples
         message = (
-            f"INVALID: {claim}; {needed} more samples with none over target are needed "
-            f"for a claim at {threshold.confidence:.0%} confidence"
+            f"INVALID: {too_few(samples, over_target, required, threshold.percentile)} for a claim at "
+            f"{threshold.confidence:.0%} confidence: {field} = {observed_us:,.0f} µs vs target "
+            f"{threshold.target_us:,.0f} µs; {needed} more samples with none over target are needed"
         )
     return Gate(
         name=field,
@@ -181,13 +192,23 @@ def error_gate(
     wrong_predictions: int = 0,
     lambda_throttles: int = 0,
     lambda_throttles_429: int = 0,
+    host_made: HostMade | None = None,
+    inits_finished: int | None = None,
 ) -> Gate:
     """The share of failed requests against ``limits.max_error_rate``; cancelled requests (cut
     off by the end of the run) are neither answers nor failures. ``lambda_throttles``: how many
     answers the emulator marked as a Lambda concurrency throttle (``X-Emulator-Throttled``; API
     Gateway answers one with a 500), ``lambda_throttles_429`` of them answered 429. The message
     names those among the failures; they count as failures all the same (a 429 not, under
-    ``throttling_expected``)."""
+    ``throttling_expected``).
+
+    ``host_made``: how many of those throttles Lambda would have answered, had each init run on
+    its own CPU (:mod:`bench.hostmade`). The gate is judged on both counts: a run that fails
+    as measured and passes with the estimate is INVALID (the host made the failures), with the
+    reason and the remedy; one that fails either way FAILs, naming the estimate.
+    ``inits_finished``: the cold starts the client saw finish. A run in which none finished and
+    none succeeded, every failure a throttle, saw only environments starting: INVALID (nothing
+    tells the host's slowness from the function's), with the remedy."""
     counted = [outcome for outcome in FAILED_OUTCOMES if outcome != "429" or not limits.throttling_expected]
     by_outcome = {outcome: outcomes.get(outcome, 0) for outcome in counted if outcomes.get(outcome, 0)}
     if wrong_predictions:
@@ -208,6 +229,39 @@ def error_gate(
         + (f"; {lambda_throttles:,} of them Lambda concurrency throttles" if lambda_throttles else "")
         + f"; {share:.2%} vs at most {limits.max_error_rate:.2%}"
     )
+    extra: dict = {}
+    starting_only = (
+        inits_finished == 0
+        and not outcomes.get("2xx", 0)
+        and failed == lambda_throttles
+        and not wrong_predictions
+    )
+    if status == FAIL and lambda_throttles and starting_only:
+        status = INVALID
+        message = (
+            f"{INVALID}: {name}: {failed:,} of {answered:,} requests failed, every one a Lambda concurrency "
+            "throttle, and no init finished and no request succeeded within the run: it saw only "
+            f"environments starting, and cannot tell the host's slowness from the function's: {REMEDY}"
+        )
+    elif status == FAIL and host_made is not None and lambda_throttles and not wrong_predictions:
+        # the throttles counted here (a 429 under --throttling-expected is not one of them)
+        counted_throttles = min(lambda_throttles, host_made.throttles)
+        answered_there = host_made.answered_on_lambda * counted_throttles / host_made.throttles
+        lambda_share = (failed - answered_there) / answered if answered else 0.0
+        extra = {"host_made": asdict(host_made), "share_on_lambda": lambda_share}
+        if lambda_share <= limits.max_error_rate:
+            status = INVALID
+            message = (
+                f"{INVALID}: {name}: {failed:,} of {answered:,} requests failed ({share:.2%}), "
+                f"{lambda_throttles:,} of them Lambda concurrency throttles, but {host_made.describe()}: "
+                f"{lambda_share:.2%} vs at most {limits.max_error_rate:.2%}; the host's slow inits, not the "
+                f"function, made these failures: {REMEDY}"
+            )
+        else:
+            message += (
+                f"; {host_made.describe()}: {lambda_share:.2%} of the requests, still over (not the host's "
+                "slow inits alone)"
+            )
     return Gate(
         name=f"{name} error rate",
         status=status,
@@ -217,7 +271,8 @@ def error_gate(
         samples=answered,
         message=message,
         details={"failed": failed, "by_outcome": by_outcome}
-        | ({"lambda_throttles": lambda_throttles} if lambda_throttles else {}),
+        | ({"lambda_throttles": lambda_throttles} if lambda_throttles else {})
+        | extra,
         check="errors",
     )
 

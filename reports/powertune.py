@@ -120,8 +120,10 @@ def _row(size: SizeResult, architecture: str) -> list[str]:
         "yes" if size.fits else f"<b>does not fit</b> ({_e(size.error_type)})",
         _ms(cold.p50 if cold else None),
         _ms(cold.p90 if cold else None),
+        f"{len(size.cold_trials)} of {size.cold_trials_run or len(size.cold_trials)}",
         _ms(size.init_cpu_us.p50 if size.init_cpu_us else None),
         *(_us(getattr(warm, q)) if measured else "–" for q in ("p50", "p90", "p99")),
+        *_floor(size),
         f"{warm.count:,}",
         "–" if size.warm_billed_ms_mean is None else f"{size.warm_billed_ms_mean:,.2f}",
         _e(size.max_memory_used_mb if size.max_memory_used_mb is not None else "–"),
@@ -132,8 +134,21 @@ def _row(size: SizeResult, architecture: str) -> list[str]:
     ]
 
 
-HEADERS = ["memory MB", "vCPU", "fits", "cold p50 ms", "cold p90 ms", "init CPU p50 ms", "warm p50 µs"]
-HEADERS += ["warm p90 µs", "warm p99 µs", "warm calls", "billed ms (mean)", "max memory MB"]
+def _floor(size: SizeResult) -> list[str]:
+    """The floor beside the Duration: the no-op's p50 and percentile, and its rounds' spread."""
+    from reports.page import _us
+
+    floor = size.floor
+    if floor is None:
+        return ["–", "–", "–"]
+    merged = floor.warm_duration_us
+    rounds = f"{_us(min(floor.rounds_us))}–{_us(max(floor.rounds_us))}"
+    return [_us(merged.p50), _us(merged.decode().percentile_us(floor.percentile)), rounds]
+
+
+HEADERS = ["memory MB", "vCPU", "fits", "cold p50 ms", "cold p90 ms", "cold trials with Init Duration"]
+HEADERS += ["init CPU p50 ms", "warm p50 µs", "warm p90 µs", "warm p99 µs", "floor p50 µs"]
+HEADERS += ["floor p-target µs", "floor rounds µs", "warm calls", "billed ms (mean)", "max memory MB"]
 HEADERS += ["$ per million", "$ per million on arm64", "contended", "verdict"]
 CALIBRATION_HEADERS = ["function", "memory MB", "cold starts", "Init mean ms", "Init p50 ms"]
 CALIBRATION_HEADERS += ["lambda-perf mean ms", "lambda-perf range ms", "reference", "ratio"]
@@ -151,7 +166,16 @@ def powertune_section(runs: list[Run]) -> str:
             f'<p class="note">{_e(run.label)}: through {_e(where)}; target warm Duration '
             f"p{document.percentile:g} ≤ {document.target_us:,.0f} µs; {document.cold_fraction:.1%} "
             f"of invocations cold; strategy {_e(document.strategy)} (balanced weight "
-            f"{document.balanced_weight:g})" + (" — <b>partial run</b>" if document.partial else "") + "</p>"
+            f"{document.balanced_weight:g})"
+            + (" — <b>partial run</b>" if document.partial else "")
+            + (
+                f"; the floor beside each size: {_e(document.floor_function)} (a no-op), its warm Duration "
+                "in the same run, p50, the target percentile over every round, and the range of that "
+                "percentile over its rounds"
+                if document.floor_function
+                else "; no floor measured"
+            )
+            + "</p>"
         )
         for sweep in document.functions:
             chosen = next(r for r in sweep.recommendations if r.strategy == document.strategy)
@@ -162,7 +186,11 @@ def powertune_section(runs: list[Run]) -> str:
                 f"<h3>{_e(sweep.function)} ({_e(sweep.architecture)}, {sweep.original_memory_mb:,} MB "
                 f"originally, {restored})</h3>"
                 f'<p class="recommendation"><b>{_e(chosen.message)}</b></p>'
-                + _table(HEADERS, [_row(size, sweep.architecture) for size in sweep.sizes], text_columns=1)
+                + _table(
+                    [header.replace("p-target", f"p{document.percentile:g}") for header in HEADERS],
+                    [_row(size, sweep.architecture) for size in sweep.sizes],
+                    text_columns=1,
+                )
                 + "<ul>"
                 + "".join(f"<li>{_e(message)}</li>" for message in others + theirs)
                 + "</ul>"

@@ -135,13 +135,15 @@ def test_the_main_jobs_summary_has_the_power_tuning_sweep(tmp_path: Path):
 
     plan = Plan.default(target_ms=1.0)
     assert plan.powertune_memory == "256,1024,1769" and not Plan.quick(1.0).powertune_memory
-    golden = Path(__file__).parent / "golden" / "powertune-v1.json"
+    golden = Path(__file__).parent / "golden" / "powertune-v2.json"
     path = tmp_path / "powertune.json"
     shutil.copy(golden, path)
     sweep = read_document(path)
     assert isinstance(sweep, PowertuneRun)
     text = summary(PipelineConfig(Path("models"), None, tmp_path, plan), [path])
     assert "power tuning (256, 1024, 1769 MB; warm Duration p99 <= 1 ms):" in text
-    for function in sweep.functions:
+    for function in sweep.functions:  # PASS, FAIL or "cannot be judged: …", with the recommendation
         cost = next(r for r in function.recommendations if r.strategy == sweep.strategy)
-        assert f"  {function.function}: {cost.message}" in text
+        word = "cannot be judged" if function.status == "INVALID" else function.status
+        assert f"  {function.function}: {word}: {cost.message}" in text
+    assert "no size passes" not in text

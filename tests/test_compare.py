@@ -150,7 +150,7 @@ def test_machines_that_differ_are_warned_about(tmp_path):
 
 
 def test_single_value_figures_print_no_interval_never_not_significant(tmp_path):
-    powertune = GOLDEN / "powertune-v1.json"
+    powertune = GOLDEN / "powertune-v2.json"
     runs = []
     for index in range(3):
         path = tmp_path / f"p{index}.json"

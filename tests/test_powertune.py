@@ -136,7 +136,7 @@ def test_the_cost_strategy_takes_the_cheapest_size_whose_percentile_meets_the_ta
     none = {r.strategy: r for r in recommend(missed, strict, "x86_64")[0]}["cost"]
     assert (
         none.memory_mb is None
-        and "no size passes warm p99 ≤ 100 µs (128 MB FAIL, 1024 MB FAIL); the fastest, 1024 MB"
+        and "no size meets the target warm p99 ≤ 100 µs (128 MB FAIL, 1024 MB FAIL); the fastest, 1024 MB"
         in none.message
     )
 
@@ -211,6 +211,7 @@ def test_an_unknown_function_exits_2_naming_it(capsys, tmp_path):
 def test_a_two_size_sweep_writes_results_recommends_and_renders(models_dir, tmp_path):
     results = tmp_path / "powertune.json"
     args = ["--functions", "logit-lean", "--memory", "128,1024", "--cold-trials", "2", "--warm", "30"]
+    args += ["--floor-warm", "30"]
     completed = run_module(
         "bench.powertune", *args, "--models", str(models_dir), "--results", str(results), timeout=120
     )
@@ -221,8 +222,13 @@ def test_a_two_size_sweep_writes_results_recommends_and_renders(models_dir, tmp_
     assert document.metadata.resource_model["kind"].startswith("cgroup")
     (sweep,) = document.functions
     assert [size.memory_mb for size in sweep.sizes] == [128, 1024] and sweep.restored
+    assert document.floor_function == "floor-noop"
     for size in sweep.sizes:
         assert size.fits and size.warm_duration_us.count == 30 and len(size.cold_trials) == 2
+        assert size.cold_trials_run == 2 and f"{size.memory_mb:>5} MB floor (floor-noop)" in completed.stdout
+        # the floor beside the Duration: two rounds of 30 warm invocations of the no-op, judged
+        assert size.floor.warm_duration_us.count == 60 and len(size.floor.rounds_us) == 2
+        assert size.floor.warm_duration_us.p50 > 0 and [g.check for g in size.gates][-1] == "floor"
         assert size.cold_start_us.p50 > size.init_us.p50 * 0.99 > 0 and size.init_cpu_us.count == 2
         assert size.max_memory_used_mb > 5 and size.cost_per_million_usd["x86_64"] > 0.2
     assert sweep.sizes[0].cpu_share_vcpus == pytest.approx(128 / 1769, abs=1e-3)
@@ -355,7 +361,7 @@ def test_the_aws_path_updates_waits_and_restores_on_success_and_interruption(mot
 
 
 def test_the_golden_file_is_a_real_sweep():
-    document = read_document(PROJECT_ROOT / "tests" / "golden" / "powertune-v1.json")
+    document = read_document(PROJECT_ROOT / "tests" / "golden" / "powertune-v2.json")
     assert isinstance(document, PowertuneRun) and document.functions
     assert json.loads(json.dumps(document.to_dict()))["kind"] == "powertune"
     assert all(size.warm_duration_us.histogram for f in document.functions for size in f.sizes if size.fits)

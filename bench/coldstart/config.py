@@ -32,6 +32,7 @@ class ColdstartConfig:
     handler: str | None = None  # process mode: --handler module.function (any handler)
     code_dir: Path | None = None  # process mode: --code-dir DIR, the handler's task root
     handler_env: tuple[tuple[str, str], ...] = ()  # process mode: --env K=V, the handler's variables
+    floor_function: str | None = None  # endpoint mode: a no-op measured beside the warm calls
 
     def options(self) -> dict:
         """The settings as the results' ``metadata.options`` record them."""
@@ -61,6 +62,7 @@ class ColdstartConfig:
                 env=dict(self.handler_env),
                 requests=None if self.requests is None else str(self.requests),
             )
+            options["floor_function"] = self.floor_function
         return options
 
 

@@ -35,10 +35,10 @@ from bench.reportline import parse_report
 from bench.requests import payload_source
 from bench.results import Metadata
 from bench.results.coldstart import ColdstartEndpointRun, EndpointTrial
-from bench.results.gate import judge
+from bench.results.gate import Gate, judge
 from bench.stats import summarize
 from bench.target import resource_model
-from bench.verdict import error_gate
+from bench.verdict import error_gate, floor_gate
 from handler.features import TUTORIAL_QUERY
 
 PAYLOAD = json.dumps({"queryStringParameters": dict(TUTORIAL_QUERY)}).encode()
@@ -105,12 +105,63 @@ def invoke_trials(
     return trials, warm, outcomes
 
 
+def floor_round(
+    client, function: str, calls: int, clock: Callable[[], int] = time.perf_counter_ns
+) -> list[int]:
+    """One round of the floor: ``calls`` warm Invokes of the no-op ``function`` (its first call,
+    which may be a cold start, left out), timed as the warm calls are; their client ns."""
+    timings = []
+    for _ in range(calls + 1):
+        outcome, elapsed_ns, _response = _invoke(client, function, clock)
+        if outcome == "2xx":
+            timings.append(elapsed_ns)
+    return timings[1:] if len(timings) > calls else timings
+
+
+def floor_session(client, floor: str | None, function: str):
+    """The floor function set to ``function``'s memory size (its session, to restore), or None
+    when there is no floor or the Lambda API does not have it (then the run has no floor)."""
+    from botocore.exceptions import ClientError
+
+    from bench.powertune.session import FunctionSession
+
+    if not floor:
+        return None
+    try:
+        session = FunctionSession(client, floor).read()
+    except ClientError:
+        return None
+    memory_mb = int(client.get_function_configuration(FunctionName=function)["MemorySize"])
+    if memory_mb != session.original_memory_mb:
+        session.set_memory(memory_mb)
+    return session
+
+
+def floor_beside(function: str, warm_gate: Gate, floor: str, rounds: list[list[int]]) -> Gate:
+    """The floor gate of the warm calls (:func:`bench.verdict.floor_gate`): the no-op's warm
+    client time at the same percentile, per round and over every round."""
+    percentile = float(warm_gate.details.get("percentile", 99.0))
+    recorders = []
+    for timings in (values for values in rounds if values):
+        recorder = LatencyRecorder("us")
+        for elapsed_ns in timings:
+            recorder.record_ns(elapsed_ns)
+        recorders.append(recorder)
+    merged = LatencyRecorder("us")
+    for recorder in recorders:
+        merged.add_encoded(recorder.encode())
+    per_round = [round(recorder.percentile_us(percentile), 1) for recorder in recorders]
+    observed = merged.percentile_us(percentile) if merged.count else 0.0
+    return floor_gate(f"{function} warm_us", warm_gate, floor, per_round, observed)
+
+
 def summarize_endpoint(
     trials: list[EndpointTrial],
     warm: LatencyRecorder,
     config: ColdstartConfig,
     metadata: Metadata,
     outcomes: dict[str, int] | None = None,
+    floor_rounds: list[list[int]] | None = None,
 ) -> ColdstartEndpointRun:
     """The statistics (µs), the cost per million and the gates of a run's trials."""
     function = config.function or ""
@@ -131,6 +182,9 @@ def summarize_endpoint(
         function, "first_request_us", first, warm, config.target_ms, config.cold_target_ms, config.warm
     )
     gates = [error_gate(function, outcomes, config.limits), *latency]
+    warm_gates = [gate for gate in latency if gate.name.endswith("warm_us p99")]
+    if floor_rounds and config.floor_function and warm_gates:  # the floor beside the warm calls
+        gates.append(floor_beside(function, warm_gates[0], config.floor_function, floor_rounds))
     return ColdstartEndpointRun(
         metadata=metadata,
         function=function,
@@ -158,8 +212,19 @@ def measure_endpoint(config: ColdstartConfig) -> ColdstartEndpointRun:
     from handler.aws.clients import client as aws_client
 
     client = aws_client("lambda", config.lambda_endpoint, config=Config(retries={"total_max_attempts": 1}))
+    floor, floor_rounds = config.floor_function, []
+    calls = min(config.warm * config.trials, 200)  # a round; the main job runs this twice a function
     try:
-        trials, warm, outcomes = invoke_trials(client, config)
+        session = floor_session(client, floor, config.function or "")
+        try:  # a round before the trials and one after: the floor's run-to-run spread
+            if session is not None:
+                floor_rounds.append(floor_round(client, session.function, calls))
+            trials, warm, outcomes = invoke_trials(client, config)
+            if session is not None:
+                floor_rounds.append(floor_round(client, session.function, calls))
+        finally:
+            if session is not None:
+                session.restore()
     except (BotoCoreError, ClientError) as exc:
         raise RuntimeError(f"{config.function}: {exc}") from exc
     return summarize_endpoint(
@@ -168,4 +233,5 @@ def measure_endpoint(config: ColdstartConfig) -> ColdstartEndpointRun:
         config,
         collect_metadata(config.options(), resource_model=resource_model(config.lambda_endpoint)),
         outcomes,
+        floor_rounds,
     )

@@ -69,7 +69,8 @@ def format_endpoint(document: ColdstartEndpointRun) -> str:
             f"warm client p50 {warm.p50:.0f} µs p99 {warm.p99:.0f} µs; "
             f"Max Memory Used {document.peak_rss_mb} MB; ${document.cost_per_million_usd:.2f} per million"
         ]
-    return "\n".join(lines + _failed_gates(document.gates))
+    floors = [gate.message for gate in document.gates if gate.check == "floor" and gate.status == PASS]
+    return "\n".join(lines + floors + _failed_gates(document.gates))
 
 
 def format_table(document: ColdstartRun | ColdstartEndpointRun) -> str:
@@ -156,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.001,
         help="endpoint mode: share of Invokes that may fail before the verdict is FAIL (default 0.001)",
     )
+    parser.add_argument(
+        "--floor-function",
+        help="endpoint mode: a no-op function measured beside the warm calls, the floor (default "
+        "floor-noop through an emulator, none on AWS; 'none' for none)",
+    )
     parser.add_argument("--results", type=Path, default=None)
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     return parser
@@ -225,8 +231,18 @@ def parse_config(
         handler=args.handler,
         code_dir=code_dir if args.handler is not None else None,
         handler_env=tuple(tuple(item.split("=", 1)) for item in args.env),  # type: ignore[misc]
+        floor_function=floor_function(args, endpoint_mode),
     )
     return config, args.importtime
+
+
+def floor_function(args: argparse.Namespace, endpoint_mode: bool) -> str | None:
+    """The floor's function: as given ('none': none), else floor-noop through an emulator."""
+    if not endpoint_mode or args.floor_function == "none":
+        return None
+    if args.floor_function:
+        return args.floor_function
+    return "floor-noop" if (args.lambda_endpoint or args.endpoint) else None
 
 
 def main(argv: list[str] | None = None) -> int:

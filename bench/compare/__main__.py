@@ -20,7 +20,8 @@ from pathlib import Path
 from bench.compare.engine import compare, read_side
 from bench.compare.outputs import console, junit, markdown
 from bench.compare.stats import FAMILY_CONFIDENCE
-from bench.results import EXIT_CODES, Metadata, ResultsError, utc_stamp, write_atomic, write_json_atomic
+from bench.machine import collect_metadata
+from bench.results import EXIT_CODES, ResultsError, utc_stamp, write_atomic, write_json_atomic
 
 PROG = "python -m bench.compare"
 
@@ -119,7 +120,7 @@ def run(config: CompareConfig, argv: list[str]) -> int:
         document = compare(
             baseline,
             new,
-            Metadata.collect(options, argv=[PROG, *argv]),
+            collect_metadata(options, argv=[PROG, *argv]),
             ([str(p) for p in config.baseline], [str(p) for p in config.new]),
             config.fail_on_regression,
             config.family_confidence,

@@ -18,8 +18,9 @@ from bench.fidelity import functions as fn
 from bench.fidelity import measure
 from bench.fidelity import reference as ref
 from bench.fidelity.table import lambda_perf_rows, scaling_rows, stability_rows, throttling_rows
+from bench.machine import collect_metadata
 from bench.process import start_emulator
-from bench.results import Metadata, utc_stamp
+from bench.results import utc_stamp
 from bench.results.fidelity import PASS, REPORTED, FidelityRun, ScalingSize, StabilityRound, ThrottleRun
 from bench.target import resource_model
 from handler.local.cgroups import SHIELD_ENV
@@ -164,7 +165,7 @@ def measure_all(config: FidelityConfig, log_dir: Path, echo: Callable[[str], Non
         "loadavg_end": loads[1],
     }
     return FidelityRun(
-        metadata=Metadata.collect(options, resource_model=emulators.model),
+        metadata=collect_metadata(options, resource_model=emulators.model),
         quick=config.quick,
         python_version=python,
         rows=rows,

@@ -18,6 +18,7 @@ keeps counts and a small histogram (2 significant digits) per wall-clock second.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 
@@ -43,7 +44,14 @@ COUNTERS = (
     "measured",
     "lambda_throttles",  # failed answers the emulator marked as a Lambda throttle (any status)
     "lambda_throttles_429",  # of them, those answered 429 (--throttling-expected does not count these)
+    # inits with the emulator's Init Duration: their sum, and the sum of what they needed at their
+    # CPU share (wall / the contention factor when contended): bench.hostmade's estimate
+    "init_figures",
+    "init_wall_us",
+    "init_needed_us",
+    "init_figures_contended",
 )
+_INIT_FACTOR = re.compile(r"init ([0-9.]+)")
 TIMELINE_HIGHEST_US = 60_000_000
 TIMELINE_DIGITS = 2
 
@@ -236,6 +244,15 @@ class RunRecorder:
             handler_ns = duration_ns(timing, "predict")
         if handler_ns is not None:
             record.series["handler"].record_ns(handler_ns)
+        emulator_init_ns = _header_ms_to_ns(headers.get(INIT_HEADER))  # type: ignore[attr-defined]
+        if emulator_init_ns is not None:
+            found = _INIT_FACTOR.search(contended)
+            factor = float(found.group(1)) if found else 0.0
+            needed_ns = emulator_init_ns / factor if factor > 0 else None
+            record.counters["init_figures"] += 1
+            record.counters["init_wall_us"] += emulator_init_ns // 1_000
+            record.counters["init_needed_us"] += round((needed_ns or emulator_init_ns) / 1_000)
+            record.counters["init_figures_contended"] += needed_ns is not None
         init_ns = duration_ns(timing, "init")
         if init_ns is None:
             init_ns = _header_ms_to_ns(headers.get(INIT_HEADER))  # type: ignore[attr-defined]

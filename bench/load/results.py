@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.hostmade import HostMade, InitNeeds, during_inits, estimate
 from bench.load.recorder import OUTCOMES, EndpointRecord, RunRecorder, Second
 from bench.results import LocustRun, Metadata
 from bench.results.gate import Gate, judge, ordered
@@ -118,6 +119,21 @@ def _latency(name: str, record: EndpointRecord, facts: RunFacts, series_name: st
     )
 
 
+def host_made(record: EndpointRecord) -> HostMade | None:
+    """How many of the endpoint's Lambda throttles Lambda would have answered, had each init
+    had its own CPU (:mod:`bench.hostmade`), from what the recorder kept about inits."""
+    counters = record.counters
+    needs = InitNeeds(
+        inits=counters["init_figures"],
+        wall_us=counters["init_wall_us"],
+        needed_us=counters["init_needed_us"],
+        contended=counters["init_figures_contended"],
+    )
+    timeline = {second: (entry.errors, entry.cold_starts) for second, entry in record.timeline.items()}
+    throttles = counters["lambda_throttles"]
+    return estimate(throttles, during_inits(timeline, throttles), needs)
+
+
 def _endpoint(name: str, record: EndpointRecord, facts: RunFacts) -> LocustEndpoint:
     series = record.series
     verdict = _latency(name, record, facts, "e2e_intended" if facts.open_loop else "e2e")
@@ -129,6 +145,8 @@ def _endpoint(name: str, record: EndpointRecord, facts: RunFacts) -> LocustEndpo
             record.counters["verify_failures"],
             lambda_throttles=record.counters["lambda_throttles"],
             lambda_throttles_429=record.counters["lambda_throttles_429"],
+            host_made=host_made(record),
+            inits_finished=series["cold_e2e"].count,
         ),
         verdict,
     ]

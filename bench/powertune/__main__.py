@@ -21,6 +21,7 @@ from bench.cli import fraction, percentile, positive_float, positive_int
 from bench.functions import FunctionsError, chosen
 from bench.powertune.config import (
     AWS_WORDS,
+    DEFAULT_FLOOR,
     DEFAULT_FUNCTIONS,
     DEFAULT_MEMORY,
     PowertuneConfig,
@@ -78,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead of the sweep: lambda-perf's hello-world function at 128 MB vs lambda-perf's figure",
     )
+    add(
+        "--floor-function",
+        help=f"a no-op function measured beside every size, the floor (default {DEFAULT_FLOOR}; "
+        "none on AWS unless given)",
+    )
+    add("--no-floor", action="store_true", help="measure no floor")
+    add("--floor-warm", type=positive_int, default=500, help="warm invocations of the floor per round (500)")
     add("--models", type=Path, help="the local emulator's models directory (default models/)")
     add(
         "--config",
@@ -137,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         results=args.results,
         requests=args.requests,
         emulator_config=args.config,
+        floor_function=None if args.no_floor else args.floor_function or (None if aws else DEFAULT_FLOOR),
+        floor_warm=args.floor_warm,
     )
     given = sys.argv[1:] if argv is None else argv
     return run(config, [Path(sys.executable).name, "-m", "bench.powertune", *given])

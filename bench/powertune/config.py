@@ -17,6 +17,7 @@ DEFAULT_FUNCTIONS = ("logitModel", "logit-lean")
 DEFAULT_MEMORY = (128, 256, 512, 1024, 1769, 3008)
 MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10_240  # Lambda's range, in 1 MB steps
 AWS_WORDS = ("aws", "AWS")
+DEFAULT_FLOOR = "floor-noop"  # bench/floorfunction: a handler that returns, in the emulator's config
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class PowertuneConfig:
     progress: bool = True
     requests: Path | None = None  # --requests FILE: each Invoke's event drawn from it (bench.requests)
     emulator_config: Path | None = None  # --config FILE: the local emulator's configuration
+    floor_function: str | None = DEFAULT_FLOOR  # the no-op measured beside every size; None: none
+    floor_warm: int = 500  # warm invocations of the floor per round (two rounds a size)
 
     @property
     def local(self) -> bool:

@@ -21,6 +21,7 @@ the waiter, API Gateway (``bench.endpoint`` and Locust measure that path), concu
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
 import time
@@ -36,9 +37,9 @@ from bench.powertune.session import FunctionSession
 from bench.powertune.strategy import trimmed_mean
 from bench.reportline import parse_report
 from bench.results.gate import Gate, goal, judge
-from bench.results.powertune import ColdTrial, PowerTuningFigures, SizeResult
+from bench.results.powertune import ColdTrial, Floor, PowerTuningFigures, SizeResult
 from bench.results.reportline import ReportLine
-from bench.verdict import contention_gate, error_gate, evaluate
+from bench.verdict import contention_gate, error_gate, evaluate, floor_gate
 from handler.local.reportline import EmulatorLine
 
 OUT_OF_MEMORY = "Runtime.OutOfMemory"
@@ -114,6 +115,7 @@ class SizeSamples:
     max_memory_used_mb: int | None = None
     cpu_share_vcpus: float | None = None
     emulator_lines: int = 0
+    cold_run: int = 0  # forced cold starts tried; ``cold`` keeps those that reported an Init Duration
 
     def count(self, invocation: Invocation) -> None:
         self.outcomes[invocation.outcome] = self.outcomes.get(invocation.outcome, 0) + 1
@@ -144,6 +146,7 @@ def sample_size(
         force_cold_start(client, function, f"{time.time_ns()}-{memory_mb}-{trial}")
         first = invoke(client, function, clock, payload())
         samples.count(first)
+        samples.cold_run += 1
         if first.out_of_memory:
             return samples
         report = first.report
@@ -159,6 +162,46 @@ def sample_size(
         if warm.outcome == "2xx" and warm.report is not None:
             samples.warm.append(warm)
     return samples
+
+
+def floor_round(
+    session: FunctionSession, memory_mb: int, warm: int, clock: Callable[[], int] = time.perf_counter_ns
+) -> list[float]:
+    """One round of the floor at ``memory_mb``: the no-op function set to that size, its first
+    (cold) invocation left out, then ``warm`` invocations; returns their REPORT Durations (ms)."""
+    session.set_memory(memory_mb)
+    durations: list[float] = []
+    for _ in range(warm + 1):
+        call = invoke(session.client, session.function, clock)
+        report = call.report
+        if call.outcome == "2xx" and report is not None and report.init_duration_ms is None:
+            durations.append(report.duration_ms)
+    return durations[-warm:] if warm else []
+
+
+def floor_figures(function: str, rounds_ms: list[list[float]], percentile: float) -> Floor | None:
+    """The floor at one size from its rounds (each a list of Durations, ms); None without any."""
+    rounds = [values for values in rounds_ms if values]
+    if not rounds:
+        return None
+    merged = _series([value for values in rounds for value in values])
+    per_round = [round(_series(values).percentile_us(percentile), 1) for values in rounds]
+    return Floor(function, percentile, per_round, merged.series())
+
+
+def with_floor(function: str, size: SizeResult, floor: Floor | None) -> SizeResult:
+    """``size`` with the floor beside it: its figures and the floor gate
+    (:func:`bench.verdict.floor_gate`), and the status judged again."""
+    if floor is None or not size.fits:
+        return size
+    latency = next((gate for gate in size.gates if gate.check == "latency"), None)
+    if latency is None or not latency.samples:
+        return dataclasses.replace(size, floor=floor)
+    observed = floor.warm_duration_us.decode().percentile_us(floor.percentile)
+    name = f"{function} {size.memory_mb} MB"
+    gate = floor_gate(name, latency, floor.function, floor.rounds_us, observed)
+    gates = [*size.gates, gate]
+    return dataclasses.replace(size, floor=floor, gates=gates, status=judge(gates))
 
 
 def _series(values_ms: list[float]):
@@ -203,7 +246,10 @@ def summarize_size(
     function: str, samples: SizeSamples, config: PowertuneConfig, architecture: str
 ) -> SizeResult:
     """The figures (µs), Power Tuning's own statistics, the cost per million and the gates."""
-    reports = [trial.report for trial in samples.cold]
+    # Only the trials that reported an Init Duration are cold starts to time (a suppressed init
+    # reports none): never a 0 ms init among them. How many of the trials run: cold_trials_run.
+    cold_trials = [trial for trial in samples.cold if trial.report.init_duration_ms is not None]
+    reports = [trial.report for trial in cold_trials]
     cold_ms = [(r.init_duration_ms or 0.0) + r.duration_ms for r in reports]
     warm_ms = [call.report.duration_ms for call in samples.warm if call.report is not None]
     warm_billed = [float(call.report.billed_duration_ms) for call in samples.warm if call.report is not None]
@@ -243,8 +289,9 @@ def summarize_size(
         outcomes=samples.outcomes,
         cold_start_us=_series(cold_ms).series() if cold_ms else None,
         init_us=_series([r.init_duration_ms or 0.0 for r in reports]).series() if reports else None,
+        cold_trials_run=samples.cold_run,
         init_cpu_us=_series(init_cpu).series() if init_cpu else None,
-        cold_trials=samples.cold,
+        cold_trials=cold_trials,
         warm_duration_us=warm.series(),
         warm_client_us=client.series(),
         warm_billed_ms_mean=None if warm_mean is None else round(warm_mean, 4),

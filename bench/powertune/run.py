@@ -16,18 +16,19 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.machine import collect_metadata
 from bench.powertune.calibrate import calibrate, calibration_line, write_function
 from bench.powertune.config import PowertuneConfig
-from bench.powertune.session import Interrupted, interruptible
-from bench.powertune.sweep import STOPS, run_status, sweep_function
+from bench.powertune.measure import floor_figures, floor_round
+from bench.powertune.session import FunctionSession, Interrupted, interruptible, shielded
+from bench.powertune.sweep import STOPS, floor_line, run_status, sweep_function, verdict_line, with_floors
 from bench.process import ChildError, running_emulator
 from bench.results import EXIT_CODES, PROJECT_ROOT, utc_stamp, write_json_atomic
 from bench.results.gate import INVALID
-from bench.results.powertune import Calibration, FunctionSweep, PowertuneRun
+from bench.results.powertune import Calibration, Floor, FunctionSweep, PowertuneRun
 from bench.target import AWS, resource_model
 
 EXIT_INTERRUPTED, EXIT_API_ERROR, EXIT_USAGE = 130, 1, 2
@@ -57,9 +58,10 @@ def host_model_refusal(model: dict, allow: bool) -> str | None:
     )
 
 
-def check_local(config: PowertuneConfig) -> None:
+def check_local(config: PowertuneConfig) -> PowertuneConfig:
     """Local mode: the functions exist in the emulator's configuration (``--config``) and the
-    models are there (when a function loads one)."""
+    models are there (when a function loads one). Returns the config to run: without the floor
+    when the emulator's configuration has no floor function (said in one line)."""
     from bench.functions import FunctionsError, load, needs_models
 
     try:
@@ -73,11 +75,18 @@ def check_local(config: PowertuneConfig) -> None:
             raise UsageError(f"--functions: unknown function {name!r} ({where} has {', '.join(known)})")
         if not known[name].available():
             raise UsageError(f"--functions: {name!r} needs {', '.join(known[name].requires)}, not installed")
+    if config.floor_function is not None and config.floor_function not in known:
+        warn(
+            f"floor: not measured: {where} has no function {config.floor_function!r} "
+            "(add it to measure the floor beside each Duration; docs/powertune.md)"
+        )
+        config = replace(config, floor_function=None)
     models = config.models or PROJECT_ROOT / "models"
     if not needs_models(config.emulator_config, config.functions):
-        return
+        return config
     if not (models / "manifest.json").is_file():
         raise UsageError(f"no trained models in {models}: run python -m training first (or pass --models)")
+    return config
 
 
 @dataclass(frozen=True)
@@ -163,10 +172,11 @@ def _run(config: PowertuneConfig, results: Path, log_dir: Path, argv: list[str] 
         echo(calibration_line(calibration))
         return _write(config, results, [], calibration, model, argv, None)
     if config.local:
-        check_local(config)
+        config = check_local(config)
     functions: list[FunctionSweep] = []
     stopped: BaseException | None = None
-    extra = ("--functions", ",".join(config.functions)) if config.local else ()
+    deployed = (*config.functions, *([config.floor_function] if config.floor_function else []))
+    extra = ("--functions", ",".join(dict.fromkeys(deployed))) if config.local else ()
     if config.local and config.emulator_config is not None:
         extra = ("--config", str(config.emulator_config), *extra)
     with lambda_api(config, log_dir, *extra) as target:
@@ -174,6 +184,9 @@ def _run(config: PowertuneConfig, results: Path, log_dir: Path, argv: list[str] 
         if refusal:
             raise UsageError(refusal)
         client = lambda_client(target.endpoint, config.region)
+        _check_functions(client, config.functions)  # before anything is measured, the floor included
+        floor = FloorRounds(client, config, echo, warn)
+        floor.round()  # before the functions, and again after them: its run-to-run spread
         for function in config.functions:
             try:
                 sweep, stopped = sweep_function(client, function, config, echo, warn)
@@ -189,7 +202,62 @@ def _run(config: PowertuneConfig, results: Path, log_dir: Path, argv: list[str] 
             functions.append(sweep)
             if stopped is not None:
                 break
+        if stopped is None:
+            floor.round()
+        functions = [with_floors(sweep, floor.figures(), config) for sweep in functions]
+        for sweep in functions:
+            for size in sweep.sizes:
+                line = floor_line(sweep.function, size)
+                if line is not None:
+                    echo(line)
         return _write(config, results, functions, None, target.model, argv, stopped)
+
+
+def _check_functions(client, functions: tuple[str, ...]) -> None:
+    """Each function exists behind the Lambda API; a missing one is bad input (exit 2)."""
+    from botocore.exceptions import ClientError
+
+    for function in functions:
+        try:
+            client.get_function_configuration(FunctionName=function)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code", "") == "ResourceNotFoundException":
+                raise UsageError(f"--functions: {function!r}: no such function ({exc})") from None
+            raise
+
+
+class FloorRounds:
+    """The floor: ``config.floor_function`` (a no-op) at every size of the sweep, round after
+    round (:func:`bench.powertune.measure.floor_round`), its configuration restored after each.
+    A floor function the Lambda API does not have is no floor (said once on stderr)."""
+
+    def __init__(self, client, config: PowertuneConfig, echo_line, warn_line) -> None:
+        self.client, self.config, self.echo, self.warn = client, config, echo_line, warn_line
+        self.rounds: dict[int, list[list[float]]] = {size: [] for size in config.memory_mb}
+        self.enabled = config.floor_function is not None
+
+    def round(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        function = self.config.floor_function
+        if not self.enabled or function is None:
+            return
+        try:
+            session = FunctionSession(self.client, function).read()
+        except (BotoCoreError, ClientError) as exc:
+            self.warn(f"python -m bench.powertune: no floor: {function}: {exc}")
+            self.enabled = False
+            return
+        try:
+            for memory_mb in self.config.memory_mb:
+                self.rounds[memory_mb].append(floor_round(session, memory_mb, self.config.floor_warm))
+        finally:
+            with shielded():
+                session.restore()
+
+    def figures(self) -> dict[int, Floor | None]:
+        function, percentile = self.config.floor_function or "", self.config.percentile
+        return {size: floor_figures(function, rounds, percentile) for size, rounds in self.rounds.items()}
 
 
 def _write(
@@ -214,12 +282,12 @@ def _write(
         functions=functions,
         calibration=calibration,
         status=run_status(functions) if functions else INVALID,
+        floor_function=config.floor_function if any(s.floor for f in functions for s in f.sizes) else None,
     )
     path = partial_path(results) if partial else results
     write_json_atomic(path, document)
     for function in functions:
-        chosen = next(r for r in function.recommendations if r.strategy == config.strategy)
-        echo(f"{function.function} {function.status}: {chosen.message}")
+        echo(f"{function.function}: {verdict_line(function, config.strategy)}")
         for other in function.recommendations:
             if other.strategy != config.strategy:
                 echo(f"  {other.message}")

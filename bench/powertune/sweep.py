@@ -13,14 +13,15 @@ the function's architecture. Power Tuning's own pick (trimmed means, no target) 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from bench.powertune.config import PowertuneConfig
-from bench.powertune.measure import sample_size, summarize_size
+from bench.powertune.measure import sample_size, summarize_size, with_floor
 from bench.powertune.session import FunctionSession, Interrupted, shielded
 from bench.powertune.strategy import STRATEGIES, Candidate, pick
 from bench.results.gate import FAIL, INVALID, PASS, combine
-from bench.results.powertune import FunctionSweep, Recommendation, SizeResult
+from bench.results.powertune import Floor, FunctionSweep, Recommendation, SizeResult
 
 Echo = Callable[[str], None]
 STOPS = (KeyboardInterrupt, Interrupted)
@@ -68,13 +69,12 @@ def recommend(
     ]
     target = _ms(config.target_ms * 1_000)
     status = {size.memory_mb: size.status for size in sizes}
-    verdicts = ", ".join(f"{size.memory_mb} MB {size.status}" for size in sizes)
     recommendations, powertuning = [], []
     for strategy in STRATEGIES:
         chosen = pick(strategy, ours, config.balanced_weight)
         if chosen is None:
             fastest = pick("speed", ours)
-            message = f"{strategy}: no size passes warm {quantile} ≤ {target} ({verdicts})" + (
+            message = f"{strategy}: {none_passes(sizes, f'warm {quantile} ≤ {target}')}" + (
                 f"; the fastest, {fastest.memory_mb} MB, has {quantile} {_ms(fastest.duration)}"
                 if fastest is not None
                 else "; no size could be measured"
@@ -109,13 +109,69 @@ def recommend(
     return recommendations, powertuning
 
 
+def why_not_judged(size: SizeResult) -> str:
+    """Why a size is INVALID, in the words of the gate that made it so (its reason, not its
+    figures): ``200 samples; p99 needs ≥ 459 (none over)``, the floor, the host's contention."""
+    gates = [gate for gate in size.gates if gate.status == INVALID]
+    harness = [gate for gate in gates if gate.check in ("floor", "contention", "schedule")]
+    gate = (harness or gates or [None])[0]
+    if gate is None:
+        return "not measured"
+    reason = gate.message.removeprefix(f"{INVALID}: ")
+    if gate.check == "latency":  # "200 samples; p99 needs ≥ 459 (none over)"
+        reason = reason.split(" for a claim at ")[0]
+    elif gate.check == "floor":  # "the floor decides it: the no-op itself misses the 1,000 µs target"
+        reason = f"the floor decides it: {reason.split('; ', 1)[-1].split(': ')[0]}"
+    return reason
+
+
+def none_passes(sizes: list[SizeResult], claim: str) -> str:
+    """No size passes ``claim``: because every size was judged and missed it ("no size meets
+    the target"), or because some could not be judged (and which, and why)."""
+    failed = [size for size in sizes if size.status == FAIL]
+    unjudged = [size for size in sizes if size.status == INVALID]
+    missed = ", ".join(f"{size.memory_mb} MB FAIL" for size in failed)
+    why = "; ".join(f"{size.memory_mb} MB INVALID: {why_not_judged(size)}" for size in unjudged)
+    if not sizes:
+        return f"no size could be judged against {claim}: none was measured"
+    if not unjudged:
+        return f"no size meets the target {claim} ({missed})"
+    if not failed:
+        return f"no size could be judged against {claim} ({why})"
+    return f"no judged size meets the target {claim} ({missed}), and some could not be judged ({why})"
+
+
 def function_status(sizes: list[SizeResult], recommendations: list[Recommendation], strategy: str) -> str:
-    """The status of the size ``strategy`` recommends; with none, FAIL if a size failed, else INVALID."""
+    """The status of the size ``strategy`` recommends; with none, FAIL when every size was judged
+    and failed, else INVALID (a size that could not be judged might have met the target)."""
     chosen = next(r for r in recommendations if r.strategy == strategy)
     if chosen.memory_mb is not None:
         return next(size.status for size in sizes if size.memory_mb == chosen.memory_mb)
     statuses = [size.status for size in sizes]
-    return FAIL if FAIL in statuses else INVALID
+    return FAIL if statuses and all(status == FAIL for status in statuses) else INVALID
+
+
+def verdict_line(function: FunctionSweep, strategy: str) -> str:
+    """The function's power-tuning answer in one line: ``PASS: …``, ``FAIL: …`` or ``cannot be
+    judged: …`` (never "no size passes" for sizes that were not judged)."""
+    chosen = next((r for r in function.recommendations if r.strategy == strategy), None)
+    message = chosen.message if chosen is not None else "no recommendation"
+    word = "cannot be judged" if function.status == INVALID else function.status
+    return f"{word}: {message}"
+
+
+def with_floors(
+    sweep: FunctionSweep, floors: dict[int, Floor | None], config: PowertuneConfig
+) -> FunctionSweep:
+    """``sweep`` with the floor beside each size (:func:`bench.powertune.measure.with_floor`),
+    the recommendations and the status made again."""
+    sizes = [with_floor(sweep.function, size, floors.get(size.memory_mb)) for size in sweep.sizes]
+    recommendations, powertuning = recommend(sizes, config, sweep.architecture)
+    status = function_status(sizes, recommendations, config.strategy)
+    return dataclasses.replace(
+        sweep, sizes=sizes, recommendations=recommendations, powertuning_recommendations=powertuning,
+        status=status,
+    )  # fmt: skip
 
 
 def run_status(functions: list[FunctionSweep]) -> str:
@@ -131,10 +187,12 @@ def size_line(function: str, size: SizeResult, config: PowertuneConfig, architec
         return f"{head}: does not fit: {size.error_type}, Max Memory Used {size.max_memory_used_mb} MB"
     parts = []
     if size.cold_start_us is not None:
-        cold = f"cold p50 {size.cold_start_us.p50 / 1_000:,.1f} ms"
+        cold = f"cold p50 {size.cold_start_us.p50 / 1_000:,.1f} ms from {cold_from(size)}"
         if size.init_cpu_us is not None:
             cold += f" (init CPU {size.init_cpu_us.p50 / 1_000:,.0f} ms)"
         parts.append(cold)
+    elif size.cold_trials_run:
+        parts.append(f"no cold figure: none of {size.cold_trials_run} trials reported an Init Duration")
     warm = size.warm_duration_us
     if warm.count:
         parts.append(f"warm Duration p50 {_ms(warm.p50)} p99 {_ms(warm.p99)} ({warm.count:,})")
@@ -143,6 +201,26 @@ def size_line(function: str, size: SizeResult, config: PowertuneConfig, architec
     if size.cost_per_million_usd:
         parts.append(f"${size.cost_per_million_usd[architecture]:.4f} per million")
     return f"{head}: " + "; ".join(parts) + f"; {size.status}"
+
+
+def cold_from(size: SizeResult) -> str:
+    """``2 of 3 trials``: the cold figures' trials (those with an Init Duration) of those run."""
+    run = size.cold_trials_run or len(size.cold_trials)
+    return f"{len(size.cold_trials)} of {run} trials"
+
+
+def floor_line(function: str, size: SizeResult) -> str | None:
+    """The floor beside a size's Duration, and the size's verdict with it."""
+    floor = size.floor
+    if floor is None:
+        return None
+    merged = floor.warm_duration_us
+    rounds = ", ".join(_ms(value) for value in floor.rounds_us)
+    return (
+        f"{function} {size.memory_mb:>5} MB floor ({floor.function}): warm Duration p50 {_ms(merged.p50)} "
+        f"p{floor.percentile:g} {_ms(merged.decode().percentile_us(floor.percentile))} (rounds: {rounds}); "
+        f"{size.status}"
+    )
 
 
 def _restore(session: FunctionSession, local: bool, echo: Echo, warn: Echo) -> bool:

@@ -67,7 +67,7 @@ def goal(name: str, met: bool, measured: str, wanted: str, samples: int = 0, che
 
 # Which checks speak for the harness rather than the function: when one of them is not PASS,
 # the function's latency figures measure the harness too, and the run is INVALID.
-HARNESS_CHECKS = ("schedule", "contention")
+HARNESS_CHECKS = ("schedule", "contention", "floor")
 
 
 def judge(gates: list[Gate]) -> str:

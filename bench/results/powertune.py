@@ -4,7 +4,10 @@ Durations in µs (``*_us``; warm and cold series as :class:`~bench.latency.Serie
 HdrHistograms), except where Lambda's own units are kept: REPORT lines
 (:class:`~bench.results.reportline.ReportLine`, ms and MB), billed milliseconds
 (``*_billed_ms_*``) and the lambda-perf reference (``reference_*_ms``). Memory in MB, money in
-USD. Format history: ``powertune`` 1 is the first version.
+USD. Format history: ``powertune`` 1 is the first version; 2 adds the floor beside each size
+(``SizeResult.floor``: a no-op function's warm Duration at the same size, in rounds),
+``SizeResult.cold_trials_run`` (the cold figures come from the ``cold_trials`` that reported an
+Init Duration, out of this many) and ``PowertuneRun.floor_function``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,18 @@ class PowerTuningFigures(Record):
 
 
 @dataclass(frozen=True)
+class Floor(Record):
+    """A no-op function's warm Duration at one size, measured in the same run in ``rounds``
+    (``rounds_us``: each round's figure at the run's percentile; ``warm_duration_us``: every
+    round together): what the emulator and the host add to any function's Duration."""
+
+    function: str
+    percentile: float
+    rounds_us: list[float]
+    warm_duration_us: Series
+
+
+@dataclass(frozen=True)
 class SizeResult(Record):
     """One function at one memory size. ``fits`` is False when it ran out of memory
     (``error_type`` ``Runtime.OutOfMemory``): a result, with no latency figures after it."""
@@ -66,6 +81,8 @@ class SizeResult(Record):
     powertuning: PowerTuningFigures | None
     gates: list[Gate]
     status: str
+    cold_trials_run: int = 0  # forced cold starts; cold_trials holds those with an Init Duration
+    floor: Floor | None = None  # the no-op's warm Duration at this size; None: not measured
 
 
 @dataclass(frozen=True)
@@ -115,7 +132,7 @@ class Calibration(Record):
 @dataclass(frozen=True)
 class PowertuneRun(Document):
     KIND: ClassVar[str] = "powertune"
-    SCHEMA_VERSION: ClassVar[int] = 1
+    SCHEMA_VERSION: ClassVar[int] = 2
 
     metadata: Metadata
     partial: bool  # interrupted: the sizes measured before it
@@ -128,11 +145,13 @@ class PowertuneRun(Document):
     functions: list[FunctionSweep]
     calibration: Calibration | None
     status: str
+    floor_function: str | None = None  # the no-op measured beside every size; None: no floor
 
 
 __all__ = [
     "Calibration",
     "ColdTrial",
+    "Floor",
     "FunctionSweep",
     "PowerTuningFigures",
     "PowertuneRun",
