@@ -147,7 +147,7 @@ class CgroupBackend:
         """The quota checked every 0.5 ms instead of at ticks (``handler.local.cputick`` says why)."""
         if not self._tick_started:
             self._tick_started = True
-            self._tick = CpuTick.start()
+            self._tick, _why_not = CpuTick.start()
 
     def _running(self, running: bool) -> None:
         """A group may run (True) or may not any more (False): the ticker counts them."""
