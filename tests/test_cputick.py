@@ -153,10 +153,12 @@ def test_a_cgroup_backend_runs_the_ticker_while_it_has_groups(monkeypatch):
     try:
         backend.create("tick", 128, 0.07)
         assert backend._tick is not None and backend._tick.child.poll() is None
+        assert backend.cpu_tick() == (cputick.TICK_US, "")  # what the resource model records
         tick = backend._tick
     finally:
         backend.close()
     assert tick.child.returncode is not None
+    assert backend.cpu_tick() == (0, "stopped (the backend is closed)")
 
 
 def _waiting_in(pid: int, tids: list[int]) -> set[str]:

@@ -31,6 +31,7 @@ from handler.local.contention import Phase, contention
 from handler.local.ephemeral import TmpRoot
 from handler.local.lifecycle import INIT_CAP, Lifecycle, Timeouts, init_allowance_ns
 from handler.local.reportline import EmulatorLine
+from handler.local.resources import ResourceModel
 from tests.conftest import PROJECT_ROOT, lambda_client, start_emulator
 
 REQUIRE = os.environ.get("REQUIRE_CGROUPS") == "1"
@@ -142,6 +143,15 @@ def test_tmp_goes_over_slash_tmp_unless_that_would_hide_the_environments_files(t
     assert hidden.variables() == {"TMPDIR": str(hidden.directory)}
     plain = TmpRoot(disk=False, base=tmp_path / "lambda-emulator").for_environment("c", 512, [])
     assert plain.mount_at is None and plain.variables() == {"TMPDIR": str(plain.directory)}
+
+
+def test_the_host_model_says_the_cpu_ticker_is_off_and_why():
+    model = ResourceModel.host("unit test")
+    try:
+        described = model.describe([])
+    finally:
+        model.close()
+    assert described["cpu_tick_us"] == 0 and "host model" in described["cpu_tick_reason"]
 
 
 # -- real emulators ---------------------------------------------------------------------------------
@@ -312,6 +322,11 @@ def test_the_resource_model_is_printed_and_served(limited):
         "/proc/pressure/cpu",
     )
     assert model["functions"]["spin-1769"]["cpu_share_vcpus"] == 1.0
+    if model["cpu_tick_us"]:  # the regime the CPU quota was checked in, in the line and the model
+        assert model["cpu_tick_reason"] is None
+        assert f"CPU quota checked every {model['cpu_tick_us']} µs" in startup
+    else:
+        assert model["cpu_tick_reason"] and "CPU quota checked at the kernel's ticks" in startup
     assert model["functions"]["hog"]["memory_mb"] == 128
 
 

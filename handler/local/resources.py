@@ -153,14 +153,19 @@ class ResourceModel:
             if self.init_cpu == "boost"
             else "memory (the invocation's share)"
         )
+        tick_us, tick_reason = self.backend.cpu_tick()
+        tick = f"every {tick_us} µs" if tick_us else f"at the kernel's ticks (CPU ticker off: {tick_reason})"
         return (
             f"resources: {self.backend.kind}: memory limit = memory_mb, CPU share = memory_mb/1769 vCPU "
-            f"(at most {min(MAX_VCPUS, self.cpus):g}), init CPU: {policy}, "
+            f"(at most {min(MAX_VCPUS, self.cpus):g}), CPU quota checked {tick}, init CPU: {policy}, "
             f"freeze: {'on' if self.freeze else 'off'}, /tmp: {self.tmp_reason}"
         )
 
     def describe(self, functions: list[FunctionConfig]) -> dict:
-        """GET /_emulator/resource-model: what produced the figures, for results' metadata."""
+        """GET /_emulator/resource-model: what produced the figures, for results' metadata.
+        ``cpu_tick_us``: how often the CPU quota was checked (``handler.local.cputick``; 0: at
+        the kernel's ticks only, ``cpu_tick_reason`` says why)."""
+        tick_us, tick_reason = self.backend.cpu_tick()
         return {
             "schema_version": 1,
             "kind": self.backend.kind,
@@ -172,6 +177,8 @@ class ResourceModel:
             "contention_factor": self.contention_factor,
             "saturation_threshold": SATURATED,
             "cpu_period_us": cgroups.PERIOD_US if self.enforced else None,
+            "cpu_tick_us": tick_us,
+            "cpu_tick_reason": tick_reason or None,
             "mb_per_vcpu": cgroups.MB_PER_VCPU,
             "max_vcpus": min(MAX_VCPUS, float(self.cpus)),
             "host_cpus": self.cpus,
