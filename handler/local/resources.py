@@ -114,8 +114,13 @@ class ResourceModel:
             freeze=config.freeze,
             contention_factor=config.contention_factor,
         )
-        model.stale_removed = (backend.remove_stale(), root.remove_stale())
-        model.supervisor = Supervisor.start(backend, root.directory, ROOT_NAME)
+        try:
+            model.stale_removed = (backend.remove_stale(), root.remove_stale())
+            model.supervisor = Supervisor.start(backend, root.directory, ROOT_NAME)
+        except BaseException:
+            with contextlib.suppress(OSError, TimeoutError):  # the first error is the one to see
+                model.close()  # the probe's parents, the CPU ticker, /tmp's images: none leak
+            raise
         return model
 
     @property
