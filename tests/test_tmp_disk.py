@@ -22,10 +22,10 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
+from bench.reportline import parse_report
 from handler.local import diskimage
 from handler.local.diskimage import MIB, usable_bytes
 from handler.local.ephemeral import TmpRoot
-from handler.local.reportline import ReportLine
 from tests.test_resources import body, emulator_with, function, get, invoke, need_cgroups, our_groups
 
 TMP_BASE = Path("/tmp") / "lambda-emulator"  # the emulator's (tempfile.gettempdir())
@@ -293,12 +293,12 @@ def test_a_256_mb_function_writes_700_mb_to_tmp_gets_enospc_not_oom_and_max_memo
         answer = body(payload)
         assert (answer["errno"], answer["tmpdir"]) == (28, "/tmp")  # over /tmp itself
         assert 512 <= answer["written_mb"] <= 520
-        report = ReportLine.parse(log)
+        report = parse_report(log)
         assert report.status is None and report.max_memory_used_mb < 128, log  # no /tmp pages
         # The page cache it left is reclaimed for the next allocation: no OOM kill.
         response, payload, log = invoke(running, "writer", action="allocate", mb=180)
         assert "FunctionError" not in response and body(payload)["pid"] == answer["pid"], payload
-        assert 180 <= ReportLine.parse(log).max_memory_used_mb <= 256
+        assert 180 <= parse_report(log).max_memory_used_mb <= 256
 
 
 @pytest.mark.slow
