@@ -24,7 +24,7 @@ A job a shell starts in the background (``nohup ... &``, ``&`` in a script) star
 ignored, and an ignored signal stays ignored across ``fork`` and ``exec`` ("signals set to be
 ignored remain ignored", POSIX ``exec``; Python then installs no KeyboardInterrupt handler).
 So when this process ignores SIGINT, every child gets SIGINT's default action back before it
-execs (:func:`sigint_default_for_children`) and stops on step 2 as it would in the foreground.
+execs (:func:`popen_with_sigint_default`) and stops on step 2 as it would in the foreground.
 
 Nothing is signalled by name or by process group; calling ``stop`` again does nothing. The
 emulator (:func:`start_emulator`, :func:`running_emulator`) is a child like any other, ready
@@ -48,6 +48,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -155,26 +156,68 @@ def _sigint_default() -> None:  # pragma: no cover - runs in the child between f
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-@contextlib.contextmanager
-def sigint_default_for_children() -> Iterator[Callable[[], None] | None]:
-    """Around a spawn: children get SIGINT's default action even if this process ignores it.
+# The SIGINT disposition's check, the spawn and the restore, as one: a thread spawning while the
+# main thread has SIGINT caught for its own spawn would see it not ignored, spawn without the
+# step in the child, and its child would inherit SIG_IGN if the main thread restored it first.
+_SPAWN_LOCK = threading.Lock()
 
-    Not ignored: nothing to do (yields None). Ignored, in the main thread: SIGINT is caught
+
+class _Popen(subprocess.Popen):
+    """Popen that stops the child it forked if KeyboardInterrupt interrupts the constructor after
+    the fork (as it waits for the exec, say): no caller would ever get the object to stop it with."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().__init__(*args, **kwargs)
+        except KeyboardInterrupt:
+            if getattr(self, "pid", None) is not None:  # forked
+                _kill_and_reap(self)
+            raise
+
+
+def _kill_and_reap(child: subprocess.Popen) -> None:
+    with contextlib.suppress(OSError):
+        child.kill()
+    child.wait()
+
+
+def _ignore_sigint() -> bool:
+    """SIGINT ignored again; True if one came (as KeyboardInterrupt) before it was: the pending
+    signal is raised by ``signal.signal`` before it changes the handler, so try until it is."""
+    interrupted = False
+    while True:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            return interrupted
+        except KeyboardInterrupt:
+            interrupted = True
+
+
+def popen_with_sigint_default(command: Sequence[str], **options: Any) -> subprocess.Popen:
+    """``subprocess.Popen(command, **options)``, the child with SIGINT's default action even if
+    this process ignores it.
+
+    Not ignored: a plain spawn. Ignored, in the main thread: SIGINT is caught
     (``default_int_handler``) for the spawn, and a caught signal is reset to its default by
-    ``exec`` (POSIX), so the child starts as from a terminal, at vfork's speed (yields None;
-    a SIGINT meanwhile would raise KeyboardInterrupt here, as in the foreground). In another
-    thread, where handlers cannot be set: yields a ``preexec_fn`` that resets it in the child
-    (a fork instead of a vfork: ~8 ms a spawn on a loaded 2-core host)."""
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        yield None
-    elif threading.current_thread() is not threading.main_thread():
-        yield _sigint_default
-    else:
+    ``exec`` (POSIX), so the child starts as from a terminal, at vfork's speed; a SIGINT meanwhile
+    raises KeyboardInterrupt here, as in the foreground, once the child (if forked) is killed and
+    reaped and SIGINT is ignored again. In another thread, where handlers cannot be set: a
+    ``preexec_fn`` resets it in the child (a fork instead of a vfork: ~8 ms a spawn on a loaded
+    2-core host). The check, the spawn and the restore hold ``_SPAWN_LOCK``."""
+    with _SPAWN_LOCK:
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            return subprocess.Popen(command, **options)
+        if threading.current_thread() is not threading.main_thread():
+            return subprocess.Popen(command, preexec_fn=_sigint_default, **options)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
-            yield None
+            child = _Popen(command, **options)
         finally:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            late = _ignore_sigint()
+        if late:  # after the constructor returned, before SIGINT was ignored again
+            _kill_and_reap(child)
+            raise KeyboardInterrupt
+        return child
 
 
 def _read(path: Path) -> str:
@@ -210,17 +253,15 @@ def start(
         errors = (
             subprocess.STDOUT if stderr is None else files.enter_context(open(stderr, "w", encoding="utf-8"))
         )
-        with sigint_default_for_children() as preexec:
-            process = subprocess.Popen(
-                command,
-                cwd=cwd,
-                stdout=sink,
-                stderr=errors,
-                stdin=subprocess.DEVNULL,
-                env=None if env is None else {**os.environ, **env},
-                start_new_session=new_session,
-                preexec_fn=preexec,
-            )
+        process = popen_with_sigint_default(
+            command,
+            cwd=cwd,
+            stdout=sink,
+            stderr=errors,
+            stdin=subprocess.DEVNULL,
+            env=None if env is None else {**os.environ, **env},
+            start_new_session=new_session,
+        )
     child = Child(process, name, output, stderr)
     if ready is None:
         return child

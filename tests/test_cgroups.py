@@ -286,3 +286,16 @@ def test_v2_procs_freeze_and_kill_on_the_mounted_v2_hierarchy(processes):
         assert not directory.exists()
     finally:
         scrub([directory])
+
+
+def test_a_failed_removal_still_tells_the_ticker_the_group_may_not_run(tmp_path, monkeypatch):
+    """kill_all thaws (running: True); a TimeoutError after it must not leave the CPU ticker on."""
+    told: list[bool] = []
+    now = iter(range(0, 10**12, 10**9))  # each reading 1 s later: the deadline passes at once
+    group = cgroups.CgroupGroup("stuck", cgroups.V1, {"memory": tmp_path}, lambda: next(now), told.append)
+    monkeypatch.setattr(group, "pids", lambda: [4_000_000])  # never leaves
+    monkeypatch.setattr(group, "kill_all", lambda: group._set_running(True))  # as freeze, kill, thaw
+    group._set_running(False)  # frozen, as between invocations
+    with pytest.raises(TimeoutError):
+        group.remove(timeout_s=0.5)
+    assert told == [True, False, True, False] and not group.removed

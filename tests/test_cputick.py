@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import time
 import pytest
 
 from handler.local import cgroups, cputick
+from tests.conftest import PROJECT_ROOT
 
 ROOT = "lambda-emulator-test-cputick"
 
@@ -49,22 +51,62 @@ def _gone_within(pid: int, seconds: float) -> bool:
     return False
 
 
-def test_period_from_the_environment(monkeypatch):
+def test_period_from_the_environment(monkeypatch, capsys):
     monkeypatch.delenv(cputick.ENV_VAR, raising=False)
+    monkeypatch.setattr(cputick, "_said", set())
     assert cputick.tick_us() == cputick.TICK_US
     monkeypatch.setenv(cputick.ENV_VAR, "0")
     assert cputick.tick_us() == 0
-    assert cputick.CpuTick.start() is None  # off: nothing started
-    monkeypatch.setenv(cputick.ENV_VAR, "junk")
-    assert cputick.tick_us() == cputick.TICK_US
+    assert cputick.CpuTick.start() == (None, f"off ({cputick.ENV_VAR}=0)")  # nothing started
+    monkeypatch.setenv(cputick.ENV_VAR, "250")
+    assert cputick.tick_us() == 250 and capsys.readouterr().err == ""
+    for value, expected in (("junk", cputick.TICK_US), ("1", cputick.MIN_US), ("99999", cputick.MAX_US)):
+        monkeypatch.setenv(cputick.ENV_VAR, value)
+        assert (cputick.tick_us(), cputick.tick_us()) == (expected, expected)
+        said = capsys.readouterr().err.splitlines()
+        assert len(said) == 1 and repr(value) in said[0] and f"{expected} µs" in said[0]  # once
+
+
+def test_no_ready_line_within_the_deadline_is_no_answer():
+    silent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], stdout=subprocess.PIPE)
+    try:
+        assert cputick._read_line(silent, 0.2) == ""
+    finally:
+        silent.kill()
+        silent.wait()
+        silent.stdout.close()
+
+
+@pytest.mark.slow
+def test_where_sched_fifo_is_refused_start_returns_none_and_the_reason():
+    """The owner without CAP_SYS_NICE (dropped from its bounding set: its children never get it)
+    and with RLIMIT_RTPRIO 0: what a non-root user has."""
+    owner_code = textwrap.dedent(
+        """
+        import ctypes, json, resource
+        from handler.local.cputick import CpuTick
+        resource.setrlimit(resource.RLIMIT_RTPRIO, (0, 0))
+        ctypes.CDLL(None, use_errno=True).prctl(24, 23, 0, 0, 0)  # PR_CAPBSET_DROP, CAP_SYS_NICE
+        tick, why = CpuTick.start(500)
+        print(json.dumps([tick is None, why]))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", owner_code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    refused, why = json.loads(done.stdout)
+    assert refused and why.startswith("SCHED_FIFO refused on CPU ") and "not permitted" in why, why
 
 
 @pytest.mark.slow
 @realtime
 def test_one_realtime_thread_pinned_to_each_cpu_and_stop_ends_it():
-    tick = cputick.CpuTick.start()
-    assert tick is not None
+    tick, why = cputick.CpuTick.start()
+    assert tick is not None and why == "", why
     try:
+        with open(f"/proc/{tick.pid}/cmdline", "rb") as cmdline:  # a module, not a script path
+            assert b"\0-m\0handler.local.cputick\0" in cmdline.read()
         threads = _threads(tick.pid).values()
         pinned = [cpus for policy, cpus in threads if policy == os.SCHED_FIFO and len(cpus) == 1]
         assert sorted(pinned, key=min) == [{cpu} for cpu in sorted(os.sched_getaffinity(0))]
@@ -81,7 +123,7 @@ def test_the_ticker_dies_with_its_owner_even_by_sigkill(tmp_path):
         """
         import sys, time
         from handler.local.cputick import CpuTick
-        tick = CpuTick.start()
+        tick, _ = CpuTick.start()
         print(tick.pid, flush=True)
         time.sleep(60)
         """
@@ -111,10 +153,12 @@ def test_a_cgroup_backend_runs_the_ticker_while_it_has_groups(monkeypatch):
     try:
         backend.create("tick", 128, 0.07)
         assert backend._tick is not None and backend._tick.child.poll() is None
+        assert backend.cpu_tick() == (cputick.TICK_US, "")  # what the resource model records
         tick = backend._tick
     finally:
         backend.close()
     assert tick.child.returncode is not None
+    assert backend.cpu_tick() == (0, "stopped (the backend is closed)")
 
 
 def _waiting_in(pid: int, tids: list[int]) -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -81,13 +82,46 @@ def test_a_background_jobs_children_get_sigint_back_and_stop_on_it_at_once(tmp_p
     assert time.monotonic() - started < 5
 
 
-def test_children_get_sigint_back_without_a_step_in_the_child_from_the_main_thread(sigint_ignored):
-    with process.sigint_default_for_children() as preexec:
-        assert preexec is None  # caught for the spawn: exec resets it; vfork's speed kept
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+def test_children_get_sigint_back_without_a_step_in_the_child_from_the_main_thread(
+    sigint_ignored, monkeypatch
+):
+    seen = []
+    real = subprocess.Popen.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.append((kwargs.get("preexec_fn"), signal.getsignal(signal.SIGINT)))
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", spy)
+    with ThreadPoolExecutor(1) as other:
+        children = [
+            process.popen_with_sigint_default(["true"]),
+            other.submit(process.popen_with_sigint_default, ["true"]).result(),
+        ]
+    assert [child.wait(10) for child in children] == [0, 0]
+    # Main thread: caught for the spawn (exec resets it; vfork's speed kept), no step in the
+    # child. Another thread, where no handler can be set: a step in the child.
+    assert seen == [(None, signal.default_int_handler), (process._sigint_default, signal.SIG_IGN)]
     assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # ignored again after
-    with ThreadPoolExecutor(1) as other:  # no handler can be set there: a step in the child
-        assert other.submit(lambda: process.sigint_default_for_children().__enter__()).result() is not None
+
+
+def test_a_sigint_after_the_fork_kills_and_reaps_the_child_and_leaves_sigint_ignored(
+    sigint_ignored, monkeypatch
+):
+    forked = []
+    real = subprocess.Popen._execute_child
+
+    def interrupted_after_the_fork(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        forked.append(self.pid)
+        signal.raise_signal(signal.SIGINT)  # caught for the spawn: KeyboardInterrupt, here
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", interrupted_after_the_fork)
+    with pytest.raises(KeyboardInterrupt):
+        process.popen_with_sigint_default(["sleep", "30"])
+    (pid,) = forked
+    assert not os.path.exists(f"/proc/{pid}")  # killed and reaped, not left running or a zombie
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
 
 
 @pytest.mark.slow  # ~1 s more: here PID 1 takes that long to reap a killed orphan

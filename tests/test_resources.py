@@ -15,7 +15,9 @@ import functools
 import json
 import os
 import signal
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,11 +28,13 @@ import psutil
 import pytest
 
 from bench.reportline import parse_report
-from handler.local import cgroups
+from handler.local import cgroups, resources, supervisor
+from handler.local.config import EmulatorConfig
 from handler.local.contention import Phase, contention
 from handler.local.ephemeral import TmpRoot
 from handler.local.lifecycle import INIT_CAP, Lifecycle, Timeouts, init_allowance_ns
 from handler.local.reportline import EmulatorLine
+from handler.local.resources import ResourceModel
 from tests.conftest import PROJECT_ROOT, lambda_client, start_emulator
 
 REQUIRE = os.environ.get("REQUIRE_CGROUPS") == "1"
@@ -142,6 +146,65 @@ def test_tmp_goes_over_slash_tmp_unless_that_would_hide_the_environments_files(t
     assert hidden.variables() == {"TMPDIR": str(hidden.directory)}
     plain = TmpRoot(disk=False, base=tmp_path / "lambda-emulator").for_environment("c", 512, [])
     assert plain.mount_at is None and plain.variables() == {"TMPDIR": str(plain.directory)}
+
+
+def test_the_host_model_says_the_cpu_ticker_is_off_and_why():
+    model = ResourceModel.host("unit test")
+    try:
+        described = model.describe([])
+    finally:
+        model.close()
+    assert described["cpu_tick_us"] == 0 and "host model" in described["cpu_tick_reason"]
+
+
+def _sleeper() -> subprocess.Popen:
+    return subprocess.Popen(["sleep", "60"], stdin=subprocess.DEVNULL)
+
+
+def test_the_supervisor_kills_a_pid_only_if_it_still_names_the_process_it_was_told_of(tmp_path):
+    """``+ PID START``: a PID whose process started at another time (reused) is left alone."""
+    reused, ours, reaped = _sleeper(), _sleeper(), _sleeper()
+    try:
+        started = {child.pid: supervisor.start_time(child.pid) for child in (reused, ours, reaped)}
+        assert all(started.values())
+        spec = {"emulator_pid": 1, "tmp_directory": str(tmp_path / "lambda-emulator" / "1")}
+        lines = (
+            f"+ {reused.pid} {started[reused.pid] + 1}\n"  # as if the PID went to another process
+            f"+ {ours.pid} {started[ours.pid]}\n+ {reaped.pid} {started[reaped.pid]}\n- {reaped.pid}\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "handler.local.supervisor", json.dumps(spec)],
+            input=lines.encode(),
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        assert ours.wait(10) == -signal.SIGKILL
+        assert reused.poll() is None and reaped.poll() is None
+    finally:
+        for child in (reused, ours, reaped):
+            child.kill()
+            child.wait()
+
+
+@pytest.mark.slow
+def test_a_supervisor_that_cannot_start_leaves_no_group_ticker_or_tmp_behind(monkeypatch):
+    need_cgroups()
+    backends: list[cgroups.ResourceBackend] = []
+    detect = cgroups.detect
+    monkeypatch.setattr(cgroups, "detect", lambda *args: backends.append(detect(*args)) or backends[-1])
+
+    def refuse(*_args: object) -> None:
+        raise OSError("no supervisor")
+
+    monkeypatch.setattr(resources.Supervisor, "start", refuse)
+    with pytest.raises(OSError, match="no supervisor"):
+        ResourceModel.detect(EmulatorConfig())
+    (backend,) = backends
+    assert isinstance(backend, cgroups.CgroupBackend) and backend._tick is None
+    assert not [parent for parent in backend._parents if parent.exists()]
+    assert not (Path(tempfile.gettempdir()) / ROOT / str(os.getpid())).exists()
 
 
 # -- real emulators ---------------------------------------------------------------------------------
@@ -312,6 +375,11 @@ def test_the_resource_model_is_printed_and_served(limited):
         "/proc/pressure/cpu",
     )
     assert model["functions"]["spin-1769"]["cpu_share_vcpus"] == 1.0
+    if model["cpu_tick_us"]:  # the regime the CPU quota was checked in, in the line and the model
+        assert model["cpu_tick_reason"] is None
+        assert f"CPU quota checked every {model['cpu_tick_us']} µs" in startup
+    else:
+        assert model["cpu_tick_reason"] and "CPU quota checked at the kernel's ticks" in startup
     assert model["functions"]["hog"]["memory_mb"] == 128
 
 

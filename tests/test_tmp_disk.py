@@ -6,21 +6,26 @@ Every test removes what it makes; the emulators are stopped by PID (``emulator_w
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import psutil
 import pytest
 
+from bench.reportline import parse_report
+from handler.local import diskimage
 from handler.local.diskimage import MIB, usable_bytes
 from handler.local.ephemeral import TmpRoot
-from handler.local.reportline import ReportLine
 from tests.test_resources import body, emulator_with, function, get, invoke, need_cgroups, our_groups
 
 TMP_BASE = Path("/tmp") / "lambda-emulator"  # the emulator's (tempfile.gettempdir())
@@ -88,6 +93,83 @@ def test_max_memory_used_leaves_file_cache_out_and_reads_it_only_when_the_peak_s
     assert meter.mb() == 200
     group.without_cache_mb = 300
     assert meter.mb() == 255  # never over the peak charge (nor over memory_mb)
+
+
+class FakeTemplate:
+    size_mb = 512
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeImage:
+    def close(self) -> None: ...
+
+
+def _pool_of_fakes(tmp_path, monkeypatch, make) -> tuple[diskimage.ImagePool, FakeTemplate]:
+    """A pool whose template and images are fakes and whose DiskImage.make is ``make``."""
+    pool, template = diskimage.ImagePool(tmp_path), FakeTemplate()
+    pool._templates[512] = template  # as if formatted already
+    monkeypatch.setattr(diskimage.DiskImage, "make", staticmethod(make))
+    monkeypatch.setattr(diskimage, "REFILL_BACKOFF_S", (0.001, 0.004))
+    return pool, template
+
+
+def test_the_pool_retries_a_failed_refill_and_counts_why(tmp_path, monkeypatch):
+    failures = iter([OSError(28, "No space left on device"), diskimage.DiskUnavailable("no loop device")])
+
+    def make(_template, _directory):
+        if (failure := next(failures, None)) is not None:
+            raise failure
+        return FakeImage()
+
+    pool, template = _pool_of_fakes(tmp_path, monkeypatch, make)
+    pool.prepare([512])
+    try:
+        wait_until(lambda: len(pool._ready[512]) == pool.depth, 5)
+        assert pool.refill_failures == 2 and pool.refill_error == "DiskUnavailable: no loop device"
+    finally:
+        pool.close()
+    assert template.closed and not pool._thread.is_alive()
+
+
+def test_a_pool_closed_while_its_thread_copies_keeps_the_templates_open(tmp_path, monkeypatch):
+    copying, release = threading.Event(), threading.Event()
+
+    def make(_template, _directory):
+        copying.set()
+        release.wait(10)
+        return FakeImage()
+
+    pool, template = _pool_of_fakes(tmp_path, monkeypatch, make)
+    pool.prepare([512])
+    try:
+        assert copying.wait(5)
+        pool.close(join_timeout_s=0.01)
+        assert not template.closed  # the thread may still read it
+    finally:
+        release.set()
+        pool._thread.join(5)
+    assert not pool._thread.is_alive() and pool._ready[512] == deque()  # it saw the close
+
+
+def test_a_busy_loop_device_is_retried_a_bounded_number_of_times(monkeypatch):
+    if not os.access("/dev/loop-control", os.W_OK):
+        pytest.skip("no /dev/loop-control to ask for a free loop device")
+    tries = []
+
+    def busy(_fd, _request, _arg=0):
+        tries.append(_request)
+        raise OSError(errno.EBUSY, "Device or resource busy")
+
+    monkeypatch.setattr(diskimage, "_free_loop", lambda: 0)
+    monkeypatch.setattr(diskimage, "fcntl", SimpleNamespace(ioctl=busy))
+    with pytest.raises(OSError) as raised:
+        diskimage._attach(0)
+    assert raised.value.errno == errno.EBUSY and len(tries) == diskimage.ATTACH_TRIES
 
 
 @pytest.fixture
@@ -211,12 +293,12 @@ def test_a_256_mb_function_writes_700_mb_to_tmp_gets_enospc_not_oom_and_max_memo
         answer = body(payload)
         assert (answer["errno"], answer["tmpdir"]) == (28, "/tmp")  # over /tmp itself
         assert 512 <= answer["written_mb"] <= 520
-        report = ReportLine.parse(log)
+        report = parse_report(log)
         assert report.status is None and report.max_memory_used_mb < 128, log  # no /tmp pages
         # The page cache it left is reclaimed for the next allocation: no OOM kill.
         response, payload, log = invoke(running, "writer", action="allocate", mb=180)
         assert "FunctionError" not in response and body(payload)["pid"] == answer["pid"], payload
-        assert 180 <= ReportLine.parse(log).max_memory_used_mb <= 256
+        assert 180 <= parse_report(log).max_memory_used_mb <= 256
 
 
 @pytest.mark.slow

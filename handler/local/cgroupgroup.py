@@ -312,15 +312,20 @@ class CgroupGroup:
         if self.removed:
             return
         deadline = self._clock() + int(timeout_s * 1e9)
-        while left := self.pids():
-            self.kill_all()
-            if self._clock() > deadline:
-                raise TimeoutError(f"{left} in {self.dirs[0]} outlived SIGKILL for {timeout_s} s")
-            time.sleep(0.001)
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
-        for directory in self.dirs:
-            _rmdir(directory, deadline, self._clock)
-        self.removed = True
-        self._set_running(False)
+        try:
+            while left := self.pids():
+                self.kill_all()
+                if self._clock() > deadline:
+                    raise TimeoutError(f"{left} in {self.dirs[0]} outlived SIGKILL for {timeout_s} s")
+                time.sleep(0.001)
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+            for directory in self.dirs:
+                _rmdir(directory, deadline, self._clock)
+            self.removed = True
+        finally:
+            # Even if removal failed: kill_all has just thawed it, and a group counted as running
+            # keeps the CPU ticker waking every CPU until the backend closes. What is left in it
+            # was SIGKILLed; it will not run code of its own again.
+            self._set_running(False)

@@ -122,6 +122,10 @@ class HostBackend:
     def remove_stale(self) -> int:
         return 0
 
+    def cpu_tick(self) -> tuple[int, str]:
+        """The CPU ticker's period in µs (0: not running) and, when 0, why."""
+        return 0, "host model: no CPU quota to check"
+
     def close(self) -> None: ...
 
 
@@ -141,13 +145,21 @@ class CgroupBackend:
         self._keeper: Path | None = None
         self._tick: CpuTick | None = None
         self._tick_started = False
+        self._tick_reason = "not started yet (no group created)"
         self.shield: int | None = None  # the top group's weight, cpu.shares units (see SHIELD_ENV)
 
     def _start_tick(self) -> None:
         """The quota checked every 0.5 ms instead of at ticks (``handler.local.cputick`` says why)."""
         if not self._tick_started:
             self._tick_started = True
-            self._tick = CpuTick.start()
+            self._tick, self._tick_reason = CpuTick.start()
+
+    def cpu_tick(self) -> tuple[int, str]:
+        """The CPU ticker's period in µs (0: not running) and, when 0, why: what regime the
+        quota was checked in (every ``period`` µs, or at the kernel's ticks)."""
+        if self._tick is not None:
+            return self._tick.period_us, ""
+        return 0, self._tick_reason
 
     def _running(self, running: bool) -> None:
         """A group may run (True) or may not any more (False): the ticker counts them."""
@@ -158,6 +170,7 @@ class CgroupBackend:
         if self._tick is not None:
             self._tick.stop()
             self._tick = None
+            self._tick_reason = "stopped (the backend is closed)"
 
     def _make_parents(self) -> None:
         for parent in self._parents:

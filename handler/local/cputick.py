@@ -30,34 +30,60 @@ It ticks only while some environment may run: each cgroup tells it (one byte dow
 when it is created or thawed and when it is frozen or removed, so with the freeze on (the
 default) it sleeps between invocations; with it off, it ticks while any environment exists.
 The ticker runs in a process of its own (no GIL shared with the emulator) that exits when its
-standard input reaches EOF: when the emulator closes it, or dies (SIGKILL included). Without
-root (no SCHED_FIFO) it cannot preempt and is not started; the quota is then checked at ticks.
-``LAMBDA_EMULATOR_CPU_TICK_US=0`` turns it off (to measure the kernel's CFS alone).
+standard input reaches EOF: when the emulator closes it, or dies (SIGKILL included). Where
+SCHED_FIFO is refused (not root, or no CAP_SYS_NICE and RLIMIT_RTPRIO 0) it cannot preempt: its
+process is started, finds the policy refused, says why and exits, and ``start`` returns None
+with that reason; the quota is then checked at ticks. ``LAMBDA_EMULATOR_CPU_TICK_US=0`` turns it
+off (to measure the kernel's CFS alone); other values are held to ``MIN_US``-``MAX_US`` (at 1 µs
+the real-time threads would take most of every CPU; past a tick it checks nothing the tick
+does not), and a value refused is said once on stderr.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 TICK_US = 500
+MIN_US, MAX_US = 100, 4000  # 4,000 µs: the scheduler tick at HZ=250 (the slowest tick is 10 ms)
 ENV_VAR = "LAMBDA_EMULATOR_CPU_TICK_US"
+MODULE = "handler.local.cputick"
 PRIORITY = 1  # the lowest real-time priority: above every CFS task, below the kernel's own
+READY_TIMEOUT_S = 5.0  # for its "ready" line: a Python start-up and a thread per CPU
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # where ``handler`` is importable from
+
+_said: set[str] = set()  # values of ENV_VAR already refused on stderr
+
+
+def _refuse(value: str, why: str) -> None:
+    if value not in _said:
+        _said.add(value)
+        print(f"emulator: {ENV_VAR}={value!r} {why}", file=sys.stderr)
 
 
 def tick_us() -> int:
-    """The period asked for (``LAMBDA_EMULATOR_CPU_TICK_US``, default ``TICK_US``; 0: off)."""
+    """The period asked for (``LAMBDA_EMULATOR_CPU_TICK_US``, default ``TICK_US``; 0: off),
+    held to ``MIN_US``-``MAX_US``; a value refused or changed is said once on stderr."""
     value = os.environ.get(ENV_VAR, "").strip()
     if not value:
         return TICK_US
     try:
-        return max(0, int(value))
+        period_us = int(value)
     except ValueError:
+        _refuse(value, f"is not a whole number of µs: the default {TICK_US} µs is used")
         return TICK_US
+    if period_us == 0:
+        return 0
+    clamped = min(MAX_US, max(MIN_US, period_us))
+    if clamped != period_us:
+        _refuse(value, f"is outside {MIN_US}-{MAX_US} µs (0: off): {clamped} µs is used")
+    return clamped
 
 
 class CpuTick:
@@ -67,24 +93,33 @@ class CpuTick:
         self.child, self.period_us, self.cpus = child, period_us, cpus
 
     @classmethod
-    def start(cls, period_us: int | None = None) -> CpuTick | None:
-        """A ticker on every CPU this process may use; None if off or if real-time is refused."""
+    def start(
+        cls, period_us: int | None = None, ready_timeout_s: float = READY_TIMEOUT_S
+    ) -> tuple[CpuTick | None, str]:
+        """A ticker on every CPU this process may use, and ""; or None and why not (off, or
+        real-time refused, or no "ready" within ``ready_timeout_s``)."""
         period_us = tick_us() if period_us is None else period_us
-        if period_us <= 0 or not hasattr(os, "sched_setscheduler"):
-            return None
+        if period_us <= 0:
+            return None, f"off ({ENV_VAR}=0)"
+        if not hasattr(os, "sched_setscheduler"):
+            return None, f"no SCHED_FIFO on {sys.platform}"
         cpus = tuple(sorted(os.sched_getaffinity(0)))
+        # -m from the project root, as the supervisor: a script's own folder would come first on
+        # sys.path, where a module named like one of the standard library's would shadow it.
         child = subprocess.Popen(
-            [sys.executable, "-S", __file__, str(period_us), ",".join(map(str, cpus))],
+            [sys.executable, "-S", "-m", MODULE, str(period_us), ",".join(map(str, cpus))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             close_fds=True,
+            cwd=PROJECT_ROOT,
         )
-        ready = child.stdout.readline() if child.stdout is not None else b""
-        if ready.strip() != b"ready":  # no SCHED_FIFO here (not root, or RT time not allowed)
-            cls(child, period_us, cpus).stop()
-            return None
-        return cls(child, period_us, cpus)
+        tick = cls(child, period_us, cpus)
+        answer = _read_line(child, ready_timeout_s)
+        if answer != "ready":  # no SCHED_FIFO here (not root, or RT time not allowed)
+            tick.stop()
+            return None, answer or f"no answer within {ready_timeout_s:g} s (exit status {child.returncode})"
+        return tick, ""
 
     def running(self, running: bool) -> None:
         """One more group may run (True), or one fewer (False): it ticks while any may.
@@ -111,14 +146,29 @@ class CpuTick:
             self.child.wait()
 
 
+def _read_line(child: subprocess.Popen, timeout_s: float) -> str:
+    """The child's first line, stripped; "" if none came within ``timeout_s`` (or it exited)."""
+    assert child.stdout is not None
+    fd, line, deadline = child.stdout.fileno(), b"", time.monotonic() + timeout_s
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return ""
+        chunk = os.read(fd, 256)
+        if not chunk:
+            break
+        line += chunk
+    return line.decode(errors="replace").strip()
+
+
 def _tick(  # pragma: no cover - in the child
-    cpu: int, period_s: float, failed: list[int], set_up: threading.Barrier, active: threading.Event
+    cpu: int, period_s: float, failed: list[str], set_up: threading.Barrier, active: threading.Event
 ) -> None:
     try:
         os.sched_setaffinity(0, {cpu})  # 0: this thread
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(PRIORITY))
-    except OSError:
-        failed.append(cpu)
+    except OSError as exc:
+        failed.append(f"SCHED_FIFO refused on CPU {cpu}: {exc.strerror or exc}")
         return
     finally:
         set_up.wait()
@@ -129,14 +179,14 @@ def _tick(  # pragma: no cover - in the child
 
 def main(argv: list[str]) -> int:  # pragma: no cover - the child process
     period_s, cpus = int(argv[0]) / 1e6, [int(cpu) for cpu in argv[1].split(",")]
-    failed: list[int] = []
+    failed: list[str] = []
     set_up, active = threading.Barrier(len(cpus) + 1), threading.Event()
     for cpu in cpus:
         threading.Thread(target=_tick, args=(cpu, period_s, failed, set_up, active), daemon=True).start()
     set_up.wait()  # every thread has its CPU and policy, or has failed
     with contextlib.suppress(OSError):  # this thread wakes them: promptly, whatever else runs
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(PRIORITY))
-    sys.stdout.write("failed\n" if failed else "ready\n")
+    sys.stdout.write(f"{sorted(failed)[0]}\n" if failed else "ready\n")
     sys.stdout.flush()
     if failed:
         return 1

@@ -8,6 +8,8 @@ directory in MB. The default value is 512, but can be any whole number between 5
 MB" (Lambda API reference, ``EphemeralStorage``). So here each environment gets a file system
 of its own on the host's disk, never a tmpfs (whose pages are memory, charged to the writer's
 memory cgroup: a 256 MB function writing 700 MB was OOM-killed instead of refused with ENOSPC).
+The images are made in ``tempfile.gettempdir()`` (``handler.local.ephemeral``): on disk only if
+that is not itself a tmpfs (then they are host memory, outside the environment's limit).
 
 A :class:`DiskImage` is made ahead of the spawn (:class:`ImagePool`), in four steps:
 
@@ -44,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import fcntl
 import os
 import shutil
@@ -66,6 +69,8 @@ CLONE_NEWNS, MS_REC, MS_PRIVATE = 0x00020000, 0x4000, 0x40000
 MKFS_OPTIONS = ("-q", "-F", "-O", "^has_journal,^resize_inode", "-m", "0", "-E", "lazy_itable_init=0")
 TEMPLATE_EDIT = b"rmdir lost+found\nsif / mode 041777\n"  # debugfs: an empty /tmp, mode 1777
 POOL_DEPTH = 2  # images kept ready per size
+ATTACH_TRIES = 8  # loop devices taken by others between GET_FREE and CONFIGURE before giving up
+REFILL_BACKOFF_S = (0.1, 10.0)  # after a failed refill: the first pause, doubled up to the second
 
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
@@ -76,8 +81,8 @@ class DiskUnavailable(RuntimeError):
 
 def _check(result: int, what: str) -> int:
     if result < 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+        number = ctypes.get_errno()
+        raise OSError(number, f"{what}: {os.strerror(number)}")
     return result
 
 
@@ -149,26 +154,32 @@ class Template:
             os.close(self.fd)
 
 
-def _attach(image_fd: int) -> tuple[int, str]:
-    """A free loop device backed by ``image_fd`` (autoclear, direct I/O): its open fd and path."""
+def _free_loop() -> int:
+    """The number of a free loop device (made if none is): LOOP_CTL_GET_FREE."""
     control = os.open("/dev/loop-control", os.O_RDWR | os.O_CLOEXEC)
     try:
-        number = fcntl.ioctl(control, LOOP_CTL_GET_FREE)
+        return fcntl.ioctl(control, LOOP_CTL_GET_FREE)
     finally:
         os.close(control)
-    device = f"/dev/loop{number}"
-    fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+
+
+def _attach(image_fd: int) -> tuple[int, str]:
+    """A free loop device backed by ``image_fd`` (autoclear, direct I/O): its open fd and path."""
     config = bytearray(LOOP_CONFIG_BYTES)
     struct.pack_into("<I", config, 0, image_fd)
     struct.pack_into("<I", config, LOOP_FLAGS_OFFSET, LO_FLAGS_AUTOCLEAR | LO_FLAGS_DIRECT_IO)
-    try:
-        fcntl.ioctl(fd, LOOP_CONFIGURE, bytes(config))
-    except OSError as exc:
-        os.close(fd)
-        if exc.errno == 16:  # EBUSY: another process took it between GET_FREE and CONFIGURE
-            return _attach(image_fd)
-        raise
-    return fd, device
+    for attempt in range(ATTACH_TRIES):
+        device = f"/dev/loop{_free_loop()}"
+        fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            fcntl.ioctl(fd, LOOP_CONFIGURE, bytes(config))
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno == errno.EBUSY and attempt + 1 < ATTACH_TRIES:
+                continue  # another process took it between GET_FREE and CONFIGURE: the next one
+            raise
+        return fd, device
+    raise AssertionError("unreachable")  # pragma: no cover - the last try returns or raises
 
 
 def _detached_mount(device: str) -> int:
@@ -235,7 +246,9 @@ class ImagePool:
         self._ready: dict[int, deque[DiskImage]] = {}
         self._lock = threading.Condition()
         self._closed = False
-        self.misses = 0
+        self.misses = 0  # images made on the spot at a spawn: none was ready
+        self.refill_failures = 0  # images the background thread failed to make (it retries)
+        self.refill_error: str | None = None  # the last failure's reason
         self._thread: threading.Thread | None = None
 
     def _template(self, size_mb: int) -> Template:
@@ -272,34 +285,48 @@ class ImagePool:
         return next((size for size, ready in self._ready.items() if len(ready) < self.depth), None)
 
     def _refill(self) -> None:
+        pause_s = REFILL_BACKOFF_S[0]
         while True:
             with self._lock:
                 while not self._closed and (size_mb := self._wanted()) is None:
                     self._lock.wait()
                 if self._closed:
                     return
-                template = self._template(size_mb)
             try:
+                with self._lock:
+                    template = self._template(size_mb)
                 image = DiskImage.make(template, self.directory)
-            except (OSError, DiskUnavailable):
-                return  # take() makes them on the spot, and says why if it cannot
+            except (OSError, DiskUnavailable) as exc:
+                # No loop device free for now, the disk full for now: try again, less and less
+                # often (take() makes images on the spot meanwhile, and says why if it cannot).
+                with self._lock:
+                    self.refill_failures += 1
+                    self.refill_error = f"{type(exc).__name__}: {exc}"
+                    self._lock.wait(pause_s)  # close() wakes it
+                pause_s = min(pause_s * 2, REFILL_BACKOFF_S[1])
+                continue
+            pause_s = REFILL_BACKOFF_S[0]
             with self._lock:
                 if self._closed:
                     image.close()
                     return
                 self._ready[size_mb].append(image)
 
-    def close(self) -> None:
+    def close(self, join_timeout_s: float = 10.0) -> None:
+        """Let go of the images ready and the templates (not of a template the thread may still
+        be copying from: one that has not stopped within ``join_timeout_s`` keeps them)."""
         with self._lock:
             self._closed = True
             self._lock.notify_all()
             thread = self._thread
         if thread is not None:
-            thread.join(timeout=10)
+            thread.join(timeout=join_timeout_s)
         with self._lock:
             for ready in self._ready.values():
                 while ready:
                     ready.popleft().close()
+            if thread is not None and thread.is_alive():
+                return  # still copying from a template: its fd goes with this process, not now
             for template in self._templates.values():
                 template.close()
             self._templates.clear()

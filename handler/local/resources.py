@@ -97,25 +97,27 @@ class ResourceModel:
     @classmethod
     def host(cls, reason: str = "no resource model configured") -> ResourceModel:
         """Nothing enforced, private TMPDIRs: for a pool that was given no model (unit tests)."""
-        root, why = TmpRoot.detect(False)
-        return cls(cgroups.HostBackend(reason), root, why, freeze=False)
+        return cls(cgroups.HostBackend(reason), *TmpRoot.detect(False), freeze=False)
 
     @classmethod
     def detect(cls, config: EmulatorConfig) -> ResourceModel:
         """The model ``config.resource_model`` asks for; CgroupUnavailable if a forced cgroup
         version does not work here. Removes what a dead emulator left (groups, /tmp dirs)."""
         backend = cgroups.detect(ROOT_NAME, MODES[config.resource_model])
-        root, why = TmpRoot.detect(backend.enforced)
         model = cls(
             backend,
-            root,
-            why,
+            *TmpRoot.detect(backend.enforced),
             init_cpu=config.init_cpu,
             freeze=config.freeze,
             contention_factor=config.contention_factor,
         )
-        model.stale_removed = (backend.remove_stale(), root.remove_stale())
-        model.supervisor = Supervisor.start(backend, root.directory, ROOT_NAME)
+        try:
+            model.stale_removed = (backend.remove_stale(), model.tmp.remove_stale())
+            model.supervisor = Supervisor.start(backend, model.tmp.directory, ROOT_NAME)
+        except BaseException:
+            with contextlib.suppress(OSError, TimeoutError):  # the first error is the one to see
+                model.close()  # the probe's parents, the CPU ticker, /tmp's images: none leak
+            raise
         return model
 
     @property
@@ -148,19 +150,19 @@ class ResourceModel:
                 f"resources: host model: limits are NOT enforced (no memory limit, CPU share, "
                 f"freeze or /tmp size): {self.backend.reason}"
             )
-        policy = (
-            f"boost {self.init_vcpus(128):g} vCPU"
-            if self.init_cpu == "boost"
-            else "memory (the invocation's share)"
-        )
+        boost = f"boost {self.init_vcpus(128):g} vCPU"
+        policy = boost if self.init_cpu == "boost" else "memory (the invocation's share)"
+        tick_us, tick_reason = self.backend.cpu_tick()
+        tick = f"every {tick_us} µs" if tick_us else f"at the kernel's ticks (CPU ticker off: {tick_reason})"
         return (
             f"resources: {self.backend.kind}: memory limit = memory_mb, CPU share = memory_mb/1769 vCPU "
-            f"(at most {min(MAX_VCPUS, self.cpus):g}), init CPU: {policy}, "
+            f"(at most {min(MAX_VCPUS, self.cpus):g}), CPU quota checked {tick}, init CPU: {policy}, "
             f"freeze: {'on' if self.freeze else 'off'}, /tmp: {self.tmp_reason}"
         )
 
     def describe(self, functions: list[FunctionConfig]) -> dict:
         """GET /_emulator/resource-model: what produced the figures, for results' metadata."""
+        tick_us, tick_reason = self.backend.cpu_tick()
         return {
             "schema_version": 1,
             "kind": self.backend.kind,
@@ -172,6 +174,8 @@ class ResourceModel:
             "contention_factor": self.contention_factor,
             "saturation_threshold": SATURATED,
             "cpu_period_us": cgroups.PERIOD_US if self.enforced else None,
+            "cpu_tick_us": tick_us,  # the quota checked every N µs (handler.local.cputick); 0: at ticks
+            "cpu_tick_reason": tick_reason or None,
             "mb_per_vcpu": cgroups.MB_PER_VCPU,
             "max_vcpus": min(MAX_VCPUS, float(self.cpus)),
             "host_cpus": self.cpus,
@@ -311,8 +315,7 @@ class EnvResources:
 
     def init_finished(self, wall_ns: int) -> Phase:
         """The runtime's first /next: the init's figures; then the invocation's share, high weight."""
-        now = self.model.pressure.total_us()
-        before = self._spawn_pressure
+        now, before = self.model.pressure.total_us(), self._spawn_pressure
         pressure = now - before if now is not None and before is not None else None
         share, throttled = self._share(self.init_share), self._throttled(self.init_share)
         self.init_phase = Phase("init", wall_ns, self.cpu_ns(), share, pressure, throttled)

@@ -6,11 +6,14 @@ PR_SET_PDEATHSIG SIGKILL (``handler.local.process``) stays pending in a frozen p
 cgroups are never removed by the kernel. So at start the emulator starts this small process
 (``python -m handler.local.supervisor SPEC``), in a session of its own, whose stdin is the read
 end of a pipe whose write end only the emulator holds (close-on-exec: no environment inherits
-it). The emulator writes ``+ PID`` when an environment's process starts and ``- PID`` when it
-is gone. When the read end sees end of file, the emulator's process is gone (exit, crash,
-SIGKILL: the kernel closes its fds), and the supervisor:
+it). The emulator writes ``+ PID START`` when an environment's process starts (START: its start
+time, field 22 of ``/proc/PID/stat``, clock ticks since boot) and ``- PID`` once it is reaped.
+When the read end sees end of file, the emulator's process is gone (exit, crash, SIGKILL: the
+kernel closes its fds), and the supervisor:
 
-1. SIGKILLs every environment process it was told about and has not seen go;
+1. SIGKILLs every environment process it was told about and has not seen go, if that PID's
+   process still has the start time it was told (an emulator that died between reaping a
+   process and writing ``- PID`` leaves a PID the kernel may have given to another process);
 2. in each of the emulator's cgroups (``<hierarchy>/<root>/<emulator pid>/...``), SIGKILLs
    what is left and thaws the group (a frozen task dies as it thaws), then removes the groups
    (``cgroups.remove_emulator_groups``);
@@ -38,6 +41,17 @@ from pathlib import Path
 from handler.local import cgroups
 
 CLEANUP_DEADLINE_S = 5.0
+
+
+def start_time(pid: int) -> int | None:
+    """When process ``pid`` started (field 22 of /proc/PID/stat, clock ticks since boot): with
+    the PID, it names one process, not whichever the kernel gives the PID next. None: gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()  # the name, in (), may hold spaces
+    except OSError:
+        return None
+    return int(fields[19]) if len(fields) > 19 else None  # fields[0] is field 3 (the state)
 
 
 class Supervisor:
@@ -73,7 +87,8 @@ class Supervisor:
                 os.write(self._fd, line.encode())
 
     def started(self, pid: int) -> None:
-        self._tell(f"+ {pid}\n")
+        """Process ``pid`` has started (and is not reaped yet: its start time is readable)."""
+        self._tell(f"+ {pid} {start_time(pid) or 0}\n")
 
     def exited(self, pid: int) -> None:
         self._tell(f"- {pid}\n")
@@ -91,11 +106,13 @@ class Supervisor:
             self.process.wait()
 
 
-def clean_up(spec: dict, pids: set[int]) -> None:
-    """What a dead emulator left: its environments' processes, its groups, its /tmp directory."""
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+def clean_up(spec: dict, pids: dict[int, int]) -> None:
+    """What a dead emulator left: its environments' processes (PID: start time; a PID whose
+    process started at another time is not theirs any more), its groups, its /tmp directory."""
+    for pid, started in pids.items():
+        if started and start_time(pid) == started:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     kind = spec.get("cgroup_kind")
     if kind is not None:
         dialect = cgroups.V1 if kind == cgroups.V1.kind else cgroups.V2
@@ -119,11 +136,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     spec = json.loads(args[0])
-    pids: set[int] = set()
+    pids: dict[int, int] = {}  # PID: start time (0: unknown, never killed by PID)
     for line in sys.stdin.buffer:  # until end of file: the emulator is gone
-        sign, _, number = line.strip().partition(b" ")
-        if number.isdigit():
-            (pids.add if sign == b"+" else pids.discard)(int(number))
+        sign, number, started = [*line.split(), b"", b"", b""][:3]
+        if not number.isdigit():
+            continue
+        if sign == b"+":
+            pids[int(number)] = int(started) if started.isdigit() else 0
+        else:
+            pids.pop(int(number), None)
     clean_up(spec, pids)
     return 0
 
