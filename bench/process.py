@@ -332,7 +332,8 @@ def url_answers(url: str, timeout_s: float = 2.0) -> Ready:
 
 # The emulator (python -m handler.serve) ------------------------------------------------------
 
-SUPERVISOR_MODULE = "handler.local.supervisor"
+# The emulator's own helpers, not environments: its supervisor and its CPU ticker.
+HELPER_MODULES = ("handler.local.supervisor", "handler.local.cputick")
 EMULATOR_URL = re.compile(r"^emulator: .* Lambda API on (http://\S+)$", re.MULTILINE)
 
 
@@ -354,17 +355,18 @@ class EmulatorProcess:
 
     def children(self) -> list[psutil.Process]:
         """Its environment processes (and anything they started), now: every descendant but
-        its supervisor (``handler.local.supervisor``, which ``stop`` still waits for)."""
-        return [process for process in self.child.descendants() if not _is_supervisor(process)]
+        its own helpers (``HELPER_MODULES``: the supervisor and the CPU ticker, which ``stop``
+        still waits for)."""
+        return [process for process in self.child.descendants() if not _is_helper(process)]
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> list[psutil.Process]:
         """The signal policy; returns what outlived the emulator (none, if it drained as it must)."""
         return self.child.stop(grace_s)
 
 
-def _is_supervisor(process: psutil.Process) -> bool:
+def _is_helper(process: psutil.Process) -> bool:
     try:
-        return SUPERVISOR_MODULE in process.cmdline()
+        return any(module in process.cmdline() for module in HELPER_MODULES)
     except psutil.Error:
         return False
 

@@ -33,7 +33,10 @@ def test_same_versus_same_exits_0_and_a_slower_handler_exits_1_naming_the_figure
     (pair,) = summary["results"]
     assert pair["same"]["exit"] == 0, pair["same"]["console"]
     assert pair["slower"]["exit"] == 1, pair["slower"]["console"]
-    assert "in-handler p50" in pair["slower"]["failed_figures"], pair["slower"]["console"]
+    # The handler is 3x slower: an in-handler figure must be the one named (p50 or p99: on a busy
+    # host one of the two intervals can be too wide at 3 runs a side).
+    failed = pair["slower"]["failed_figures"]
+    assert any(figure.startswith("in-handler") for figure in failed), pair["slower"]["console"]
     assert "3 vs 3 runs" in pair["slower"]["console"]
     compare = json.loads((out / "pair-1" / "slower-vs-base.json").read_text(encoding="utf-8"))
     assert compare["kind"] == "compare" and compare["status"] == "FAIL"
