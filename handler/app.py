@@ -57,6 +57,26 @@ def _no_prediction(value: object) -> dict:
     }
 
 
+def _json_prediction(prediction: object, predict_ns: int, handler_ns: int) -> dict:
+    """The 200 for a prediction that is not a finite float (a multiclass answer), or a 500."""
+    global _cold
+    try:
+        text = json.dumps(prediction, allow_nan=False)
+    except ValueError:
+        return _no_prediction(prediction)
+    timing = f"predict;dur={predict_ns / 1e6:.6f}, handler;dur={handler_ns / 1e6:.6f}"
+    cold = ""
+    if _cold:
+        _cold = False
+        timing += f", init;dur={INIT_MS:.3f}"
+        cold = ', "cold": true'
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json", "Server-Timing": timing},
+        "body": f'{{"prediction": {text}, "model": "{MODEL_ID}"{cold}}}',
+    }
+
+
 def lambda_handler(event, context):
     global _cold
     started = perf_counter_ns()
@@ -67,24 +87,17 @@ def lambda_handler(event, context):
     predict_started = perf_counter_ns()
     prediction = _predict(values)
     finished = perf_counter_ns()
-    if type(prediction) is float:
-        if prediction - prediction != 0.0:  # NaN or an infinity: not JSON
-            return _no_prediction(prediction)
-        text = repr(prediction)
-    else:
-        try:
-            text = json.dumps(prediction, allow_nan=False)
-        except ValueError:
-            return _no_prediction(prediction)
+    if type(prediction) is not float or prediction - prediction:  # a dict, NaN or an infinity
+        return _json_prediction(prediction, finished - predict_started, finished - started)
     timing = (
         f"predict;dur={(finished - predict_started) / 1e6:.6f}, handler;dur={(finished - started) / 1e6:.6f}"
     )
     if _cold:
         _cold = False
         timing += f", init;dur={INIT_MS:.3f}"
-        body = f'{{"prediction": {text}, "model": "{MODEL_ID}", "cold": true}}'
+        body = f'{{"prediction": {prediction!r}, "model": "{MODEL_ID}", "cold": true}}'
     else:
-        body = f'{{"prediction": {text}, "model": "{MODEL_ID}"}}'
+        body = f'{{"prediction": {prediction!r}, "model": "{MODEL_ID}"}}'
     return {
         "statusCode": 200,
         "headers": {"Content-Type": "application/json", "Server-Timing": timing},

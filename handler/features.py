@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 from collections.abc import Callable, Sequence
 
@@ -62,16 +63,16 @@ class InvalidInput(Exception):
 def make_parser(inputs: Sequence) -> Parse:
     """``parse(event) -> values`` for the inputs (``handler.manifest.InputSpec``s, model order)."""
     strict = _strict_parser(inputs)
-    if not all(spec.type == "number" and not spec.nullable for spec in inputs):
+    if len(inputs) < 2 or not all(spec.type == "number" and not spec.nullable for spec in inputs):
         return strict
-    names = tuple(spec.name for spec in inputs)
-    count = len(names)
-    canonical = _CANONICAL
+    count = len(inputs)
+    features = operator.itemgetter(*(spec.name for spec in inputs))  # a tuple, in model order
+    canonical = _CANONICAL.__getitem__
 
     def parse(event: object) -> list:
         try:
             params = event["queryStringParameters"]
-            values = [canonical[params[name]] for name in names]
+            values = list(map(canonical, features(params)))
         except (KeyError, TypeError, IndexError):
             pass
         else:
