@@ -166,6 +166,17 @@ def applicability(models_dir) -> list[Applicability]:
     return result
 
 
+def functions(models_dir) -> dict[str, Applicability]:
+    """The emulator's function name of each variant that applies to ``models_dir``, in list order
+    (the model's reference first: ``logitModel`` for the tutorial, ``model-reference`` for a user's)."""
+    manifest = read_manifest(os.path.join(str(models_dir), FILE_NAME))
+    return {
+        entry.variant.function_name_for(manifest): entry
+        for entry in applicability(models_dir)
+        if entry.applies
+    }
+
+
 def applicable(models_dir) -> list[Variant]:
     return [entry.variant for entry in applicability(models_dir) if entry.applies]
 

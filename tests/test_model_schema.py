@@ -25,7 +25,7 @@ from handler.features import InvalidInput, make_parser
 from handler.local.config import DEFAULT_CONFIG, load_config
 from handler.local.functions import config_text, tutorial_config_text
 from handler.manifest import InputSpec, ManifestError, parse, read
-from handler.variants import VARIANTS, applicability
+from handler.variants import VARIANTS, applicability, functions
 from tests import model_fixtures
 from tests.conftest import run_module, start_emulator
 
@@ -260,6 +260,12 @@ def test_which_variants_apply_and_why_the_others_do_not(user_models, models_dir)
     assert colors["numpy"] == colors["pickle"] == "the model has string inputs"
     assert colors["pandas"] is None and colors["onnx"] == "the model has string inputs"
     assert reasons("plain_array")["numpy"] is None and reasons("plain_array")["lean"] is None
+    assert list(functions(user_models["colors_pipeline"])) == [
+        "model-reference",
+        "model-pandas",
+        "model-pickle-pandas",
+    ]
+    assert list(functions(models_dir))[:2] == ["logitModel", "logit-pandas"]
     tutorial = {entry.variant.name: entry.reason for entry in applicability(models_dir)}
     assert tutorial["reference"] and all(
         reason is None for name, reason in tutorial.items() if name != "reference"

@@ -51,7 +51,7 @@ from handler.aws.resources import (
     remove_role,
     tags_for,
 )
-from handler.features import TUTORIAL_QUERY
+from handler.tutorial import TUTORIAL_QUERY
 from handler.variants import SEED_HANDLER, VARIANTS, Variant
 
 
