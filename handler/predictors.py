@@ -182,18 +182,25 @@ def _sklearn_predictor(fmt: str, input_path: str, artifact: Artifact) -> Predict
     if input_path == "pandas":
         import pandas as pd
 
-        strings = {spec.name: object for spec in inputs if spec.type == "string"}
+        # A model fitted on a plain array gets unnamed columns: named ones would make sklearn warn
+        # "X has feature names, but ... was fitted without feature names" on every call.
+        columns = features if names is not None else None
+        strings = {
+            (spec.name if names is not None else index): object
+            for index, spec in enumerate(inputs)
+            if spec.type == "string"
+        }
         DataFrame = pd.DataFrame
 
         if strings:
 
             def predict_pandas_mixed(values: list) -> object:
-                return shape(method(DataFrame([values], columns=features).astype(strings)))
+                return shape(method(DataFrame([values], columns=columns).astype(strings)))
 
             return Predictor(predict_pandas_mixed, inputs, task)
 
         def predict_pandas(values: list) -> object:
-            return shape(method(DataFrame([values], columns=features)))
+            return shape(method(DataFrame([values], columns=columns)))
 
         return Predictor(predict_pandas, inputs, task)
     if any(spec.type != "number" for spec in inputs):

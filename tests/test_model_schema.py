@@ -358,3 +358,18 @@ def test_check_compares_numbers_and_probabilities_by_class_within_the_tolerance(
     assert "classes" in check({"a": 1.0}, {"b": 1.0}, 1.0)
     assert "expected a number" in check(1.0, True, 1.0)
     assert check(1.0, float("nan"), 1.0) is not None
+
+
+@pytest.mark.parametrize(
+    ("model", "variant"), [("plain_array", "pandas"), ("forest", "numpy"), ("iris_pipeline", "numpy")]
+)
+def test_no_feature_name_warning_on_any_call(user_models, monkeypatch, model, variant):
+    import warnings
+
+    app = load_app(monkeypatch, user_models[model], variant)
+    first = json.loads((user_models[model] / "requests.jsonl").read_text().splitlines()[0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        status, _ = answer(app, {"queryStringParameters": first["query"]})
+    assert status == 200
+    assert not [str(warning.message) for warning in caught if "feature names" in str(warning.message)]
