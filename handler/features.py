@@ -5,8 +5,9 @@ nullable, and for strings a maximum length and the categories the model accepts)
 ``parse(event) -> values`` in model order, or raises :class:`InvalidInput` naming every bad field.
 
 Where the features come from: the query string (``queryStringParameters``; each feature once, as
-a GET from API Gateway) or, when the event has a non-empty ``body``, that body as a JSON object
-(``isBase64Encoded`` honoured; both at once is refused). A number is a decimal written in ASCII
+a GET from API Gateway) or, when there is no query string, the event's ``body`` as a JSON object
+(a POST; ``isBase64Encoded`` honoured). With a query string, the body is ignored, as the
+tutorial's function ignores it. A number is a decimal written in ASCII
 ("0", "1", "1.0", "0.5", "-0", "1e0"), finite, with an absolute value of at most 1,000,000 and at
 most 32 characters; a JSON number (not a boolean) is accepted too, for bodies and direct
 invocations such as the tutorial's test event. A string is at most ``max_chars`` characters and,
@@ -76,12 +77,8 @@ def make_parser(inputs: Sequence) -> Parse:
         except (KeyError, TypeError, IndexError):
             pass
         else:
-            # Fast path: exactly the features, each "0" or "1", none repeated, no body.
-            if (
-                len(params) == count
-                and not event.get("body")
-                and not _repeated(event.get("multiValueQueryStringParameters"))
-            ):
+            # Fast path: exactly the features, each "0" or "1", none repeated.
+            if len(params) == count and not _repeated(event.get("multiValueQueryStringParameters")):
                 return values
         return strict(event)
 
@@ -198,12 +195,7 @@ def _strict_parser(inputs: Sequence) -> Parse:
             )
         body = event.get("body")
         multi: object = {}
-        if body is not None and body != "":
-            if params:
-                raise InvalidInput(
-                    "give the features in the query string or in the body, not both",
-                    {str(name)[:64]: "is in the query string, and a body is given" for name in params},
-                )
+        if not params and body is not None and body != "":
             fields = _body_fields(body, event.get("isBase64Encoded"))
             where = "the body's fields"
         else:

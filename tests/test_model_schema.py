@@ -118,6 +118,13 @@ def test_a_query_string_and_a_json_body_give_the_same_values():
     assert parse_mixed({"body": {"size": 1.5, "weight": 2, "color": "red"}}) == [1.5, 2.0, "red"]  # direct
 
 
+def test_with_a_query_string_the_body_is_ignored():
+    query = {"size": "1.5", "weight": "2", "color": "red"}
+    for method in ("GET", "POST"):
+        event = {"httpMethod": method, "queryStringParameters": query, "body": "not JSON"}
+        assert parse_mixed(event) == [1.5, 2.0, "red"]
+
+
 def test_a_nullable_input_may_be_missing_and_becomes_nan():
     empty = parse_mixed({"queryStringParameters": {"size": "", "weight": "2", "color": "red"}})
     null = parse_mixed({"body": json.dumps({"size": None, "weight": 2, "color": "red"})})
@@ -154,18 +161,25 @@ def test_every_bad_field_is_named_in_one_answer():
         ({"httpMethod": "POST", "body": "{not json"}, "body"),
         ({"httpMethod": "POST", "body": "[1, 2]"}, "body"),
         ({"httpMethod": "POST", "body": "%%%", "isBase64Encoded": True}, "body"),
-        ({"queryStringParameters": {"size": "1"}, "body": "{}"}, "size"),
+        ({"queryStringParameters": {"size": "1"}, "body": "{}"}, "weight"),
     ],
 )
 def test_a_body_that_is_not_a_json_object_is_a_400(event, field):
     assert field in details(event)
 
 
-def test_the_fast_path_is_only_for_all_number_inputs_and_refuses_a_body_beside_the_query():
+def test_the_fast_path_and_the_strict_one_agree():
     parse = make_parser([InputSpec("a"), InputSpec("b")])
-    assert parse({"queryStringParameters": {"a": "1", "b": "0"}}) == [1.0, 0.0]
+    assert parse({"queryStringParameters": {"a": "1", "b": "0"}}) == [1.0, 0.0]  # fast
+    assert parse({"queryStringParameters": {"a": "1", "b": "0.0"}}) == [1.0, 0.0]  # strict
+    assert parse({"body": '{"a": 1, "b": 0}'}) == [1.0, 0.0]
     with pytest.raises(InvalidInput):
-        parse({"queryStringParameters": {"a": "1", "b": "0"}, "body": '{"a": 1}'})
+        parse(
+            {
+                "queryStringParameters": {"a": "1", "b": "0"},
+                "multiValueQueryStringParameters": {"a": ["1", "0"]},
+            }
+        )
 
 
 # ---- the handler, in process ------------------------------------------------------------------
