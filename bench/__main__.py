@@ -18,7 +18,9 @@ import sys
 from pathlib import Path
 
 from bench.cli import positive_float
+from bench.functions import FunctionsError, chosen
 from bench.pipeline import PipelineConfig, Plan, default_run_dir, run
+from bench.requests import RequestsFileError, read_requests
 from handler.local import cpulatency
 
 
@@ -34,6 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--target-ms", type=positive_float, default=1.0, help="p99 target (default 1 ms)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: under a minute")
     parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="measure the functions of this emulator configuration (docs/requests.md); nothing is trained",
+    )
+    parser.add_argument(
+        "--requests", type=Path, metavar="FILE", help="the requests every stage sends (docs/requests.md)"
+    )
+    parser.add_argument("--functions", help="with --config: only these functions (comma-separated)")
+    parser.add_argument(
         "--low-latency",
         action="store_true",
         help="the emulator holds a 0 µs CPU latency limit (handler.serve --low-latency; needs root)",
@@ -47,12 +59,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.low_latency and not os.access(cpulatency.DEVICE, os.W_OK):
         parser.error(f"--low-latency: {cpulatency.DEVICE} is not writable here (needs root)")
     plan = Plan.quick(args.target_ms) if args.quick else Plan.default(args.target_ms)
+    if args.config is not None and args.data:
+        parser.error("--data trains the tutorial's model; with --config nothing is trained")
+    if args.functions and args.config is None:
+        parser.error("--functions needs --config (the tutorial's run measures its two functions)")
+    functions = PipelineConfig.functions
+    try:
+        if args.config is not None:
+            wanted = (
+                [name.strip() for name in args.functions.split(",") if name.strip()]
+                if args.functions
+                else None
+            )
+            functions = chosen(args.config.resolve(), wanted)
+            plan = plan.for_functions()
+        if args.requests is not None:
+            read_requests(args.requests)
+    except (FunctionsError, RequestsFileError) as exc:
+        print(f"python -m bench: {exc}", file=sys.stderr)
+        return 2
     config = PipelineConfig(
         models=args.models.resolve(),
         data=args.data,
         run_dir=(args.out or default_run_dir()).resolve(),
         plan=plan,
         low_latency=args.low_latency,
+        functions=functions,
+        emulator_config=args.config.resolve() if args.config is not None else None,
+        requests=args.requests.resolve() if args.requests is not None else None,
     )
     return run(config)
 

@@ -51,8 +51,9 @@ import psutil
 
 from bench.cli import positive_int
 from bench.latency import LatencyRecorder
+from bench.machine import collect_metadata
 from bench.process import line_with, running_emulator, start
-from bench.results import Metadata, cpu_idle_phrase, utc_stamp, write_json_atomic
+from bench.results import cpu_idle_phrase, utc_stamp, write_json_atomic
 from bench.results.emulatorcost import CostRound, EmulatorCostRun, TargetCost
 from bench.stats import summarize
 from bench.target import resource_model
@@ -266,7 +267,7 @@ def measure(config: CostConfig, work_dir: Path) -> EmulatorCostRun:
         "resource_model": config.resource_model,
     }
     return EmulatorCostRun(
-        metadata=Metadata.collect(options, resource_model=model),
+        metadata=collect_metadata(options, resource_model=model),
         function=config.function,
         memory_mb=config.memory_mb,
         rounds=config.rounds,

@@ -12,6 +12,10 @@ the handler. ``--runs N`` repeats the warm measurement N times, each on a new co
 its own warm-up (pyperf's habit): the merged histogram gives the percentiles, and the spread of
 the runs' p50 says whether the machine was steady enough to trust them. The machine's CPU idle
 regime (``handler.local.cpulatency``) is printed and recorded: on a VM it moves these figures 2x.
+``--requests FILE`` (a requests file, ``docs/requests.md``): each request is a line drawn by
+weight (seeded), sent with its method, query, headers and body to the URL's path (the
+function's, e.g. ``/staging/sleepy``); an ``event`` line is refused (this tool speaks HTTP).
+``--requests N`` (a whole number) is still the count, as ``--count N``.
 Not measured here: throughput under
 concurrency (the Locust harness does that); the client's own http.client time is inside the
 end-to-end figure and not separated out.
@@ -24,12 +28,15 @@ import http.client
 import sys
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.cli import positive_int
 from bench.coldstart.forcing import force_cold_start
 from bench.latency import LatencyRecorder
-from bench.results import EndpointRun, Metadata, cpu_idle_phrase, utc_stamp, write_json_atomic
+from bench.machine import collect_metadata
+from bench.requests import RequestsFileError, Sampler, http_request, read_requests
+from bench.results import EndpointRun, cpu_idle_phrase, utc_stamp, write_json_atomic
 from bench.results.kinds import EndpointCold, EndpointWarm, EndpointWarmRun
 from bench.servertiming import duration_ns, parse_server_timing
 from bench.stats import summarize
@@ -47,6 +54,22 @@ class EndpointConfig:
     results: str | None
     pause_ms: float = 0.0
     runs: int = 1
+    requests_file: str | None = None  # --requests FILE: the lines sent (bench.requests)
+
+
+def _requests(config: EndpointConfig) -> Callable[[], tuple[str, str, dict, bytes | None]] | None:
+    """Each timed request's (method, path, headers, body), drawn from ``--requests FILE``."""
+    if config.requests_file is None:
+        return None
+    requests = read_requests(config.requests_file)
+    sampler = Sampler(requests, seed=0)
+    function_path = urllib.parse.urlsplit(config.url).path
+
+    def draw() -> tuple[str, str, dict, bytes | None]:
+        request = http_request(sampler.draw(), function_path)
+        return request.method, request.path, dict(request.headers), request.body or None
+
+    return draw
 
 
 def _connection(url: str) -> tuple[http.client.HTTPConnection, str]:
@@ -58,9 +81,14 @@ def _connection(url: str) -> tuple[http.client.HTTPConnection, str]:
     return factory(parts.hostname, parts.port, timeout=30), path
 
 
-def _get(connection: http.client.HTTPConnection, path: str) -> tuple[int, int, str | None]:
+def _get(
+    connection: http.client.HTTPConnection, path: str, line: tuple[str, str, dict, bytes | None] | None = None
+) -> tuple[int, int, str | None]:
+    method, headers, body = "GET", {}, None
+    if line is not None:
+        method, path, headers, body = line
     started = time.perf_counter_ns()
-    connection.request("GET", path)
+    connection.request(method, path, body, headers)
     response = connection.getresponse()
     response.read()
     return response.status, time.perf_counter_ns() - started, response.getheader("Server-Timing")
@@ -69,13 +97,15 @@ def _get(connection: http.client.HTTPConnection, path: str) -> tuple[int, int, s
 def _warm_run(config: EndpointConfig, statuses: dict[str, int]) -> tuple[LatencyRecorder, ...]:
     """One run: a new connection, ``warmup`` untimed requests, then ``requests`` timed ones."""
     connection, path = _connection(config.url)
+    draw = _requests(config)
     for _ in range(config.warmup):
-        _get(connection, path)
+        _get(connection, path, draw() if draw else None)
     e2e, in_handler, overhead = LatencyRecorder(), LatencyRecorder(), LatencyRecorder()
     for _ in range(config.requests):
         if config.pause_ms:  # think time: the whole path goes idle between requests
             time.sleep(config.pause_ms / 1_000)
-        status, elapsed_ns, timing = _get(connection, path)
+        line = draw() if draw else None  # drawn before the clock starts
+        status, elapsed_ns, timing = _get(connection, path, line)
         statuses[str(status)] = statuses.get(str(status), 0) + 1
         e2e.record_ns(elapsed_ns)
         handler_ns = duration_ns(parse_server_timing(timing), "handler")
@@ -112,10 +142,11 @@ def measure_cold(config: EndpointConfig) -> EndpointCold:
 
     client = aws_client("lambda", config.lambda_endpoint)
     cold = LatencyRecorder()
+    draw = _requests(config)
     for trial in range(config.cold_trials):
         force_cold_start(client, config.function, f"{time.time_ns()}-{trial}")
         connection, path = _connection(config.url)
-        _, elapsed_ns, _ = _get(connection, path)
+        _, elapsed_ns, _ = _get(connection, path, draw() if draw else None)
         connection.close()
         cold.record_ns(elapsed_ns)
     return EndpointCold(first_request_us=cold.series())
@@ -124,7 +155,12 @@ def measure_cold(config: EndpointConfig) -> EndpointCold:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.endpoint", description=__doc__)
     parser.add_argument("url", help="e.g. http://127.0.0.1:3000/staging/logit-lean?G1=1&...")
-    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument(
+        "--requests",
+        metavar="FILE|N",
+        help="a requests file (docs/requests.md), its lines drawn by weight; a whole number: --count",
+    )
+    parser.add_argument("--count", type=int, default=None, help="timed requests per run (default 10000)")
     parser.add_argument("--warmup", type=int, default=1_000)
     parser.add_argument("--cold-trials", type=int, default=0)
     parser.add_argument("--function", help="Lambda function name (cold trials)")
@@ -142,15 +178,26 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.requests < 1 or args.warmup < 0 or args.cold_trials < 0 or not 0 <= args.pause_ms <= 60_000:
-        parser.error("--requests must be >= 1, --warmup and --cold-trials >= 0, --pause-ms in [0, 60000]")
+    requests_file = None
+    if args.requests is not None and args.requests.isdigit():  # the count, as before --requests FILE
+        args.count = args.count if args.count is not None else int(args.requests)
+    elif args.requests is not None:
+        requests_file = args.requests
+        try:
+            read_requests(requests_file).require_http("python -m bench.endpoint")
+        except RequestsFileError as exc:
+            print(f"python -m bench.endpoint: {exc}", file=sys.stderr)
+            return 2
+    args.count = 10_000 if args.count is None else args.count
+    if args.count < 1 or args.warmup < 0 or args.cold_trials < 0 or not 0 <= args.pause_ms <= 60_000:
+        parser.error("--count must be >= 1, --warmup and --cold-trials >= 0, --pause-ms in [0, 60000]")
     parts = urllib.parse.urlsplit(args.url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         parser.error(f"not an http(s) URL: {args.url!r}")
     function = args.function or parts.path.rstrip("/").rsplit("/", 1)[-1]
     config = EndpointConfig(
         url=args.url,
-        requests=args.requests,
+        requests=args.count,
         warmup=args.warmup,
         cold_trials=args.cold_trials,
         function=function,
@@ -158,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         results=args.results,
         pause_ms=args.pause_ms,
         runs=args.runs,
+        requests_file=requests_file,
     )
     try:
         warm = measure_warm(config)
@@ -166,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {config.url}: {exc}", file=sys.stderr)
         return 1
     document = EndpointRun(
-        metadata=Metadata.collect(vars(args), resource_model=resource_model(config.url)), warm=warm, cold=cold
+        metadata=collect_metadata(vars(args), resource_model=resource_model(config.url)), warm=warm, cold=cold
     )
     path = config.results or f"results/endpoint-{utc_stamp()}.json"
     write_json_atomic(path, document)

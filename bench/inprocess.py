@@ -24,7 +24,8 @@ from pathlib import Path
 
 from bench.cli import positive_int
 from bench.latency import LatencyRecorder
-from bench.results import InprocessRun, Metadata, utc_stamp, write_json_atomic
+from bench.machine import collect_metadata
+from bench.results import InprocessRun, utc_stamp, write_json_atomic
 from bench.results.kinds import InprocessVariant
 from bench.servertiming import duration_ns, parse_server_timing
 from bench.target import IN_PROCESS
@@ -113,7 +114,7 @@ def measure(config: InprocessConfig) -> InprocessRun:
             for row in rows
         ]
     options = {"calls": config.calls, "warmup": config.warmup, "variants": list(config.variants)}
-    return InprocessRun(metadata=Metadata.collect(options, resource_model=IN_PROCESS), variants=rows)
+    return InprocessRun(metadata=collect_metadata(options, resource_model=IN_PROCESS), variants=rows)
 
 
 def format_table(document: InprocessRun) -> str:

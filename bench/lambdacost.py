@@ -1,4 +1,4 @@
-"""What an invocation costs. Pure arithmetic, no I/O (REPORT lines: ``handler.local.reportline``).
+"""What an invocation costs. Pure arithmetic, no I/O (REPORT lines: ``bench.results.reportline``).
 
 Cost follows AWS Lambda Power Tuning
 (``lambda/utils.js``, ``computePrice``): per invocation ``ceil(billed ms) × price per ms at

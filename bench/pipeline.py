@@ -20,8 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bench.functionrun import cold_start_lines, locust_options, profile_commands
+from bench.functions import load as load_functions
 from bench.load.command import LocustCommand
 from bench.process import ChildError, run_to_completion, running_emulator
+from bench.requests import http_request, read_requests
 from bench.results import ColdstartRun, Document, LocustRun, PowertuneRun, read_document, utc_stamp
 from bench.results.kinds import LocustEndpoint
 from handler.features import TUTORIAL_QUERY
@@ -63,6 +66,11 @@ class Plan:
     def quick(cls, target_ms: float) -> Plan:
         return cls("tutorial,numpy,lean", 2, 200, 0, 4, 50.0, 1, 3, 1.5, target_ms, "", 0, 0)
 
+    def for_functions(self) -> Plan:
+        """A ``--config`` run: cold starts through the emulator even with ``--quick`` (the
+        process-mode profile of a handler is not the variants' comparison)."""
+        return replace(self, endpoint_cold_trials=max(self.endpoint_cold_trials, 2))
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -72,6 +80,10 @@ class PipelineConfig:
     plan: Plan
     functions: tuple[str, ...] = (TUTORIAL_FUNCTION, LEAN_FUNCTION)
     low_latency: bool = False  # the emulator holds a 0 µs CPU latency limit (handler.local.cpulatency)
+    # --config FILE: the emulator's configuration whose functions are measured (nothing trained,
+    # the file used as is); --requests FILE: what every stage sends them (bench.requests)
+    emulator_config: Path | None = None
+    requests: Path | None = None
 
 
 class StageFailed(RuntimeError):
@@ -112,7 +124,13 @@ def run_stage(
 
 
 def warm_up(
-    base_url: str, function: str, requests: int = 3, timeout_s: float = 60, concurrency: int = 1
+    base_url: str,
+    function: str,
+    requests: int = 3,
+    timeout_s: float = 60,
+    concurrency: int = 1,
+    requests_file: Path | None = None,
+    stage: str = STAGE,
 ) -> None:
     """``concurrency`` environments warmed by ``requests`` rounds of that many parallel requests,
     so that the load runs start from warm environments (the cold starts have stages of their
@@ -123,11 +141,16 @@ def warm_up(
 
     started = time.monotonic()
     print(f"  warm-up {function} ({concurrency} environments) …", end="", flush=True)
-    url = f"{base_url}/{STAGE}/{function}?{urllib.parse.urlencode(TUTORIAL_QUERY)}"
+    url = f"{base_url}/{stage}/{function}?{urllib.parse.urlencode(TUTORIAL_QUERY)}"
+    request: urllib.request.Request | str = url
+    if requests_file is not None:  # the file's first line
+        line = http_request(read_requests(requests_file).lines[0], f"{stage}/{function}")
+        url = f"{base_url}{line.path}"
+        request = urllib.request.Request(url, line.body or None, dict(line.headers), method=line.method)
 
     def one(_: int) -> None:
         try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
                 response.read()
         except (OSError, urllib.error.HTTPError) as exc:
             raise StageFailed(f"warm-up {function}: {url}: {exc}") from exc
@@ -138,6 +161,11 @@ def warm_up(
     print(f" {time.monotonic() - started:.1f} s")
 
 
+def stage_of(config: PipelineConfig) -> str:
+    """The API's stage: ``--config``'s, else the default configuration's."""
+    return load_functions(config.emulator_config).stage if config.emulator_config is not None else STAGE
+
+
 def _python(*args: str) -> list[str]:
     return [sys.executable, *args]
 
@@ -146,7 +174,7 @@ def _locust(config: PipelineConfig, host: str, function: str, scenario: str) -> 
     plan = config.plan
     results = config.run_dir / f"locust-{function}-{scenario}.json"
     run = LocustCommand(
-        host, (f"{STAGE}/{function}",), results, target_ms=plan.target_ms, models=config.models
+        host, (f"{stage_of(config)}/{function}",), results, target_ms=plan.target_ms, models=config.models
     )
     if scenario == "steady":
         run = replace(
@@ -157,6 +185,8 @@ def _locust(config: PipelineConfig, host: str, function: str, scenario: str) -> 
         run = replace(
             run, users=1, spawn_rate=1, scenario="step", steps=plan.step_steps, step_time_s=plan.step_time_s
         )
+    if config.requests is not None:
+        run = replace(run, extra=(*run.extra, *locust_options(config, function)))
     log = results.with_suffix(".log")
     run_stage(f"locust {scenario} {function}", run.argv(), log, LOCUST_OK, writes=results)
     return results
@@ -170,19 +200,48 @@ def _powertune(config: PipelineConfig, base_url: str) -> Path:
     command += ["--functions", ",".join(config.functions), "--memory", plan.powertune_memory]
     command += ["--cold-trials", str(plan.powertune_cold_trials), "--warm", str(plan.powertune_warm)]
     command += ["--target-ms", f"{plan.target_ms:g}", "--results", str(results)]
+    command += _with_files(config)
     run_stage("power tuning", command, results.with_suffix(".log"), VERDICT_OK, writes=results)
     return results
+
+
+def _with_files(config: PipelineConfig) -> list[str]:
+    """``--config``/``--requests`` for a stage that takes both."""
+    files = ["--config", str(config.emulator_config)] if config.emulator_config is not None else []
+    return files + (["--requests", str(config.requests)] if config.requests is not None else [])
+
+
+def _coldstart_functions(config: PipelineConfig) -> list[Path]:
+    """``--config``: each function's handler profiled in fresh processes."""
+    produced = []
+    for stage, command, results in profile_commands(config):
+        run_stage(stage, command, results.with_suffix(".log"), VERDICT_OK, writes=results)
+        produced.append(results)
+    return produced
+
+
+def _fidelity(config: PipelineConfig) -> Path | None:
+    """``python -m bench.fidelity --quick`` (about 25 s, emulators of its own); prints its one line
+    (``fidelity: N/M within tolerance; ...``). None when it could not run (no CPU share here)."""
+    results = config.run_dir / "fidelity.json"
+    log = results.with_suffix(".log")
+    command = _python("-m", "bench.fidelity", "--quick", "--results", str(results))
+    code = run_stage("fidelity (--quick)", command, log, (0, 1, 2), timeout_s=120)
+    document = _load(results) if code != 2 else None
+    print(f"  {document.summary}" if document is not None else f"  fidelity: not run (log: {log})")
+    return results if document is not None else None
 
 
 def execute(config: PipelineConfig) -> list[Path]:
     """Every stage in order; returns the results files the report is built from."""
     plan, run_dir = config.plan, config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
+    if config.emulator_config is not None:
+        return _execute_stages(config, _coldstart_functions(config))
     train = _python("-m", "training", "--out", str(config.models)) + (
         ["--data", config.data] if config.data else []
     )
     run_stage("train", train, run_dir / "train.log")
-    produced: list[Path] = []
     coldstart = run_dir / "coldstart.json"
     command = _python("-m", "bench.coldstart", "--variants", plan.coldstart_variants, "--no-progress")
     command += ["--trials", str(plan.coldstart_trials), "--warm", str(plan.coldstart_warm)]
@@ -197,9 +256,18 @@ def execute(config: PipelineConfig) -> list[Path]:
     run_stage(
         "cold-start profile (process mode)", command, run_dir / "coldstart.log", VERDICT_OK, writes=coldstart
     )
-    produced.append(coldstart)
-    extra = ("--low-latency",) if config.low_latency else ()
-    with running_emulator(config.models, run_dir, *extra) as emulator:
+    return _execute_stages(config, [coldstart])
+
+
+def _execute_stages(config: PipelineConfig, produced: list[Path]) -> list[Path]:
+    """The emulator's stages (cold starts through it, Locust, power tuning), then the report."""
+    plan, run_dir = config.plan, config.run_dir
+    extra: tuple[str, ...] = ("--low-latency",) if config.low_latency else ()
+    models: Path | None = config.models
+    if config.emulator_config is not None:  # the file as is: its own MODEL_URIs, only these functions
+        extra += ("--config", str(config.emulator_config), "--functions", ",".join(config.functions))
+        models = None
+    with running_emulator(models, run_dir, *extra) as emulator:
         held = " (CPU latency limit 0 µs held: idle CPUs poll)" if config.low_latency else ""
         print(f"  emulator on {emulator.base_url}{held}")
         for function in config.functions if plan.endpoint_cold_trials else ():
@@ -208,18 +276,25 @@ def execute(config: PipelineConfig) -> list[Path]:
                 "-m", "bench.coldstart", "--endpoint", emulator.base_url, "--function", function
             )
             command += ["--trials", str(plan.endpoint_cold_trials), "--warm", "100", "--no-progress"]
-            command += ["--results", str(results)]
+            command += ["--results", str(results), *_with_files(config)]
             log = results.with_suffix(".log")
             stage = f"cold starts through the emulator {function}"
             run_stage(stage, command, log, VERDICT_OK, writes=results)
             produced.append(results)
         for function in config.functions:
-            warm_up(emulator.base_url, function, concurrency=plan.warm_environments)
+            warm_up(
+                emulator.base_url,
+                function,
+                concurrency=plan.warm_environments,
+                requests_file=config.requests,
+                stage=stage_of(config),
+            )
             produced.append(_locust(config, emulator.base_url, function, "steady"))
         for function in config.functions:
             produced.append(_locust(config, emulator.base_url, function, "step"))
         if plan.powertune_memory:
             produced.append(_powertune(config, emulator.base_url))
+    produced += [path for path in [_fidelity(config)] if path is not None]
     report_dir = run_dir / "report"
     command = _python("-m", "reports", *map(str, produced), "-o", str(report_dir))
     run_stage("report", command, run_dir / "report.log")
@@ -243,9 +318,11 @@ def summary(config: PipelineConfig, produced: list[Path]) -> str:
         document = documents.get(f"locust-{function}-steady.json")
         if not isinstance(document, LocustRun):
             continue
-        name = f"{STAGE}/{function}"
+        name = f"{stage_of(config)}/{function}"
         steady[function] = document.endpoints[name]
         lines.append(f"  {document.headline(name)}")
+    if config.emulator_config is not None:
+        lines += cold_start_lines(config.functions, documents)
     coldstart = documents.get("coldstart.json")
     rows = {row.name: row for row in coldstart.variants} if isinstance(coldstart, ColdstartRun) else {}
     if "tutorial" in rows and "lean" in rows:

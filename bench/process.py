@@ -14,11 +14,17 @@ manager: leaving the ``with`` stops it.
 2. if the child is still running: SIGINT, then wait up to ``grace_s`` (default 15 s). Every
    command started here stops cleanly on SIGINT (``handler.serve`` drains, then stops its
    environments; Locust and our CLIs write what they have and exit; moto and the truth
-   server close their sockets). Still running after the grace (a child that ignores SIGINT,
-   as a shell's background job may): SIGKILL, and wait;
+   server close their sockets). Still running after the grace (a child that ignores SIGINT
+   itself): SIGKILL, and wait;
 3. every listed descendant gets ``LEFTOVER_WAIT_S`` (5 s) to exit on its own; any still alive
    then is SIGKILLed by PID and reaped, and returned, so that a caller can assert that none
    outlived the child.
+
+A job a shell starts in the background (``nohup ... &``, ``&`` in a script) starts with SIGINT
+ignored, and an ignored signal stays ignored across ``fork`` and ``exec`` ("signals set to be
+ignored remain ignored", POSIX ``exec``; Python then installs no KeyboardInterrupt handler).
+So when this process ignores SIGINT, every child gets SIGINT's default action back before it
+execs (:func:`sigint_default_for_children`) and stops on step 2 as it would in the foreground.
 
 Nothing is signalled by name or by process group; calling ``stop`` again does nothing. The
 emulator (:func:`start_emulator`, :func:`running_emulator`) is a child like any other, ready
@@ -35,6 +41,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -144,6 +151,32 @@ class Child:
         self.stop()
 
 
+def _sigint_default() -> None:  # pragma: no cover - runs in the child between fork and exec
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def sigint_default_for_children() -> Iterator[Callable[[], None] | None]:
+    """Around a spawn: children get SIGINT's default action even if this process ignores it.
+
+    Not ignored: nothing to do (yields None). Ignored, in the main thread: SIGINT is caught
+    (``default_int_handler``) for the spawn, and a caught signal is reset to its default by
+    ``exec`` (POSIX), so the child starts as from a terminal, at vfork's speed (yields None;
+    a SIGINT meanwhile would raise KeyboardInterrupt here, as in the foreground). In another
+    thread, where handlers cannot be set: yields a ``preexec_fn`` that resets it in the child
+    (a fork instead of a vfork: ~8 ms a spawn on a loaded 2-core host)."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield None
+    elif threading.current_thread() is not threading.main_thread():
+        yield _sigint_default
+    else:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            yield None
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8", errors="replace")
@@ -177,15 +210,17 @@ def start(
         errors = (
             subprocess.STDOUT if stderr is None else files.enter_context(open(stderr, "w", encoding="utf-8"))
         )
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            stdout=sink,
-            stderr=errors,
-            stdin=subprocess.DEVNULL,
-            env=None if env is None else {**os.environ, **env},
-            start_new_session=new_session,
-        )
+        with sigint_default_for_children() as preexec:
+            process = subprocess.Popen(
+                command,
+                cwd=cwd,
+                stdout=sink,
+                stderr=errors,
+                stdin=subprocess.DEVNULL,
+                env=None if env is None else {**os.environ, **env},
+                start_new_session=new_session,
+                preexec_fn=preexec,
+            )
     child = Child(process, name, output, stderr)
     if ready is None:
         return child
@@ -256,6 +291,7 @@ def url_answers(url: str, timeout_s: float = 2.0) -> Ready:
 
 # The emulator (python -m handler.serve) ------------------------------------------------------
 
+SUPERVISOR_MODULE = "handler.local.supervisor"
 EMULATOR_URL = re.compile(r"^emulator: .* Lambda API on (http://\S+)$", re.MULTILINE)
 
 
@@ -276,12 +312,20 @@ class EmulatorProcess:
         return f"{self.base_url}/{stage}/{function}" + (f"?{query}" if query else "")
 
     def children(self) -> list[psutil.Process]:
-        """Its environment processes (and anything else it started), now."""
-        return self.child.descendants()
+        """Its environment processes (and anything they started), now: every descendant but
+        its supervisor (``handler.local.supervisor``, which ``stop`` still waits for)."""
+        return [process for process in self.child.descendants() if not _is_supervisor(process)]
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> list[psutil.Process]:
         """The signal policy; returns what outlived the emulator (none, if it drained as it must)."""
         return self.child.stop(grace_s)
+
+
+def _is_supervisor(process: psutil.Process) -> bool:
+    try:
+        return SUPERVISOR_MODULE in process.cmdline()
+    except psutil.Error:
+        return False
 
 
 def _emulator_ready(child: Child) -> str | None:

@@ -1,8 +1,8 @@
 """Installed package versions, for the records that say what produced a result.
 
 Standard library only and shared from here, the one layer every part of the project may
-import: the training manifest (``training.export``) and the results metadata
-(``bench.results.metadata``) both record versions with it.
+import: the training manifest (``training.export``) and the results metadata (collected by
+``bench.machine``) both record versions with it.
 """
 
 from __future__ import annotations

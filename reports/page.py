@@ -17,6 +17,7 @@ from pathlib import Path
 from bench.results import cpu_idle_phrase as describe_phrase
 from bench.results.metadata import resource_model_phrase
 from reports.emulatorcost import emulator_cost_section
+from reports.fidelity import fidelity_section
 from reports.powertune import powertune_section
 from reports.runs import Ratio, Run, locust_e2e, locust_series, of_kind, verdicts
 
@@ -370,6 +371,7 @@ def render(runs: list[Run], charts: list[tuple[str, Path]], found: list[Ratio]) 
         inprocess_section(runs),
         endpoint_section(runs),
         emulator_cost_section(runs),
+        fidelity_section(runs),
         harness_section(runs),
         ratio_section(found),
         charts_section(charts),

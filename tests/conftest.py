@@ -6,7 +6,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import boto3
 import pytest
@@ -16,6 +19,7 @@ from bench import process
 from bench.process import Child, EmulatorProcess, run_to_completion
 from handler.features import TUTORIAL_QUERY  # noqa: F401  (re-exported for the tests)
 
+T = TypeVar("T")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "games-expand.csv"
 
@@ -127,6 +131,20 @@ def emulator(models_dir, tmp_path_factory):
         yield running
     finally:
         assert running.stop() == [], "environment processes outlived the emulator"
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, poll_s: float = 0.02) -> T:
+    """Poll ``predicate`` until it returns something truthy, and return that; fail the test,
+    naming ``what`` was awaited, if ``timeout`` seconds pass first. Tests wait for the thing
+    itself (a file, a figure, a process), never a fixed time that a busy machine outruns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout:g} s for {what}", pytrace=False)
+        time.sleep(poll_s)
 
 
 def free_port() -> int:

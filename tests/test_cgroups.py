@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from handler.local import cgroups
+from tests.conftest import wait_for
 
 REQUIRE = os.environ.get("REQUIRE_CGROUPS") == "1"
 ROOT = "lambda-emulator-test"  # not the emulator's own root: remove_stale here touches only tests
@@ -223,8 +224,7 @@ def test_frozen_group_does_not_run_until_thawed(backend, processes, tmp_path):
     time.sleep(0.3)
     assert count() == frozen_at
     group.thaw()
-    time.sleep(0.05)
-    assert count() > frozen_at
+    wait_for(lambda: count() > frozen_at, 10, "the thawed counter to move")
 
 
 def test_remove_stale_kills_and_removes_a_dead_emulators_groups(backend, processes):

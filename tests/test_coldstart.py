@@ -21,6 +21,7 @@ from bench.coldstart.process import add_ratios, summarize_variant
 from bench.coldstart.profiler import build_parser, format_table, parse_config
 from bench.lambdacost import cost_per_million, invocation_cost
 from bench.latency import LatencyRecorder
+from bench.reportline import parse_report
 from bench.results import ResultsError, read_document
 from bench.results.coldstart import (
     ColdstartCloudwatchRun,
@@ -32,8 +33,9 @@ from bench.results.coldstart import (
     ProcessTrial,
 )
 from bench.results.metadata import Metadata
+from bench.results.reportline import ReportLine
 from bench.stats import summarize
-from handler.local.reportline import ReportLine
+from handler.local.reportline import format_report
 from tests.conftest import PROJECT_ROOT, run_module
 
 GOLDEN = PROJECT_ROOT / "tests" / "golden"
@@ -69,14 +71,14 @@ def _config(**changes) -> ColdstartConfig:
 
 
 def test_report_lines_with_and_without_init_duration():
-    cold = ReportLine.parse(REPORT_COLD)
+    cold = parse_report(REPORT_COLD)
     assert cold is not None and cold.init_duration_ms == 318.07 and cold.billed_duration_ms == 321
     assert cold.duration_ms == 2.51 and cold.memory_size_mb == 128 and cold.max_memory_used_mb == 41
-    assert cold.format() == REPORT_COLD  # the emulator writes what AWS writes
-    warm = ReportLine.parse(REPORT_WARM)
+    assert format_report(cold) == REPORT_COLD  # the emulator writes what AWS writes
+    warm = parse_report(REPORT_WARM)
     assert warm is not None and warm.init_duration_ms is None and warm.memory_size_mb == 256
     assert warm.request_id == "1" and warm.status is None
-    assert ReportLine.parse("START RequestId: x\n") is None
+    assert parse_report("START RequestId: x\n") is None
 
 
 def test_report_lines_with_a_status_round_trip():
@@ -85,11 +87,11 @@ def test_report_lines_with_a_status_round_trip():
         "REPORT RequestId: 276ff3b9\tDuration: 10935.70 ms\tBilled Duration: 10936 ms\t"
         "Memory Size: 1024 MB\tMax Memory Used: 1024 MB\tStatus: error\tError Type: Runtime.OutOfMemory"
     )
-    parsed = ReportLine.parse(line)
+    parsed = parse_report(line)
     assert parsed is not None and parsed.status == "error" and parsed.error_type == "Runtime.OutOfMemory"
-    assert parsed.format() == line
+    assert format_report(parsed) == line
     timeout = ReportLine.measured("r", 3000.0, 128, 60, init_duration_ms=516.31, status="timeout")
-    assert timeout.billed_duration_ms == 3517 and timeout.format().endswith(
+    assert timeout.billed_duration_ms == 3517 and format_report(timeout).endswith(
         "Init Duration: 516.31 ms\tStatus: timeout"
     )
 
@@ -251,7 +253,7 @@ class FakeLambda:
         self.calls.append(f"invoke {LogType or ''}".strip())
         answer = {"Payload": io.BytesIO(b"{}")}
         if LogType == "Tail":
-            answer["LogResult"] = base64.b64encode(next(self.reports).format().encode()).decode()
+            answer["LogResult"] = base64.b64encode(format_report(next(self.reports)).encode()).decode()
         return answer
 
 
@@ -431,17 +433,23 @@ def test_endpoint_mode_forces_a_cold_start_every_trial(emulator, tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_keeps_the_complete_rounds_marked_partial(models_dir, tmp_path):
+    import re
     import signal
     import sys
-    import time
 
     from bench.process import start
+    from tests.conftest import wait_for
 
     results = tmp_path / "partial.json"
     command = [sys.executable, "-m", "bench.coldstart", "--variants", "lean,json-numpy", "--trials", "500"]
-    command += ["--warm", "10", "--models", str(models_dir), "--results", str(results), "--no-progress"]
+    command += ["--warm", "10", "--models", str(models_dir), "--results", str(results), "--progress"]
+
+    def trials_done() -> int:  # the progress line on stderr: "[##...] 7/1000 lean"
+        counts = re.findall(r"\] (\d+)/1000 ", (tmp_path / "stderr").read_text())
+        return max(map(int, counts), default=0)
+
     with start(command, tmp_path / "stdout", stderr=tmp_path / "stderr") as process:
-        time.sleep(3.0)  # a few rounds of two ~50 ms trials
+        wait_for(lambda: trials_done() >= 6, 120, "three rounds of two cold-start trials")
         process.process.send_signal(signal.SIGTERM)  # the signal under test, not the stop policy
         process.wait(30)
     stderr = (tmp_path / "stderr").read_text()

@@ -2,7 +2,6 @@
 
 import base64
 import json
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +13,7 @@ import psutil
 import pytest
 
 from handler.local.pool import THROTTLE_REASON
-from tests.conftest import PROJECT_ROOT, TUTORIAL_QUERY, lambda_client, start_emulator
+from tests.conftest import PROJECT_ROOT, TUTORIAL_QUERY, lambda_client, start_emulator, wait_for
 
 pytestmark = pytest.mark.slow  # every test runs the emulator (or its CLI) as a real process
 
@@ -168,7 +167,8 @@ def test_a_lambda_throttle_through_the_gateway_is_api_gateways_500_marked_as_a_t
         url = running.url("one-at-a-time", "x=1")  # reserved_concurrency 1, each request sleeps 1 s
         with ThreadPoolExecutor(max_workers=2) as pool:
             first = pool.submit(get, url)
-            time.sleep(0.3)  # the first holds the only environment (its init, then its 1 s sleep)
+            # the first holds the only environment (its init, then its 1 s sleep) once it runs
+            wait_for(running.children, 10, "the first request's environment process")
             throttled = get(url)
             ok = first.result()
     finally:

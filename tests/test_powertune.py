@@ -28,8 +28,9 @@ from bench.powertune.strategy import Candidate, balanced, pick, trimmed_mean
 from bench.powertune.sweep import recommend, sweep_function
 from bench.results import read_document
 from bench.results.powertune import PowertuneRun
-from handler.local.reportline import EmulatorLine, ReportLine
-from tests.conftest import AWS_TEST_ENV, PROJECT_ROOT, run_module, start_emulator
+from bench.results.reportline import ReportLine
+from handler.local.reportline import EmulatorLine
+from tests.conftest import AWS_TEST_ENV, PROJECT_ROOT, run_module, start_emulator, wait_for
 
 
 # -- Power Tuning's arithmetic (lambda/utils.js, lambda/analyzer.js), checked by hand -------------
@@ -268,11 +269,10 @@ def test_a_signal_mid_sweep_restores_the_original_configuration(lean_emulator, t
     command += ["--functions", "logit-lean", "--memory", "256,512", "--cold-trials", "2", "--warm", "100000"]
     command += ["--results", str(results)]
     with process.start(command, tmp_path / "out", env=AWS_TEST_ENV, stderr=tmp_path / "err") as child:
-        deadline = time.monotonic() + 30
-        while _memory(client, "logit-lean")[0] == 1024 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: _memory(client, "logit-lean")[0] != 1024, 30, "the sweep's first memory size")
         assert _memory(client, "logit-lean")[0] == 256, child.text()
-        time.sleep(0.5)  # into the cold trials and warm invocations
+        at_256 = "Memory Size: 256 MB"  # into the cold trials: an invocation at the new size
+        wait_for(lambda: at_256 in lean_emulator.log_file.read_text(), 30, "an invocation at 256 MB")
         child.process.send_signal(signum)
         assert child.wait(30) == 130
     assert _memory(client, "logit-lean") == before  # memory and variables (no BENCH_FORCE_COLD)
@@ -331,7 +331,8 @@ def test_the_aws_path_updates_waits_and_restores_on_success_and_interruption(mot
     client = _moto_function(moto_server, "tuned")
     calls = []
 
-    def fake_invoke(_client, function, clock=time.perf_counter_ns):  # moto cannot invoke without Docker
+    # moto cannot invoke without Docker
+    def fake_invoke(_client, function, clock=time.perf_counter_ns, _payload=b""):
         memory, _variables = _memory(client, function)
         calls.append(memory)
         return _call(2.0 if memory < 1024 else 0.5, memory, init_ms=80.0 if len(calls) % 6 == 1 else None)

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
@@ -59,6 +60,34 @@ def test_sigint_ignored_means_sigkill_after_the_grace(tmp_path: Path):
     assert child.returncode == -signal.SIGKILL
     assert 0.3 <= time.monotonic() - started < 5
     assert child.stop() == []  # again: nothing to do
+
+
+@pytest.fixture
+def sigint_ignored():
+    """This process as a shell's background job starts: SIGINT ignored (restored after)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_background_jobs_children_get_sigint_back_and_stop_on_it_at_once(tmp_path: Path, sigint_ignored):
+    code = "import signal, time; print(signal.getsignal(signal.SIGINT).__name__, flush=True); time.sleep(30)"
+    child = process.start(python(code), tmp_path / "out", ready=process.line_with("default_int_handler"))
+    started = time.monotonic()
+    assert child.stop(grace_s=30) == []
+    assert child.returncode == -signal.SIGINT  # KeyboardInterrupt, not the SIGKILL after 30 s
+    assert time.monotonic() - started < 5
+
+
+def test_children_get_sigint_back_without_a_step_in_the_child_from_the_main_thread(sigint_ignored):
+    with process.sigint_default_for_children() as preexec:
+        assert preexec is None  # caught for the spawn: exec resets it; vfork's speed kept
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # ignored again after
+    with ThreadPoolExecutor(1) as other:  # no handler can be set there: a step in the child
+        assert other.submit(lambda: process.sigint_default_for_children().__enter__()).result() is not None
 
 
 @pytest.mark.slow  # ~1 s more: here PID 1 takes that long to reap a killed orphan

@@ -7,13 +7,13 @@ installs Debian's ``chromium`` and sets REQUIRE_CHROMIUM=1, so there the check c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import signal
 import sys
-import time
 
 import psutil
 import pytest
@@ -23,7 +23,7 @@ from bench.process import start
 from bench.results.kinds import StageRow
 from reports.browser import find_chromium
 from reports.charts import cdf_points, knee
-from tests.conftest import run_module
+from tests.conftest import run_module, wait_for
 
 CHART_FILES = (
     "latency_cdf.png",
@@ -183,6 +183,17 @@ def test_pipeline_bad_data_is_exit_2_and_models_are_kept(tmp_path, models_dir):
     assert (models / "manifest.json").read_bytes() == before
 
 
+def environments_running(process) -> list[psutil.Process] | None:
+    """The pipeline's processes once the emulator below it runs an execution environment
+    (``awslambdaric``: the warm-up or a cold-start stage is invoking), else None."""
+    descendants = process.descendants()
+    for child in descendants:
+        with contextlib.suppress(psutil.Error):
+            if "awslambdaric" in child.cmdline():
+                return descendants
+    return None
+
+
 @pytest.mark.slow
 def test_pipeline_stops_everything_on_ctrl_c(tmp_path, models_dir):
     run_dir = tmp_path / "run"
@@ -198,8 +209,8 @@ def test_pipeline_stops_everything_on_ctrl_c(tmp_path, models_dir):
         command, tmp_path / "stdout", stderr=stderr_file, new_session=True, ready=emulator_started,
         ready_timeout_s=120,
     ) as process:  # fmt: skip
-        time.sleep(1.5)  # into the first Locust run
-        descendants = process.descendants()
+        # into the load stages: the emulator and its environments running below the pipeline
+        descendants = wait_for(lambda: environments_running(process), 120, "the emulator's environments")
         assert any("handler.serve" in " ".join(child.cmdline()) for child in descendants)
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         process.wait(60)

@@ -25,11 +25,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bench.reportline import parse_report
 from handler.local import cgroups
 from handler.local.contention import Phase, contention
 from handler.local.ephemeral import TmpRoot
 from handler.local.lifecycle import INIT_CAP, Lifecycle, Timeouts, init_allowance_ns
-from handler.local.reportline import EmulatorLine, ReportLine
+from handler.local.reportline import EmulatorLine
 from tests.conftest import PROJECT_ROOT, lambda_client, start_emulator
 
 REQUIRE = os.environ.get("REQUIRE_CGROUPS") == "1"
@@ -129,17 +130,17 @@ def test_init_timeout_rule_blames_the_host_only_when_it_was_saturated():
 
 def test_tmp_goes_over_slash_tmp_unless_that_would_hide_the_environments_files(tmp_path, monkeypatch):
     # As if this Python lived outside /tmp (a CI clone with its venv under /tmp would make every
-    # environment's tmpfs go to its private TMPDIR instead, by the rule under test).
+    # environment's /tmp go to its private TMPDIR instead, by the rule under test).
     monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
     monkeypatch.setattr(sys, "prefix", "/usr")
     monkeypatch.setattr(sys, "path", ["/usr/lib/python3"])
-    root = TmpRoot(tmpfs=True, base=tmp_path / "lambda-emulator")
+    root = TmpRoot(disk=True, base=tmp_path / "lambda-emulator")
     own = root.for_environment("a", 512, ["/var/task"])  # Lambda's task root: not under /tmp
     hidden = root.for_environment("b", 512, ["/var/task", "/tmp/pytest-models/logit.pkl"])
     assert own.mount_at == b"/tmp" and own.variables() == {}  # Lambda sets no TMPDIR
     assert hidden.mount_at == os.fsencode(hidden.directory)
     assert hidden.variables() == {"TMPDIR": str(hidden.directory)}
-    plain = TmpRoot(tmpfs=False, base=tmp_path / "lambda-emulator").for_environment("c", 512, [])
+    plain = TmpRoot(disk=False, base=tmp_path / "lambda-emulator").for_environment("c", 512, [])
     assert plain.mount_at is None and plain.variables() == {"TMPDIR": str(plain.directory)}
 
 
@@ -235,7 +236,7 @@ def test_over_its_memory_an_invocation_fails_as_on_aws_and_the_next_gets_a_new_e
     assert response["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "Runtime.OutOfMemory"
     assert payload["errorMessage"].endswith("Error: Runtime exited with error: signal: killed")
-    report = ReportLine.parse(log)
+    report = parse_report(log)
     assert (report.status, report.error_type) == ("error", "Runtime.OutOfMemory")
     assert report.max_memory_used_mb == report.memory_size_mb == 128
     assert "\tStatus: error\tError Type: Runtime.OutOfMemory" in log
@@ -255,7 +256,7 @@ def test_cpu_share_follows_memory_and_the_cpu_time_is_reported_beside_it(limited
     for name in ("spin-128", "spin-1769"):
         invoke(limited, name, action="pid")  # cold start out of the way
         _, payload, log = invoke(limited, name, action="spin", loops=1_500_000)
-        figures[name] = (ReportLine.parse(log), EmulatorLine.parse(log), body(payload)["cpu_ms"])
+        figures[name] = (parse_report(log), EmulatorLine.parse(log), body(payload)["cpu_ms"])
     (small, small_cpu, small_work), (large, large_cpu, _) = figures.values()
     assert small.duration_ms >= 5 * large.duration_ms, (small, large)  # 13.8x in theory
     assert (small_cpu.cpu_share_vcpus, large_cpu.cpu_share_vcpus) == (0.072, 1.0)
@@ -292,11 +293,11 @@ def test_tmp_is_private_to_each_environment_and_full_past_its_size(limited):
     assert answers[0]["pid"] != answers[1]["pid"]  # two environments at once
     for answer in answers:
         assert [name for name in answer["files"] if name.startswith("marker-")] == [f"marker-{answer['pid']}"]
-    if model["tmp"] != "tmpfs":
+    if model["tmp"] != "disk":
         assert answers[0]["tmpdir"] != answers[1]["tmpdir"]
         return
     full = json.loads(get(limited.url("tmp", "action=tmp&mb=600"))[2])
-    assert full["errno"] == 28 and 500 <= full["written_mb"] <= 512  # ENOSPC past 512 MB
+    assert full["errno"] == 28 and 512 <= full["written_mb"] <= 520  # ENOSPC past 512 MiB
 
 
 @pytest.mark.slow
@@ -340,11 +341,18 @@ def test_sigterm_removes_every_group(tmp_path):
 
 @pytest.mark.slow
 def test_after_sigkill_the_next_emulator_removes_what_was_left(tmp_path):
+    """The second line of defence: the supervisor (handler.local.supervisor) killed first."""
     need_cgroups()
     text = "freeze = true\n" + function("counter", 512)
     with emulator_with(tmp_path, "killed", text) as killed:
         invoke(killed, "counter", action="counter")
         environments = killed.children()
+        (supervisor,) = [child for child in killed.child.descendants() if child not in environments]
+        supervisor.kill()
+        deadline = time.monotonic() + 10
+        while supervisor.is_running() and supervisor.status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, "the supervisor outlived SIGKILL"
+            time.sleep(0.01)
         killed.process.kill()  # SIGKILL: no clean-up; its frozen environment cannot even die
         killed.process.wait(10)
         assert our_groups(killed.process.pid) and environments

@@ -95,3 +95,22 @@ def test_bad_solver_is_an_argparse_error(tmp_path: Path):
     completed = run_module("training", "--solver", "magic", "--out", str(tmp_path))
     assert completed.returncode == 2
     assert "magic" in completed.stderr
+
+
+def test_the_tutorials_requests_are_whole_training_rows_with_the_models_answers(models_dir: Path):
+    import joblib
+    import pandas as pd
+
+    lines = [json.loads(text) for text in (models_dir / "requests.jsonl").read_text().splitlines()]
+    assert len(lines) == 1000
+    assert all(line["method"] == "GET" and set(line["query"]) == set(FEATURES) for line in lines)
+    assert {value for line in lines for value in line["query"].values()} == {"0", "1"}  # the fast path's
+    model = joblib.load(models_dir / "logit.pkl")
+    rows = pd.DataFrame([{name: float(line["query"][name]) for name in FEATURES} for line in lines])
+    expected = model.predict_proba(rows)[:, 1]
+    assert [line["expected"] for line in lines] == expected.tolist()
+    manifest = json.loads((models_dir / "manifest.json").read_text())
+    assert manifest["requests"] == "requests.jsonl"
+    assert manifest["task"] == {"kind": "binary", "classes": [0, 1], "positive_class": 1}
+    assert manifest["inputs"] == [{"name": name, "type": "number", "nullable": False} for name in FEATURES]
+    assert manifest["memory"]["memory_size_mb"] >= 128 and manifest["memory"]["memory_size_mb"] % 64 == 0

@@ -74,7 +74,7 @@ def synthetic(seed: int = 0, rows: int = SYNTHETIC_ROWS) -> Dataset:
     return Dataset(frame=frame, source=f"synthetic(seed={seed}, rows={rows})", sha256=digest)
 
 
-def _read_bytes(path_or_url: str) -> bytes:
+def read_bytes(path_or_url: str) -> bytes:
     if path_or_url.startswith(URL_SCHEMES):
         try:
             with urllib.request.urlopen(path_or_url, timeout=30) as response:
@@ -114,7 +114,7 @@ def validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 
 def load_csv(path_or_url: str) -> Dataset:
     """Read and validate a CSV with header G1..G10,label from a path or an http(s) URL."""
-    raw = _read_bytes(path_or_url)
+    raw = read_bytes(path_or_url)
     if not raw.strip():
         raise DataError(f"{path_or_url} is empty")
     try:

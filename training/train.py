@@ -9,7 +9,7 @@ model that was trained on the test rows.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sklearn.linear_model import LogisticRegression
@@ -18,6 +18,7 @@ from sklearn.model_selection import train_test_split
 
 from training.data import FEATURES, LABEL, Dataset
 from training.export import write_models
+from training.layout import RequestPlan
 
 HOLDOUT_FRACTION = 0.2
 SOLVERS = ("liblinear", "lbfgs", "newton-cg", "newton-cholesky", "sag", "saga")
@@ -28,6 +29,7 @@ class TrainConfig:
     out_dir: Path
     solver: str = "liblinear"
     seed: int = 0
+    plan: RequestPlan = field(default_factory=RequestPlan)
 
 
 def fit(dataset: Dataset, solver: str) -> LogisticRegression:
@@ -71,4 +73,4 @@ def train(dataset: Dataset, config: TrainConfig) -> dict:
         },
         "metrics": holdout_metrics(dataset, config.solver, config.seed),
     }
-    return write_models(model, config.out_dir, fields)
+    return write_models(model, config.out_dir, fields, dataset.frame, config.plan)

@@ -22,11 +22,12 @@ from pathlib import Path
 
 from bench.lambdacost import cost_per_million
 from bench.latency import LatencyRecorder
+from bench.machine import collect_metadata
+from bench.reportline import parse_report
 from bench.results import Metadata, utc_stamp, write_json_atomic
 from bench.results.coldstart import ColdstartCloudwatchRun, LoggedReport
 from bench.stats import summarize
 from bench.target import AWS
-from handler.local.reportline import ReportLine
 
 _SINCE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
@@ -49,7 +50,7 @@ def fetch_reports(logs, function: str, start_ms: int, end_ms: int) -> list[Logge
     )
     for page in pages:
         for event in page.get("events", []):
-            report = ReportLine.parse(event.get("message", ""))
+            report = parse_report(event.get("message", ""))
             if report is not None:
                 reports.append(LoggedReport(timestamp_ms=event.get("timestamp"), report=report))
     return reports
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     options = {"function": args.function, "since_s": args.since, "start_ms": start_ms, "end_ms": end_ms}
     document = summarize_reports(
-        args.function, reports, start_ms, end_ms, Metadata.collect(options, resource_model=AWS)
+        args.function, reports, start_ms, end_ms, collect_metadata(options, resource_model=AWS)
     )
     results = args.results or Path("results") / f"cloudwatch-{args.function}-{utc_stamp()}.json"
     write_json_atomic(results, document)

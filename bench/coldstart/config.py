@@ -27,6 +27,11 @@ class ColdstartConfig:
     function: str | None = None  # endpoint mode: the Lambda function
     lambda_endpoint: str | None = None  # endpoint mode: the Invoke API (None: AWS)
     limits: Limits = field(default_factory=Limits)  # --max-error-rate (endpoint mode)
+    requests: Path | None = None  # endpoint mode: --requests FILE, each Invoke's event (bench.requests)
+    emulator_config: Path | None = None  # endpoint mode: --config FILE, the API the events are built for
+    handler: str | None = None  # process mode: --handler module.function (any handler)
+    code_dir: Path | None = None  # process mode: --code-dir DIR, the handler's task root
+    handler_env: tuple[tuple[str, str], ...] = ()  # process mode: --env K=V, the handler's variables
 
     def options(self) -> dict:
         """The settings as the results' ``metadata.options`` record them."""
@@ -43,7 +48,18 @@ class ColdstartConfig:
         }
         if self.function is not None:
             options.update(
-                function=self.function, lambda_endpoint=self.lambda_endpoint, limits=asdict(self.limits)
+                function=self.function,
+                lambda_endpoint=self.lambda_endpoint,
+                limits=asdict(self.limits),
+                requests=None if self.requests is None else str(self.requests),
+                emulator_config=None if self.emulator_config is None else str(self.emulator_config),
+            )
+        if self.handler is not None:
+            options.update(
+                handler=self.handler,
+                code_dir=str(self.code_dir),
+                env=dict(self.handler_env),
+                requests=None if self.requests is None else str(self.requests),
             )
         return options
 

@@ -14,6 +14,8 @@ counted (``2xx``; ``function_error`` for an answer with ``X-Amz-Function-Error``
 ``429``, ``5xx`` for an API error; ``connection_error``) and the share of failures is a gate
 of its own (``--max-error-rate``): a failed cold Invoke is not a cold start to time. Not
 measured: the update itself, and how long Lambda takes to retire the old environments.
+Each Invoke's payload: ``--requests FILE``'s lines drawn by weight (``bench.requests``), else
+the tutorial's query.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from bench.coldstart.forcing import force_cold_start
 from bench.coldstart.gates import gates_for
 from bench.lambdacost import cost_per_million
 from bench.latency import LatencyRecorder
+from bench.machine import collect_metadata
+from bench.reportline import parse_report
+from bench.requests import payload_source
 from bench.results import Metadata
 from bench.results.coldstart import ColdstartEndpointRun, EndpointTrial
 from bench.results.gate import judge
@@ -35,7 +40,6 @@ from bench.stats import summarize
 from bench.target import resource_model
 from bench.verdict import error_gate
 from handler.features import TUTORIAL_QUERY
-from handler.local.reportline import ReportLine
 
 PAYLOAD = json.dumps({"queryStringParameters": dict(TUTORIAL_QUERY)}).encode()
 
@@ -53,13 +57,15 @@ def api_outcome(error: Exception) -> str:
     return "5xx" if status else "connection_error"
 
 
-def _invoke(client, function: str, clock: Callable[[], int], **kwargs) -> tuple[str, int, dict | None]:
+def _invoke(
+    client, function: str, clock: Callable[[], int], payload: bytes = PAYLOAD, **kwargs
+) -> tuple[str, int, dict | None]:
     """One Invoke: (outcome, client ns, response); API errors become outcomes, not exceptions."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     started = clock()
     try:
-        response = client.invoke(FunctionName=function, Payload=PAYLOAD, **kwargs)
+        response = client.invoke(FunctionName=function, Payload=payload, **kwargs)
         response["Payload"].read()
     except (BotoCoreError, ClientError) as error:
         return api_outcome(error), clock() - started, None
@@ -78,6 +84,7 @@ def invoke_trials(
     trials, warm = [], LatencyRecorder("us")
     outcomes = dict.fromkeys(OUTCOMES, 0)
     progress = Progress(config.trials, config.progress)
+    payload = payload_source(config.requests, function, PAYLOAD, config.emulator_config)
     for trial in range(config.trials):
         progress.step(function)
         try:
@@ -85,14 +92,14 @@ def invoke_trials(
         except (BotoCoreError, ClientError) as error:  # e.g. no such function: a failed trial
             outcomes[api_outcome(error)] += 1
             continue
-        outcome, first_request_ns, response = _invoke(client, function, clock, LogType="Tail")
+        outcome, first_request_ns, response = _invoke(client, function, clock, payload(), LogType="Tail")
         outcomes[outcome] += 1
         tail = base64.b64decode((response or {}).get("LogResult", "")).decode("utf-8", "replace")
-        report = ReportLine.parse(tail)
+        report = parse_report(tail)
         if outcome == "2xx" and report is not None:
             trials.append(EndpointTrial(first_request_ns=first_request_ns, report=report))
         for _ in range(config.warm):
-            outcome, elapsed_ns, _response = _invoke(client, function, clock)
+            outcome, elapsed_ns, _response = _invoke(client, function, clock, payload())
             outcomes[outcome] += 1
             warm.record_ns(elapsed_ns)
     return trials, warm, outcomes
@@ -159,6 +166,6 @@ def measure_endpoint(config: ColdstartConfig) -> ColdstartEndpointRun:
         trials,
         warm,
         config,
-        Metadata.collect(config.options(), resource_model=resource_model(config.lambda_endpoint)),
+        collect_metadata(config.options(), resource_model=resource_model(config.lambda_endpoint)),
         outcomes,
     )

@@ -17,7 +17,9 @@ package, the child's exit.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
+import marshal
 import os
 import site
 import subprocess
@@ -29,7 +31,8 @@ from bench.coldstart.config import ColdstartConfig, Progress
 from bench.coldstart.gates import gates_for
 from bench.lambdacost import cost_per_million
 from bench.latency import LatencyRecorder
-from bench.results import PROJECT_ROOT, Metadata
+from bench.machine import collect_metadata
+from bench.results import PROJECT_ROOT
 from bench.results.coldstart import ColdstartRun, PhasesNs, PhasesUs, ProcessTrial, ProcessVariant
 from bench.results.gate import judge
 from bench.stats import summarize
@@ -56,11 +59,76 @@ def child_command(variant: str, models_dir: Path | str, warm: int, *python_flags
     ]  # fmt: skip
 
 
-def run_trial(variant: str, config: ColdstartConfig) -> ProcessTrial:
+def handler_command(
+    config: ColdstartConfig, warm: int, libraries: tuple[str, ...], event: dict | None, *python_flags: str
+) -> list[str]:
+    """Any handler (``--handler module.function --code-dir DIR``): the code directory first on
+    ``sys.path`` (Lambda's task root), ``libraries`` imported apart before the handler, the
+    event passed as marshal bytes in hex (the child imports nothing to read it)."""
+    code_dir = str(config.code_dir)
+    paths = os.pathsep.join([code_dir, str(PROJECT_ROOT), *site.getsitepackages()])
+    encoded = marshal.dumps(event).hex() if event is not None else ""
+    return [
+        sys.executable, "-S", *python_flags, str(CHILD), paths, config.handler or "",
+        "custom", ",".join(libraries), ";".join(f"{key}={value}" for key, value in config.handler_env),
+        str(warm), encoded,
+    ]  # fmt: skip
+
+
+def _event(config: ColdstartConfig, trial: int) -> dict | None:
+    """``--requests``: the trial's line (drawn by weight, seeded by the trial) as the event."""
+    if config.requests is None:
+        return None
+    from bench.requests import Sampler, invoke_payload, read_requests
+
+    line = Sampler(read_requests(config.requests), seed=trial).draw()
+    function = (config.handler or "").rsplit(".", 1)[0]
+    return json.loads(invoke_payload(line, function))
+
+
+def _importable(name: str) -> bool:
+    """``-X importtime`` lists failed imports too (``org`` from a ``try: import org.python``)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def handler_libraries(config: ColdstartConfig) -> tuple[str, ...]:
+    """The packages a handler imports from outside the standard library and its code
+    directory, in the order their imports finished (``python -X importtime``, one run): the
+    trials import each apart first, as the variants' known libraries are."""
+    command = handler_command(config, 0, (), _event(config, 0), "-X", "importtime")
+    completed = subprocess.run(command, capture_output=True, text=True, check=False, cwd=config.code_dir)
+    if completed.returncode != 0:
+        tail = [line for line in completed.stderr.splitlines() if not line.startswith("import time:")]
+        raise RuntimeError(f"handler {config.handler}: the trial failed: {(tail or ['(no output)'])[-1]}")
+    code_dir = Path(config.code_dir or ".")
+    seen: list[str] = []
+    for line in completed.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        top = line.rsplit("|", 1)[-1].strip().split(".")[0]
+        own = (code_dir / f"{top}.py").exists() or (code_dir / top).is_dir()
+        ours = top in ("bench", "hdrh", "handler") or top.startswith("_")
+        if top in sys.stdlib_module_names or own or ours or top in seen or not _importable(top):
+            continue
+        seen.append(top)
+    return tuple(seen)
+
+
+def run_trial(
+    variant: str, config: ColdstartConfig, trial: int = 0, libraries: tuple[str, ...] = ()
+) -> ProcessTrial:
     """One fresh interpreter; its raw timings from the spawn instant."""
-    command = child_command(variant, config.model_base or config.models_dir, config.warm)
+    if config.handler is not None:
+        command = handler_command(config, config.warm, libraries, _event(config, trial))
+        cwd = config.code_dir
+    else:
+        command = child_command(variant, config.model_base or config.models_dir, config.warm)
+        cwd = PROJECT_ROOT
     spawned = time.perf_counter_ns()
-    completed = subprocess.run(command, capture_output=True, text=True, check=False, cwd=PROJECT_ROOT)
+    completed = subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd)
     if completed.returncode != 0:
         tail = completed.stderr.strip().splitlines()[-1:] or ["(no output)"]
         raise RuntimeError(f"variant {variant}: the trial failed: {tail[0]}")
@@ -82,6 +150,8 @@ def run_trial(variant: str, config: ColdstartConfig) -> ProcessTrial:
 
 
 def _model_bytes(config: ColdstartConfig, variant: str) -> int | None:
+    if config.handler is not None:
+        return None
     try:
         manifest = read_manifest(config.models_dir / "manifest.json")
         return manifest.artifacts[VARIANTS[variant].artifact_in(config.models_dir)].bytes
@@ -111,12 +181,16 @@ def summarize_variant(variant: str, trials: list[ProcessTrial], config: Coldstar
     gates = gates_for(
         variant, "cold_start_us", cold, warm, config.target_ms, config.cold_target_ms, config.warm
     )
-    chosen = VARIANTS[variant]
+    if config.handler is not None:
+        handler, model_format, input_path = config.handler, "custom", "custom"
+    else:
+        chosen = VARIANTS[variant]
+        handler, model_format, input_path = chosen.handler, chosen.model_format, chosen.input_path
     return ProcessVariant(
         name=variant,
-        handler=chosen.handler,
-        model_format=chosen.model_format,
-        input_path=chosen.input_path,
+        handler=handler,
+        model_format=model_format,
+        input_path=input_path,
         cold_start_us=cold,
         phases_us=phases,
         imports_us=imports,
@@ -154,10 +228,11 @@ def measure(config: ColdstartConfig) -> ColdstartRun:
     progress = Progress(config.trials * len(config.variants), config.progress)
     raw: dict[str, list[ProcessTrial]] = {variant: [] for variant in config.variants}
     partial = False
+    libraries = handler_libraries(config) if config.handler is not None else ()
     try:
-        for _ in range(config.trials):
+        for trial in range(config.trials):
             for variant in config.variants:  # interleaved: A B C A B C ...
-                raw[variant].append(run_trial(variant, config))
+                raw[variant].append(run_trial(variant, config, trial, libraries))
                 progress.step(variant)
     except KeyboardInterrupt:
         partial = True
@@ -167,7 +242,7 @@ def measure(config: ColdstartConfig) -> ColdstartRun:
         raw = {variant: trials[:rounds] for variant, trials in raw.items()}
     rows = add_ratios([summarize_variant(variant, raw[variant], config) for variant in config.variants])
     return ColdstartRun(
-        metadata=Metadata.collect(config.options(), resource_model=IN_PROCESS),
+        metadata=collect_metadata(config.options(), resource_model=IN_PROCESS),
         partial=partial,
         variants=rows,
         trials=raw,

@@ -8,12 +8,18 @@ handler's own code), *load* (the handler module's import: read + sha256 check + 
 *first invoke*; their sum is the cold start to first prediction. Then ``--warm`` calls, p50/p99
 in µs; peak RSS. Not measured: Lambda's sandbox and runtime start-up (the endpoint mode has
 them), downloading the package.
+``--handler module.function --code-dir DIR`` profiles any handler the same way: the code
+directory first on ``sys.path``, the libraries it imports from outside the standard library
+(found once with ``-X importtime``) each imported apart, then the handler module (*load*).
+``--requests FILE``: the event of each call (``docs/requests.md``).
 
 **Endpoint mode** (``--function NAME --lambda-endpoint URL``: the local emulator or AWS;
 :mod:`bench.coldstart.endpoint`). Per trial, UpdateFunctionConfiguration changes an
 environment variable (how lambda-perf forces a cold start), then ``Invoke`` with
 ``LogType=Tail``: the REPORT line's Init Duration, Duration, Billed Duration and Max Memory
 Used, and the client-side time of that first call and of ``--warm`` following ones.
+``--requests FILE``: each Invoke's payload is a line of the file (an HTTP line as API
+Gateway's proxy event for it, built for ``--config FILE``'s API); default: the tutorial's query.
 
 Cost per million predictions: :mod:`bench.lambdacost` (Power Tuning's formula);
 ``--cold-fraction`` of invocations pay the billed INIT. Gates (:mod:`bench.coldstart.gates`):
@@ -34,6 +40,8 @@ from bench.cli import fraction, positive_int
 from bench.coldstart.config import ColdstartConfig
 from bench.coldstart.endpoint import measure_endpoint
 from bench.coldstart.process import importtime, measure
+from bench.functions import FunctionsError, chosen
+from bench.requests import RequestsFileError, read_requests
 from bench.results import EXIT_CODES, PASS, utc_stamp, write_json_atomic
 from bench.results.coldstart import ColdstartEndpointRun, ColdstartRun
 from bench.verdict import Limits
@@ -111,6 +119,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="load the models from here, e.g. s3://bucket/prefix (the download is then in the load phase)",
     )
     parser.add_argument("--importtime", metavar="VARIANT", help="show the top imports of one variant")
+    parser.add_argument(
+        "--handler",
+        metavar="MODULE.FUNCTION",
+        help="process mode: profile any handler (instead of --variants), imported from --code-dir",
+    )
+    parser.add_argument(
+        "--code-dir", type=Path, default=None, help="--handler: the function's code directory (default .)"
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="--handler: an environment variable (repeatable)",
+    )
+    parser.add_argument(
+        "--requests",
+        type=Path,
+        metavar="FILE",
+        help="the event each call sends: a requests file's line drawn by weight (docs/requests.md); "
+        "an HTTP line as API Gateway's proxy event, an 'event' line as is (default: the tutorial's query)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="endpoint mode: the emulator configuration (--function must be in it; the events' API)",
+    )
     parser.add_argument("--function", help="endpoint mode: the Lambda function name")
     parser.add_argument("--lambda-endpoint", help="endpoint mode: Invoke API URL (default: AWS)")
     parser.add_argument("--endpoint", help="endpoint mode: the emulator's URL (sets --lambda-endpoint)")
@@ -140,7 +176,29 @@ def parse_config(
     except ValueError as exc:
         parser.error(f"--variants {args.variants!r}: {exc}")
     endpoint_mode = bool(args.function or args.endpoint)
-    if not endpoint_mode and not (args.models / "manifest.json").is_file():
+    if args.handler is not None and (endpoint_mode or args.importtime):
+        parser.error("--handler is process mode: omit --function/--endpoint/--importtime")
+    if args.handler is not None and ("." not in args.handler or not all(args.handler.rsplit(".", 1))):
+        parser.error(f"--handler {args.handler!r}: expected module.function")
+    code_dir = (args.code_dir or Path(".")).resolve()
+    if args.handler is not None and not code_dir.is_dir():
+        parser.error(f"--code-dir {str(args.code_dir)!r}: not a directory")
+    if args.config is not None and not endpoint_mode:
+        parser.error("--config is for endpoint mode (--function NAME --endpoint URL)")
+    bad_env = [item for item in args.env if "=" not in item or ";" in item]
+    if bad_env:
+        parser.error(f"--env {bad_env[0]!r}: expected KEY=VALUE (no ';')")
+    try:
+        if args.requests is not None:
+            read_requests(args.requests)
+        if args.config is not None:
+            chosen(args.config, [args.function or "logit-lean"])
+    except (RequestsFileError, FunctionsError) as exc:
+        print(f"python -m bench.coldstart: {exc}", file=sys.stderr)
+        sys.exit(2)
+    if args.handler is not None:
+        variants = (args.handler,)
+    elif not endpoint_mode and not (args.models / "manifest.json").is_file():
         parser.error(f"--models {str(args.models)!r}: no manifest.json; run python -m training")
     if args.importtime and args.importtime not in VARIANTS:
         parser.error(f"--importtime {args.importtime!r}: unknown variant")
@@ -162,6 +220,11 @@ def parse_config(
         function=(args.function or "logit-lean") if endpoint_mode else None,
         lambda_endpoint=(args.lambda_endpoint or args.endpoint) if endpoint_mode else None,
         limits=Limits(max_error_rate=args.max_error_rate),
+        requests=args.requests.resolve() if args.requests is not None else None,
+        emulator_config=args.config,
+        handler=args.handler,
+        code_dir=code_dir if args.handler is not None else None,
+        handler_env=tuple(tuple(item.split("=", 1)) for item in args.env),  # type: ignore[misc]
     )
     return config, args.importtime
 

@@ -35,8 +35,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.cli import positive_int
+from bench.machine import collect_metadata
 from bench.process import EmulatorError, running_emulator
-from bench.results import EXIT_CODES, PROJECT_ROOT, FaultsRun, Gate, Metadata, utc_stamp, write_json_atomic
+from bench.results import EXIT_CODES, PROJECT_ROOT, FaultsRun, Gate, utc_stamp, write_json_atomic
 from bench.results.gate import goal, judge
 
 FUNCTIONS_DIR = PROJECT_ROOT / "bench" / "hardening" / "faultfunctions"
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     except EmulatorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    metadata = Metadata.collect({k: str(v) for k, v in vars(args).items()})
+    metadata = collect_metadata({k: str(v) for k, v in vars(args).items()})
     document = FaultsRun(metadata=metadata, **figures)
     write_json_atomic(results, document)
     print(

@@ -48,7 +48,8 @@ from bench.hardening.fuzzcases import (
     reference_prediction,
     valid_params,
 )
-from bench.results import EXIT_CODES, FuzzRun, Metadata, utc_stamp, write_json_atomic
+from bench.machine import collect_metadata
+from bench.results import EXIT_CODES, FuzzRun, utc_stamp, write_json_atomic
 from bench.results.gate import goal, judge
 from bench.results.hardening import FuzzCampaign
 from handler.variants import APP_HANDLER, VARIANTS
@@ -295,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         for campaign in campaigns
     ]
     document = FuzzRun(
-        metadata=Metadata.collect({k: str(v) for k, v in vars(args).items()}),
+        metadata=collect_metadata({k: str(v) for k, v in vars(args).items()}),
         campaigns=[FuzzCampaign.from_dict(asdict(campaign)) for campaign in campaigns],
         gates=gates,
         status=judge(gates),

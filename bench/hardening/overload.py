@@ -51,10 +51,14 @@ from pathlib import Path
 import psutil
 
 from bench.cli import positive_float
+from bench.functions import FunctionsError, chosen, needs_models
+from bench.functions import load as load_functions
 from bench.load.command import LocustCommand
+from bench.machine import collect_metadata
 from bench.pipeline import LOCUST_OK, StageFailed, run_stage, warm_up
 from bench.process import EmulatorError, running_emulator
-from bench.results import EXIT_CODES, Metadata, OverloadRun, utc_stamp, write_json_atomic
+from bench.requests import RequestsFileError, read_requests
+from bench.results import EXIT_CODES, OverloadRun, utc_stamp, write_json_atomic
 from bench.results.gate import goal, judge
 
 STAGE = "staging"
@@ -98,33 +102,56 @@ class Plan:
     recovery_goal_s: float
     rss_growth_mib: float
     pin: bool = False
+    config: str | None = None  # --config FILE: the emulator's configuration (the function's)
+    requests: str | None = None  # --requests FILE: what Locust sends (bench.requests)
+
+    def emulator_args(self) -> tuple[str, ...]:
+        config = ("--config", self.config) if self.config else ()
+        return (*config, "--functions", self.function)
+
+    def locust_args(self) -> tuple[str, ...]:
+        return ("--requests", self.requests) if self.requests else ()
 
     def spike_users(self) -> int:
         """Users at the peak, with 1 user at the baseline: each user keeps its share of the rate."""
         return max(2, round(self.factor / self.base_fraction))
 
 
-def _locust(host: str, function: str, results: Path, models: Path, timeout_s: float, **load) -> dict:
+def _locust(host: str, plan: Plan, results: Path, models: Path, timeout_s: float, **load) -> dict:
     """One headless Locust run (``load``: :class:`LocustCommand` fields), its log beside ``results``."""
     # 429s are what the overload is for: the verdict counts them apart (--throttling-expected).
     run = LocustCommand(
-        host, (f"{STAGE}/{function}",), results, models=models, target_ms=1000.0,
-        extra=("--throttling-expected",), **load,
+        host, (f"{_api_stage(plan)}/{plan.function}",), results, models=models, target_ms=1000.0,
+        extra=("--throttling-expected", *plan.locust_args()), **load,
     )  # fmt: skip
     log = results.with_suffix(".log")
     run_stage(log.stem, run.argv(), log, LOCUST_OK, timeout_s=timeout_s, writes=results)
     return json.loads(results.read_text(encoding="utf-8"))
 
 
+def _api_stage(plan: Plan) -> str:
+    return load_functions(Path(plan.config)).stage if plan.config else STAGE
+
+
+def _models(plan: Plan, models: Path) -> Path | None:
+    """``--config``: the file as is (its own MODEL_URIs); else the trained models."""
+    return None if plan.config else models
+
+
+def _warm_up(base_url: str, plan: Plan) -> None:
+    requests = Path(plan.requests) if plan.requests else None
+    warm_up(base_url, plan.function, requests_file=requests, stage=_api_stage(plan))
+
+
 def measure_capacity(plan: Plan, models: Path, out: Path) -> float:
     """The most 2xx/s this machine serves closed loop, generator included."""
     with (
-        running_emulator(models, out / "capacity-emulator", "--functions", plan.function) as emulator,
+        running_emulator(_models(plan, models), out / "capacity-emulator", *plan.emulator_args()) as emulator,
         pinned(emulator.process.pid, plan.pin),
     ):
-        warm_up(emulator.base_url, plan.function)
+        _warm_up(emulator.base_url, plan)
         document = _locust(
-            emulator.base_url, plan.function, out / "locust-capacity.json", models, timeout_s=120,
+            emulator.base_url, plan, out / "locust-capacity.json", models, timeout_s=120,
             users=CAPACITY_USERS, spawn_rate=CAPACITY_USERS, run_time_s=CAPACITY_RUN_S,
         )  # fmt: skip
     endpoint = next(iter(document["endpoints"].values()))
@@ -295,18 +322,19 @@ def run(plan: Plan, models: Path, out: Path) -> dict:
     base_rate = capacity * plan.base_fraction
     throttle = ("--throttle-rate", f"{capacity:g}", "--throttle-burst", str(burst))
     throttle += ("--lambda-throttle-status", "429")  # a concurrency throttle refuses, as the bucket
+    emulator_args = (*plan.emulator_args(), *throttle)
     with (
-        running_emulator(models, out / "emulator", "--functions", plan.function, *throttle) as emulator,
+        running_emulator(_models(plan, models), out / "emulator", *emulator_args) as emulator,
         pinned(emulator.process.pid, plan.pin) as placement,
     ):
-        warm_up(emulator.base_url, plan.function)
+        _warm_up(emulator.base_url, plan)
         _locust(
-            emulator.base_url, plan.function, out / "locust-warm.json", models, timeout_s=plan.warm_s + 120,
+            emulator.base_url, plan, out / "locust-warm.json", models, timeout_s=plan.warm_s + 120,
             users=1, spawn_rate=1, run_time_s=math.ceil(plan.warm_s), arrival="open", rate=capacity,
         )  # fmt: skip
         with RssSampler(emulator.process.pid) as sampler:
             locust = _locust(
-                emulator.base_url, plan.function, out / "locust-overload.json", models,
+                emulator.base_url, plan, out / "locust-overload.json", models,
                 timeout_s=3 * plan.overload_s + 120, users=1, spawn_rate=1, scenario="spike",
                 spike_users=plan.spike_users(), step_time_s=plan.overload_s, arrival="open", rate=base_rate,
             )  # fmt: skip
@@ -330,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--rss-growth-mib", type=positive_float, default=64.0, help="gateway RSS growth goal (64)")
     add("--pin", action="store_true", help="generator on the last CPU, emulator on the others")
     add("--out", type=Path, default=None, help="default results/overload-<UTC>/")
+    add("--config", type=Path, help="the emulator's configuration (default handler/local/default.toml)")
+    add("--requests", type=Path, help="a requests file: what Locust sends (docs/requests.md)")
     return parser
 
 
@@ -338,7 +368,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.base_fraction >= 1 or args.factor <= 1:
         parser.error("--base-fraction must be below 1 and --factor above 1")
-    if not (args.models / "manifest.json").is_file():
+    try:
+        chosen(args.config, [args.function])
+        if args.requests is not None:
+            read_requests(args.requests).require_http("Locust")
+    except (FunctionsError, RequestsFileError) as exc:
+        print(f"python -m bench.hardening.overload: {exc}", file=sys.stderr)
+        return 2
+    if needs_models(args.config, [args.function]) and not (args.models / "manifest.json").is_file():
         parser.error(f"--models {str(args.models)!r}: no manifest.json (run python -m training)")
     plan = Plan(
         function=args.function,
@@ -351,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
         recovery_goal_s=args.recovery_goal_s,
         rss_growth_mib=args.rss_growth_mib,
         pin=args.pin,
+        config=str(args.config.resolve()) if args.config else None,
+        requests=str(args.requests.resolve()) if args.requests else None,
     )
     out = args.out or Path("results") / f"overload-{utc_stamp()}"
     out.mkdir(parents=True, exist_ok=True)
@@ -360,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     except (StageFailed, EmulatorError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    metadata = Metadata.collect({k: str(v) for k, v in vars(args).items()})
+    metadata = collect_metadata({k: str(v) for k, v in vars(args).items()})
     document = OverloadRun(metadata=metadata, plan=asdict(plan), **figures)
     write_json_atomic(out / "overload.json", document)
     for gate in document.gates:

@@ -14,6 +14,7 @@ from pathlib import Path
 from bench.load.arrivals import ARRIVAL_DISTRIBUTIONS, DEFAULT_SPIN_NS
 from bench.load.priority import PRIORITIES
 from bench.load.scenarios import SCENARIOS
+from bench.requests import DEFAULT_TOLERANCE, RequestsFile, RequestsFileError, read_requests
 from bench.results import utc_stamp
 from bench.verdict import Limits, Threshold
 from handler.features import FEATURE_MEANS, FEATURES
@@ -93,6 +94,23 @@ class HarnessConfig:
     miss_ns: int
     limits: Limits
     generator_priority: str = "auto"  # bench.load.priority: auto | realtime | normal
+    requests: Path | None = None  # --requests FILE (bench.requests): lines drawn by weight
+    requests_seed: int = 0
+    verify_tolerance: float = DEFAULT_TOLERANCE
+
+
+def requests_of(config: HarnessConfig) -> RequestsFile | None:
+    """``--requests``'s file, parsed and checked for HTTP (raises OptionError naming the line)."""
+    if config.requests is None:
+        return None
+    try:
+        requests = read_requests(config.requests)
+        requests.require_http("Locust")
+    except RequestsFileError as error:
+        raise OptionError(f"--requests {error}") from None
+    if config.verify and not requests.has_expected:
+        raise OptionError(f"--verify: no line of {config.requests} has an 'expected' value to check")
+    return requests
 
 
 def config_from(parsed) -> HarnessConfig:
@@ -128,6 +146,9 @@ def config_from(parsed) -> HarnessConfig:
         raise OptionError(
             f"--max-error-rate/--max-late-share/--max-lag-us/--max-contended-share: {error}"
         ) from None
+    tolerance = float(parsed.verify_tolerance)
+    if not tolerance >= 0:
+        raise OptionError(f"--verify-tolerance must be >= 0, not {parsed.verify_tolerance}")
     results = parsed.results or f"results/locust-{utc_stamp()}.json"
     return HarnessConfig(
         functions=parse_functions(parsed.function),
@@ -144,6 +165,9 @@ def config_from(parsed) -> HarnessConfig:
         miss_ns=int(float(parsed.miss_us) * 1_000),
         limits=limits,
         generator_priority=parsed.generator_priority,
+        requests=Path(parsed.requests) if parsed.requests else None,
+        requests_seed=int(parsed.requests_seed),
+        verify_tolerance=tolerance,
     )
 
 
@@ -163,8 +187,33 @@ def add_options(parser) -> None:
     group.add_argument("--step-time", type=float, default=10.0, help="step/spike: seconds per stage")
     group.add_argument("--steps", type=int, default=5, help="step: number of steps")
     group.add_argument("--spike-users", type=int, default=0, help="spike: users at the peak (10 × -u)")
-    group.add_argument("--payload", default="random", choices=("random", "tutorial"))
-    group.add_argument("--verify", action="store_true", default=False, help="check each prediction")
+    group.add_argument(
+        "--payload",
+        default="random",
+        choices=("random", "tutorial"),
+        help="without --requests: the tutorial's G1..G10 drawn at the training rates, or its one query",
+    )
+    group.add_argument(
+        "--requests",
+        default="",
+        metavar="FILE",
+        help="a requests file (JSON Lines, docs/requests.md): each request is a line drawn by weight",
+    )
+    group.add_argument(
+        "--requests-seed", type=int, default=0, help="--requests: the draws' seed (user k: seed + k)"
+    )
+    group.add_argument(
+        "--verify",
+        action="store_true",
+        default=False,
+        help="check each prediction (with --requests: against the lines' 'expected')",
+    )
+    group.add_argument(
+        "--verify-tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        help=f"--requests --verify: absolute and relative tolerance (default {DEFAULT_TOLERANCE:g})",
+    )
     group.add_argument("--models", default="models", help="models directory (--verify, feature rates)")
     group.add_argument("--results", default="", help="results JSON (default results/locust-<UTC>.json)")
     group.add_argument("--max-inflight", type=int, default=1000, help="open loop: per user; then sends wait")

@@ -4,7 +4,8 @@ Imported by ``locustfile.py``; works with every standard Locust flag (``--headle
 ``--processes N``, ``--master``/``--worker``, the web UI). Hooks, as Locust plugins do:
 
 - ``init_command_line_parser``: our options (see :func:`add_options`).
-- ``init``: validates them (a bad value: one line on stderr, exit 2) and adds a web UI tab.
+- ``init``: validates them (a bad value: one line on stderr, exit 2) and adds a web UI tab;
+  in every process, finer response-time buckets for Locust's own screens (``bench.load.buckets``).
 - ``request``: every finished request into :class:`bench.load.recorder.RunRecorder`, from the
   exact float Locust carries (not its whole-millisecond buckets).
 - ``report_to_master`` / ``worker_report``: workers ship encoded histograms and counters; the
@@ -15,6 +16,7 @@ Imported by ``locustfile.py``; works with every standard Locust flag (``--headle
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import signal
@@ -31,7 +33,7 @@ from gevent.pool import Pool
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from bench.load import priority
+from bench.load import buckets, priority
 from bench.load.arrivals import intended_instants, wait_until
 from bench.load.options import (
     HarnessConfig,
@@ -41,13 +43,16 @@ from bench.load.options import (
     feature_rates,
     prediction_of,
     random_query,
+    requests_of,
 )
 from bench.load.priority import Priority
 from bench.load.recorder import RunRecorder
 from bench.load.results import RunFacts, build_document, console_table
 from bench.load.scenarios import options_from, plan, stage_at
+from bench.machine import collect_metadata
 from bench.reference import load_coefficients, reference_prediction
-from bench.results import Metadata, write_json_atomic
+from bench.requests import RequestLine, Sampler, http_request, matches, prediction, tutorial_requests
+from bench.results import write_json_atomic
 from bench.target import resource_model
 from bench.verdict import EXIT_CODES
 from handler.features import TUTORIAL_QUERY
@@ -69,7 +74,15 @@ class Harness:
         self.config = config
         self.recorder = RunRecorder()
         self.rates = feature_rates(config.models)
-        self.reference = load_reference(config.models) if config.verify else None
+        # What is sent: --requests FILE, else --payload tutorial as a one-line file, else
+        # (--payload random) the tutorial's features drawn at their training rates.
+        self.requests = requests_of(config)
+        if self.requests is None and config.payload == "tutorial":
+            self.requests = tutorial_requests(TUTORIAL_QUERY)
+        file_verify = config.requests is not None
+        self.reference = load_reference(config.models) if config.verify and not file_verify else None
+        self.verify_lines = config.verify and file_verify
+        self.user_numbers = itertools.count()
         self.exit_verdict: str | None = None
         # What produced the figures; asked once, at the start (a worker's results go to the master).
         is_worker = isinstance(environment.runner, WorkerRunner)
@@ -134,6 +147,7 @@ class Harness:
             **asdict(self.config),
             "models": str(self.config.models),
             "results": str(self.config.results),
+            "requests": None if self.config.requests is None else str(self.config.requests),
         }
         options["threshold"] = asdict(self.config.threshold)
         options["limits"] = asdict(self.config.limits)
@@ -148,7 +162,7 @@ class Harness:
             generator_priority_used=self.priority_used(),
         )
         return build_document(
-            self.recorder, self.facts(), Metadata.collect(options, resource_model=self.resource_model)
+            self.recorder, self.facts(), collect_metadata(options, resource_model=self.resource_model)
         )
 
 
@@ -205,6 +219,10 @@ class LambdaUser(FastHttpUser):
         self._paths = [path for path, _ in state.config.functions]
         self._weights = [weight for _, weight in state.config.functions]
         self._inflight = Pool(self._bench.config.max_inflight)
+        requests = state.requests
+        worker = getattr(self.environment.runner, "worker_index", 0) or 0  # --processes: each its own
+        seed = state.config.requests_seed + 1_000_000 * worker + next(state.user_numbers)
+        self._sampler = Sampler(requests, seed) if requests is not None else None
 
     def on_stop(self) -> None:
         self._inflight.kill(block=True, timeout=5)
@@ -242,8 +260,12 @@ class LambdaUser(FastHttpUser):
         return random_query(self._rng, self._bench.rates)
 
     def _send(self, path: str, intended_ns: int | None) -> None:
+        """One request: a line of ``--requests`` (its method, query, headers, body) or, without
+        a file, a GET with the tutorial's features."""
         recorder = self._bench.recorder
-        values = self._query()
+        line = self._sampler.draw() if self._sampler is not None else None
+        values = self._query() if line is None else dict(line.query)
+        request = http_request(line, path) if line is not None else None
         meta: dict = {"endpoint": path}
         if intended_ns is not None:
             wait_until(intended_ns, spin_ns=self._bench.config.spin_ns)
@@ -255,17 +277,33 @@ class LambdaUser(FastHttpUser):
                 recorder.note_lag(path, lag_ns)
                 if lag_ns > self._bench.config.miss_ns:
                     recorder.note_missed(path)
-            with self.client.get(
-                f"/{path}?{urlencode(values)}",
-                name=f"/{path}",
-                context={"usbench": meta},
-                catch_response=True,
-            ) as response:
-                if self._bench.reference is not None and 200 <= (response.status_code or 0) < 300:
+            options = {"name": f"/{path}", "context": {"usbench": meta}, "catch_response": True}
+            if request is None:
+                sending = self.client.get(f"/{path}?{urlencode(values)}", **options)
+            else:
+                body, headers = request.body or None, dict(request.headers)
+                sending = self.client.request(
+                    request.method, request.path, data=body, headers=headers, **options
+                )
+            with sending as response:
+                if not 200 <= (response.status_code or 0) < 300:
+                    return
+                if line is not None and self._bench.verify_lines and line.has_expected:
+                    self._verify_line(response, line, meta)
+                elif self._bench.reference is not None:
                     self._verify(response, values, meta)
         except gevent.GreenletExit:
             recorder.note_cancelled(path)
             raise
+
+    def _verify_line(self, response, line: RequestLine, meta: dict) -> None:
+        """The answer's ``prediction`` against the line's ``expected`` (``--verify-tolerance``)."""
+        got = prediction(response.text or "")
+        if not matches(got, line.expected, self._bench.config.verify_tolerance):
+            meta["verify_failed"] = True
+            response.failure(
+                f"prediction mismatch (line {line.number}): got {got!r}, expected {line.expected!r}"
+            )
 
     def _verify(self, response, values: dict[str, str], meta: dict) -> None:
         expected = self._bench.reference(values)
@@ -300,6 +338,13 @@ def _on_init(environment, **_kwargs) -> None:
         install(environment, lambda: _harness.recorder if _harness else None)
     if not isinstance(environment.runner, WorkerRunner):
         gevent.signal_handler(signal.SIGTERM, _stop_shape_on_sigterm, environment)
+
+
+@events.init.add_listener
+def _on_init_buckets(**_kwargs) -> None:
+    """Locust's own table, charts and CSV in three significant figures, not whole ms
+    (``bench.load.buckets``): in every process, as each worker buckets what it sends."""
+    buckets.install()
 
 
 def _stop_shape_on_sigterm(environment) -> None:

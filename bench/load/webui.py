@@ -1,4 +1,7 @@
-"""A "Latency (µs)" tab in Locust's web UI, as in Locust's ``extend_web_ui`` example.
+"""A "Latency (microseconds)" tab in Locust's web UI, as in Locust's ``extend_web_ui`` example.
+
+The title is spelled out because the UI upper-cases tab titles: "µs" would become "ΜS" (Greek
+capital mu), which reads as milliseconds.
 
 The tab's table is filled from the ``extended_stats`` that we append to the UI's periodic
 ``/stats/requests`` poll: per endpoint, the µs percentiles of the end-to-end and in-handler
@@ -13,6 +16,7 @@ from collections.abc import Callable
 from bench.load.recorder import RunRecorder
 
 TAB_KEY = "latency-us"
+TAB_TITLE = "Latency (microseconds)"
 COLUMNS = (
     ("name", "Endpoint"),
     ("sent", "Sent"),
@@ -63,7 +67,7 @@ def install(environment, recorder: Callable[[], RunRecorder | None]) -> None:
     from flask import request
 
     web_ui = environment.web_ui
-    web_ui.template_args["extended_tabs"] = [{"title": "Latency (µs)", "key": TAB_KEY}]
+    web_ui.template_args["extended_tabs"] = [{"title": TAB_TITLE, "key": TAB_KEY}]
     web_ui.template_args["extended_tables"] = [
         {"key": TAB_KEY, "structure": [{"key": key, "title": title} for key, title in COLUMNS]}
     ]

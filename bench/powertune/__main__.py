@@ -7,6 +7,8 @@ memory size, forced cold starts then warm invocations, judged against ``--target
 (cost, speed, balanced). The original memory size is restored at the end, also on Ctrl-C,
 SIGTERM or an error. ``--calibrate``: instead of the sweep, lambda-perf's hello-world function
 at 128 MB here beside lambda-perf's published Init Duration.
+``--requests FILE``: each Invoke sends a line of the file (``docs/requests.md``); ``--config
+FILE``: the emulator's configuration (its functions; default handler/local/default.toml).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 from pathlib import Path
 
 from bench.cli import fraction, percentile, positive_float, positive_int
+from bench.functions import FunctionsError, chosen
 from bench.powertune.config import (
     AWS_WORDS,
     DEFAULT_FUNCTIONS,
@@ -26,6 +29,7 @@ from bench.powertune.config import (
 )
 from bench.powertune.run import run
 from bench.powertune.strategy import DEFAULT_BALANCED_WEIGHT, STRATEGIES
+from bench.requests import RequestsFileError, read_requests
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,8 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--functions",
         type=function_names,
-        default=DEFAULT_FUNCTIONS,
-        help=f"comma-separated function names (default {','.join(DEFAULT_FUNCTIONS)})",
+        default=None,
+        help=f"comma-separated function names (default {','.join(DEFAULT_FUNCTIONS)}, "
+        "or with --config every function of the file)",
     )
     add(
         "--memory",
@@ -74,6 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead of the sweep: lambda-perf's hello-world function at 128 MB vs lambda-perf's figure",
     )
     add("--models", type=Path, help="the local emulator's models directory (default models/)")
+    add(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="the emulator's configuration (handler.serve --config; default handler/local/default.toml): "
+        "the one started here, or the one --lambda-endpoint runs (its functions and API settings)",
+    )
+    add(
+        "--requests",
+        type=Path,
+        metavar="FILE",
+        help="a requests file (docs/requests.md): each Invoke sends a line drawn by weight, an HTTP "
+        "line as API Gateway's proxy event, an 'event' line as is (default: the tutorial's query)",
+    )
     add("--results", type=Path, help="default results/powertune-<UTC>.json")
     return parser  # fmt: skip
 
@@ -87,8 +106,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--lambda-endpoint: expected an http(s) URL or 'aws', not {endpoint!r}")
     if args.models is not None and not args.models.is_dir():
         parser.error(f"--models {str(args.models)!r}: not a directory")
+    if args.config is not None and aws:
+        parser.error("--config is an emulator's configuration: not with --lambda-endpoint aws")
+    try:
+        functions = args.functions
+        if (endpoint is None or args.config is not None) and not args.calibrate:
+            functions = chosen(args.config, args.functions, DEFAULT_FUNCTIONS)
+        if args.requests is not None:
+            read_requests(args.requests)
+    except (FunctionsError, RequestsFileError) as exc:
+        print(f"python -m bench.powertune: {exc}", file=sys.stderr)
+        return 2
     config = PowertuneConfig(
-        functions=args.functions,
+        functions=functions or DEFAULT_FUNCTIONS,
         memory_mb=args.memory,
         cold_trials=args.cold_trials,
         warm=args.warm,
@@ -105,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         calibrate=args.calibrate,
         models=args.models,
         results=args.results,
+        requests=args.requests,
+        emulator_config=args.config,
     )
     given = sys.argv[1:] if argv is None else argv
     return run(config, [Path(sys.executable).name, "-m", "bench.powertune", *given])

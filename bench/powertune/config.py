@@ -39,6 +39,8 @@ class PowertuneConfig:
     models: Path | None = None  # the local emulator's models directory
     results: Path | None = None
     progress: bool = True
+    requests: Path | None = None  # --requests FILE: each Invoke's event drawn from it (bench.requests)
+    emulator_config: Path | None = None  # --config FILE: the local emulator's configuration
 
     @property
     def local(self) -> bool:
@@ -59,6 +61,8 @@ class PowertuneConfig:
         data["functions"], data["memory_mb"] = list(self.functions), list(self.memory_mb)
         data["models"] = None if self.models is None else str(self.models)
         data["results"] = None if self.results is None else str(self.results)
+        data["requests"] = None if self.requests is None else str(self.requests)
+        data["emulator_config"] = None if self.emulator_config is None else str(self.emulator_config)
         return data
 
 

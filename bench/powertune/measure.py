@@ -2,7 +2,7 @@
 
 What is timed: every Invoke carries ``LogType=Tail``, and its REPORT line gives what the
 sandbox measured (Duration, Billed Duration, Init Duration on a cold start, Max Memory Used;
-:mod:`handler.local.reportline`); the emulator's EMULATOR line beside it gives the init CPU
+:mod:`bench.reportline`); the emulator's EMULATOR line beside it gives the init CPU
 time, the CPU share and whether the host slowed a phase (``Contended``). The client's own time
 (``perf_counter_ns`` from just before ``invoke`` to the payload read: boto3, the network and
 the Invoke API included) is kept beside it, not judged. A cold start is Init Duration + the
@@ -34,10 +34,12 @@ from bench.latency import LatencyRecorder
 from bench.powertune.config import PowertuneConfig
 from bench.powertune.session import FunctionSession
 from bench.powertune.strategy import trimmed_mean
+from bench.reportline import parse_report
 from bench.results.gate import Gate, goal, judge
 from bench.results.powertune import ColdTrial, PowerTuningFigures, SizeResult
+from bench.results.reportline import ReportLine
 from bench.verdict import contention_gate, error_gate, evaluate
-from handler.local.reportline import EmulatorLine, ReportLine
+from handler.local.reportline import EmulatorLine
 
 OUT_OF_MEMORY = "Runtime.OutOfMemory"
 NO_REPORT = "other"  # an answer without a REPORT line cannot be measured: a failed Invoke
@@ -61,19 +63,30 @@ class Invocation:
         return any(name == phase for name, _factor in self.emulator.contended)
 
 
-def invoke(client, function: str, clock: Callable[[], int] = time.perf_counter_ns) -> Invocation:
+def payloads(config: PowertuneConfig, function: str) -> Callable[[], bytes]:
+    """Each Invoke's payload: a line of ``--requests`` drawn by weight, an HTTP line as the
+    proxy event the emulator's gateway builds for it (``bench.requests``); without
+    ``--requests``, the tutorial's query."""
+    from bench.requests import payload_source
+
+    return payload_source(config.requests, function, PAYLOAD, config.emulator_config)
+
+
+def invoke(
+    client, function: str, clock: Callable[[], int] = time.perf_counter_ns, payload: bytes = PAYLOAD
+) -> Invocation:
     """One Invoke with ``LogType=Tail``; an API error is an outcome, not an exception."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     started = clock()
     try:
-        response = client.invoke(FunctionName=function, Payload=PAYLOAD, LogType="Tail")
+        response = client.invoke(FunctionName=function, Payload=payload, LogType="Tail")
         payload = response["Payload"].read()
     except (BotoCoreError, ClientError) as error:
         return Invocation(api_outcome(error), clock() - started, None, None, None)
     elapsed = clock() - started
     tail = base64.b64decode(response.get("LogResult", "")).decode("utf-8", "replace")
-    report, emulator = ReportLine.parse(tail), EmulatorLine.parse(tail)
+    report, emulator = parse_report(tail), EmulatorLine.parse(tail)
     error_type = report.error_type if report is not None else None
     if "FunctionError" in response and error_type is None:
         error_type = _payload_error_type(payload)
@@ -125,10 +138,11 @@ def sample_size(
     invocations; stops at the first ``Runtime.OutOfMemory`` (the size does not fit)."""
     client, function = session.client, session.function
     samples = SizeSamples(memory_mb, dict.fromkeys(OUTCOMES, 0), [], [])
+    payload = payloads(config, function)
     session.set_memory(memory_mb)
     for trial in range(config.cold_trials):
         force_cold_start(client, function, f"{time.time_ns()}-{memory_mb}-{trial}")
-        first = invoke(client, function, clock)
+        first = invoke(client, function, clock, payload())
         samples.count(first)
         if first.out_of_memory:
             return samples
@@ -138,7 +152,7 @@ def sample_size(
             init_cpu = emulator.init_cpu_ms if emulator is not None else None
             samples.cold.append(ColdTrial(first.client_ns, report, init_cpu, first.contended("init")))
     for _ in range(config.warm):
-        warm = invoke(client, function, clock)
+        warm = invoke(client, function, clock, payload())
         samples.count(warm)
         if warm.out_of_memory:
             return samples

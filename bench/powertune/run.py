@@ -19,12 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.machine import collect_metadata
 from bench.powertune.calibrate import calibrate, calibration_line, write_function
 from bench.powertune.config import PowertuneConfig
 from bench.powertune.session import Interrupted, interruptible
 from bench.powertune.sweep import STOPS, run_status, sweep_function
 from bench.process import ChildError, running_emulator
-from bench.results import EXIT_CODES, PROJECT_ROOT, Metadata, utc_stamp, write_json_atomic
+from bench.results import EXIT_CODES, PROJECT_ROOT, utc_stamp, write_json_atomic
 from bench.results.gate import INVALID
 from bench.results.powertune import Calibration, FunctionSweep, PowertuneRun
 from bench.target import AWS, resource_model
@@ -57,16 +58,24 @@ def host_model_refusal(model: dict, allow: bool) -> str | None:
 
 
 def check_local(config: PowertuneConfig) -> None:
-    """Local mode: the functions exist in the emulator's configuration and the models are there."""
-    from handler.local.config import DEFAULT_CONFIG, load_config
+    """Local mode: the functions exist in the emulator's configuration (``--config``) and the
+    models are there (when a function loads one)."""
+    from bench.functions import FunctionsError, load, needs_models
 
-    known = {function.name: function for function in load_config(DEFAULT_CONFIG).functions}
+    try:
+        emulator = load(config.emulator_config)
+    except FunctionsError as exc:
+        raise UsageError(str(exc)) from None
+    known = {function.name: function for function in emulator.functions}
+    where = "the emulator" if config.emulator_config is None else str(config.emulator_config)
     for name in config.functions:
         if name not in known:
-            raise UsageError(f"--functions: unknown function {name!r} (the emulator has {', '.join(known)})")
+            raise UsageError(f"--functions: unknown function {name!r} ({where} has {', '.join(known)})")
         if not known[name].available():
             raise UsageError(f"--functions: {name!r} needs {', '.join(known[name].requires)}, not installed")
     models = config.models or PROJECT_ROOT / "models"
+    if not needs_models(config.emulator_config, config.functions):
+        return
     if not (models / "manifest.json").is_file():
         raise UsageError(f"no trained models in {models}: run python -m training first (or pass --models)")
 
@@ -158,6 +167,8 @@ def _run(config: PowertuneConfig, results: Path, log_dir: Path, argv: list[str] 
     functions: list[FunctionSweep] = []
     stopped: BaseException | None = None
     extra = ("--functions", ",".join(config.functions)) if config.local else ()
+    if config.local and config.emulator_config is not None:
+        extra = ("--config", str(config.emulator_config), *extra)
     with lambda_api(config, log_dir, *extra) as target:
         refusal = host_model_refusal(target.model, config.allow_host_model)
         if refusal:
@@ -192,7 +203,7 @@ def _write(
 ) -> int:
     partial = stopped is not None
     document = PowertuneRun(
-        metadata=Metadata.collect(config.options(), argv=argv, resource_model=model),
+        metadata=collect_metadata(config.options(), argv=argv, resource_model=model),
         partial=partial,
         lambda_endpoint=None if config.aws else config.lambda_endpoint,
         target_us=config.target_ms * 1_000,

@@ -18,6 +18,7 @@ kind                    class                        written by
 ``harness``             ``HarnessRun``               ``python -m bench.truth.check``
 ``powertune``           ``PowertuneRun``             ``python -m bench.powertune``
 ``emulator-cost``       ``EmulatorCostRun``          ``python -m bench.emulator_cost``
+``fidelity``            ``FidelityRun``              ``python -m bench.fidelity``
 ======================  ===========================  ==========================================
  Durations are in µs unless the field
 name says otherwise (``*_ns``, ``*_ms``). Format history, per kind (bump on any incompatible
@@ -32,8 +33,15 @@ change; tests/golden/ holds a document of each kind and version):
 - emulator-cost 1: first version.
 - emulator-cost 2: adds the floor target, bench.truth.proxy (``floor``, ``floor_cpu_ratio``,
   ``floor_e2e_p50_ratio``).
+- fidelity 1: first version.
 
-``reports`` imports this package and nothing else of ``bench``.
+Records shared beyond one kind: :class:`~bench.results.gate.Gate` (every pass/fail check) and
+:class:`~bench.results.reportline.ReportLine` (Lambda's REPORT line: the emulator writes it,
+``bench`` parses it, cold-start and power-tuning results store it).
+
+``reports`` imports this package and nothing else of ``bench``; the package reaches nothing of
+the project beyond the record types it is built from (``bench.records``, ``bench.latency``,
+``bench.stats``), which ``tests/test_layout.py`` checks.
 """
 
 from __future__ import annotations
@@ -53,12 +61,14 @@ from bench.results.core import (
     write_json_atomic,
 )
 from bench.results.emulatorcost import EmulatorCostRun
+from bench.results.fidelity import FidelityRun
 from bench.results.gate import EXIT_CODES, FAIL, INVALID, PASS, Gate, combine
 from bench.results.hardening import FaultsRun, FuzzRun, OverloadRun
 from bench.results.harness import HarnessRun
 from bench.results.kinds import EndpointRun, InprocessRun, LocustRun
-from bench.results.metadata import PROJECT_ROOT, Metadata, cpu_idle_phrase, package_versions, utc_stamp
+from bench.results.metadata import PROJECT_ROOT, Metadata, cpu_idle_phrase, utc_stamp
 from bench.results.powertune import PowertuneRun
+from bench.results.reportline import ReportLine
 from bench.stats import TrialStats
 
 __all__ = [
@@ -75,6 +85,7 @@ __all__ = [
     "EmulatorCostRun",
     "EndpointRun",
     "FaultsRun",
+    "FidelityRun",
     "FuzzRun",
     "Gate",
     "HarnessRun",
@@ -85,13 +96,13 @@ __all__ = [
     "OverloadRun",
     "PowertuneRun",
     "Record",
+    "ReportLine",
     "ResultsError",
     "Series",
     "TrialStats",
     "combine",
     "cpu_idle_phrase",
     "document_from_dict",
-    "package_versions",
     "read_document",
     "read_results",
     "utc_stamp",

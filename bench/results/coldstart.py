@@ -3,7 +3,7 @@
 Durations are in µs (``*_us``: medians and spreads over trials as :class:`~bench.stats.TrialStats`,
 warm calls as a :class:`~bench.latency.Series` with its HdrHistogram); the raw per-trial
 figures of process mode are integer ns (``*_ns``, ``perf_counter_ns``); REPORT lines keep
-Lambda's own units (:class:`~handler.local.reportline.ReportLine`: ms, MB), as do sums of
+Lambda's own units (:class:`~bench.results.reportline.ReportLine`: ms, MB), as do sums of
 them (``billed_ms_total``) and CloudWatch's timestamps (Unix ms). Memory in MB.
 
 Format history: ``coldstart`` 1 was one loosely-typed kind with three shapes (``mode``:
@@ -22,8 +22,8 @@ from bench.records import Record
 from bench.results.core import Document
 from bench.results.gate import Gate
 from bench.results.metadata import Metadata
+from bench.results.reportline import ReportLine
 from bench.stats import TrialStats
-from handler.local.reportline import ReportLine
 
 
 # -- coldstart: python -m bench.coldstart (process mode) ------------------------------------

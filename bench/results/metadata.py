@@ -1,69 +1,19 @@
 """Where and how a result was measured: the ``metadata`` block of every results document.
 
-``Metadata.collect`` reads the machine (CPU, memory, git SHA, package versions, the CPU idle
-regime); the dataclass itself is plain data, so that ``reports`` can read it without
-importing what collects it.
+The dataclass is plain data, so that ``reports`` reads it without reaching what collects it:
+``bench.machine.collect_metadata`` reads the machine (CPU, memory, git SHA, package versions,
+the CPU idle regime) when a tool writes its results.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import platform
-import socket
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.results.core import Record
 
-REPORTED_PACKAGES = (
-    "numpy",
-    "pandas",
-    "scikit-learn",
-    "skops",
-    "onnxruntime",
-    "awslambdaric",
-    "aiohttp",
-    "locust",
-    "hdrhistogram",
-    "boto3",
-)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def _git_sha() -> str | None:
-    try:
-        completed = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return completed.stdout.strip() or None
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def package_versions(packages: tuple[str, ...] = REPORTED_PACKAGES) -> dict[str, str]:
-    """Python's version and each installed package's (``handler.versions``: one helper for all)."""
-    from handler.versions import package_versions as installed
-
-    return installed(packages)
 
 
 @dataclass(frozen=True)
@@ -85,33 +35,6 @@ class Metadata(Record):
     # The resource model that produced the figures (bench.target): the emulator's (cgroups or
     # the host's CPU), "in-process", or "aws". Empty in files written before it existed.
     resource_model: dict = field(default_factory=dict)
-
-    @classmethod
-    def collect(
-        cls, options: dict | None = None, argv: list[str] | None = None, resource_model: dict | None = None
-    ) -> Metadata:
-        from handler.local import cpulatency  # what collects it; reading needs none of it
-
-        try:
-            import psutil
-
-            memory_gib = round(psutil.virtual_memory().total / 2**30, 1)
-        except ImportError:  # pragma: no cover - psutil is a dependency
-            memory_gib = 0.0
-        return cls(
-            utc_time=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            command=" ".join(argv if argv is not None else [Path(sys.executable).name, *sys.argv]),
-            git_sha=_git_sha(),
-            host=socket.gethostname(),
-            cpu_model=_cpu_model(),
-            cpu_count=os.cpu_count() or 0,
-            memory_gib=memory_gib,
-            platform=platform.platform(),
-            versions=package_versions(),
-            options=options or {},
-            cpu_idle=cpulatency.describe(),
-            resource_model=resource_model or {},
-        )
 
 
 def resource_model_phrase(model: dict | None) -> str:

@@ -2,7 +2,7 @@
 
 Durations in µs (``*_us``; warm and cold series as :class:`~bench.latency.Series` with their
 HdrHistograms), except where Lambda's own units are kept: REPORT lines
-(:class:`~handler.local.reportline.ReportLine`, ms and MB), billed milliseconds
+(:class:`~bench.results.reportline.ReportLine`, ms and MB), billed milliseconds
 (``*_billed_ms_*``) and the lambda-perf reference (``reference_*_ms``). Memory in MB, money in
 USD. Format history: ``powertune`` 1 is the first version.
 """
@@ -17,7 +17,7 @@ from bench.records import Record
 from bench.results.core import Document
 from bench.results.gate import Gate
 from bench.results.metadata import Metadata
-from handler.local.reportline import ReportLine
+from bench.results.reportline import ReportLine
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,9 @@ from pathlib import Path
 
 from bench.endpoint import EndpointConfig, measure_warm
 from bench.load.command import LocustCommand
+from bench.machine import collect_metadata
 from bench.process import Child, line_with, run_to_completion, start
-from bench.results import Metadata, utc_stamp, write_json_atomic
+from bench.results import utc_stamp, write_json_atomic
 from bench.target import TRUTH
 
 TRUTH_US = 2_000
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     document = {
         "kind": "harness",
         "schema_version": 1,
-        "metadata": Metadata.collect(vars(args) | {"out": str(out)}, resource_model=TRUTH).to_dict(),
+        "metadata": collect_metadata(vars(args) | {"out": str(out)}, resource_model=TRUTH).to_dict(),
         **figures,
     }
     write_json_atomic(out / "harness-check.json", document)

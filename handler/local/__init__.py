@@ -6,7 +6,8 @@ to), ``pool`` (scheduling, concurrency, reaping), ``environment`` (one execution
 environment's wiring), ``lifecycle`` (its state machine, clock injected), ``process`` (its OS
 process), ``invocation`` (an invocation and its outcome), ``resources`` (Lambda's limits per
 environment: memory, CPU share, freeze) over ``cgroups`` + ``cgroupgroup`` (the kernel's
-groups), ``ephemeral`` (/tmp), ``contention`` (CPU time beside wall time), ``gateway`` (API
+groups), ``ephemeral`` (/tmp) on ``diskimage`` (its disk), ``supervisor`` (clean-up after a
+crash), ``contention`` (CPU time beside wall time), ``gateway`` (API
 Gateway REST proxy), ``invoke_api`` (Lambda's Invoke and configuration API for boto3), ``logs`` (REPORT
 lines), ``server`` (wires them together), ``serve`` (the command line), ``cpulatency`` (the
 CPU idle regime, ``--low-latency``).

@@ -159,14 +159,31 @@ class CgroupGroup:
 
     enforced = True
 
-    def __init__(self, env_id: str, dialect: Dialect, dirs: dict[str, Path], clock: Clock) -> None:
+    def __init__(
+        self,
+        env_id: str,
+        dialect: Dialect,
+        dirs: dict[str, Path],
+        clock: Clock,
+        on_run: Callable[[bool], None] | None = None,
+    ) -> None:
         self.env_id, self.kind, self._d, self._clock = env_id, dialect.kind, dialect, clock
+        # Told True when the group may run (created, thawed) and False when it may not (frozen,
+        # removed), once per change: the CPU ticker runs only while some group may run.
+        self._on_run, self._running = on_run, False
+        self._set_running(True)
         self._dirs = dirs  # controller -> directory
         self.dirs = tuple(dict.fromkeys(dirs.values()))
         self._procs = tuple(os.fsencode(directory / "cgroup.procs") for directory in self.dirs)
         self._peak = next((name for name in dialect.peak if self._path(name).exists()), dialect.peak[-1])
         self._fds: dict[tuple[str, int], int] = {}
         self.removed = False
+
+    def _set_running(self, running: bool) -> None:
+        if running != self._running:
+            self._running = running
+            if self._on_run is not None:
+                self._on_run(running)
 
     def _path(self, name: str) -> Path:
         return self._dirs.get(name.partition(".")[0], self.dirs[0]) / name
@@ -231,6 +248,7 @@ class CgroupGroup:
         itself)."""
         name, frozen, _ = self._d.freeze
         self._write(name, frozen)
+        self._set_running(False)
         if timeout_s <= 0:  # the per-invocation freeze: not waited for, not read back
             return False
         deadline, pause = self._clock() + int(timeout_s * 1e9), 0.00005
@@ -244,6 +262,7 @@ class CgroupGroup:
     def thaw(self) -> None:
         name, _, thawed = self._d.freeze
         self._write(name, thawed)
+        self._set_running(True)
 
     def cpu_usage_ns(self) -> int:
         """CPU time, user + system, of every task the group has held since it was created."""
@@ -254,6 +273,15 @@ class CgroupGroup:
     def memory_peak_bytes(self) -> int:
         """The highest charge since creation (v2 without memory.peak: the current charge)."""
         return int(self._read(self._peak))
+
+    def memory_without_file_cache_bytes(self) -> int:
+        """The group's charge now less its file cache (``active_file`` + ``inactive_file`` of
+        ``memory.stat``, v1 and v2: page cache of files read or written, /tmp's included; tmpfs
+        and shared memory are on the anonymous lists and stay in)."""
+        usage = int(self._read("memory.usage_in_bytes" if self._d is V1 else "memory.current"))
+        stat = os.pread(self._fd("memory.stat", os.O_RDONLY), 16384, 0)
+        cache = (_field(stat, b"active_file") or 0) + (_field(stat, b"inactive_file") or 0)
+        return max(0, usage - cache)
 
     def throttled_ns(self) -> int:
         """How long its CPU quota has held the group back (summed over CPUs), since creation."""
@@ -295,3 +323,4 @@ class CgroupGroup:
         for directory in self.dirs:
             _rmdir(directory, deadline, self._clock)
         self.removed = True
+        self._set_running(False)

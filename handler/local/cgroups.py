@@ -21,7 +21,9 @@ to keep 1 ms. At 0.072 vCPU a 60 ms CPU job took, by period (wall, share; then 2
 random gaps, p50/p90): 14 ms: 819 ms, 0.073, 12/26 ms; 20 ms: 810 ms, 0.074, 9/20 ms; 50 ms:
 777 ms, 0.077, 2/24 ms; 100 ms: 752 ms, 0.080, 2/8 ms. CFS checks the quota at scheduler ticks
 (HZ=250 here), so a burst overruns it by up to a tick and repays it in later periods: short jobs
-get more than their share (11-20 ms jobs got 0.08-0.11 vCPU).
+get more than their share (11-20 ms jobs got 0.08-0.11 vCPU). So the backend runs
+``handler.local.cputick`` while it exists: a real-time wake-up every 0.5 ms on each CPU makes
+the kernel check the quota there (that module has the measurements).
 
 Costs on this machine (2-core VM, kernel 6.18, cgroup v1, other users' work running; medians):
 ``cpu_usage_ns`` 4.8 µs, ``memory_peak_bytes`` 1.5 µs, ``oom_kills`` 5.3 µs (``os.pread`` on fds
@@ -71,6 +73,7 @@ from handler.local.cgroupgroup import (  # noqa: F401  (re-exported: the API is 
     cpu_max,
     lambda_vcpus,
 )
+from handler.local.cputick import CpuTick
 
 MODES = ("auto", "v1", "v2", "host")
 # v1 only: a frozen, empty group beside the environments' for the backend's lifetime. The legacy
@@ -79,6 +82,25 @@ MODES = ("auto", "v1", "v2", "host")
 # it cost ~130 µs of each freeze and of each thaw here. With the keeper holding it on, freezing
 # an environment costs 86 µs and thawing it 75 µs (p50; 210 and 205 µs without).
 KEEPER = "freeze-keeper"
+
+
+# Opt-in, for measuring on a machine busy with other work: LAMBDA_EMULATOR_SHIELD=<cpu.shares>
+# puts this emulator's groups under "<root_name>-shielded" and gives that top group the weight
+# (v1 cpu.shares; v2 cpu.weight, scaled by 100/1024). Without it every emulator's environments
+# together weigh as one process against each other runnable process on the host: beside 8-12
+# of them, a 1,769 MB environment got 12-26 % of a CPU instead of its 100 %; at 10240, 91-97 %
+# (docs/benchmarks.md, "Fidelity"). The price: the same weight against a load generator or
+# anything else on those cores, so it is not the default.
+SHIELD_ENV = "LAMBDA_EMULATOR_SHIELD"
+SHIELD_SUFFIX = "-shielded"
+
+
+def shield_shares() -> int | None:
+    """The top group's weight asked for (cpu.shares units, 2-262144), or None (not shielded)."""
+    value = os.environ.get(SHIELD_ENV, "").strip()
+    if not value.isdigit() or not 2 <= int(value) <= 262_144:
+        return None
+    return int(value)
 
 
 class CgroupUnavailable(RuntimeError):
@@ -117,6 +139,25 @@ class CgroupBackend:
         self._parents = tuple(top / self._pid for top in self._tops)
         self._groups: dict[str, CgroupGroup] = {}
         self._keeper: Path | None = None
+        self._tick: CpuTick | None = None
+        self._tick_started = False
+        self.shield: int | None = None  # the top group's weight, cpu.shares units (see SHIELD_ENV)
+
+    def _start_tick(self) -> None:
+        """The quota checked every 0.5 ms instead of at ticks (``handler.local.cputick`` says why)."""
+        if not self._tick_started:
+            self._tick_started = True
+            self._tick = CpuTick.start()
+
+    def _running(self, running: bool) -> None:
+        """A group may run (True) or may not any more (False): the ticker counts them."""
+        if self._tick is not None:
+            self._tick.running(running)
+
+    def _stop_tick(self) -> None:
+        if self._tick is not None:
+            self._tick.stop()
+            self._tick = None
 
     def _make_parents(self) -> None:
         for parent in self._parents:
@@ -131,6 +172,12 @@ class CgroupBackend:
                 control = directory / "cgroup.subtree_control"
                 if not set(self._d.controllers) <= set(control.read_text().split()):
                     _put(control, " ".join(f"+{name}" for name in self._d.controllers))
+        if self.shield is not None:  # the top group's weight against the rest of the host
+            if self._d is V1:
+                _put(self._mounts["cpu"] / self.root_name / "cpu.shares", str(self.shield))
+            else:
+                weight = min(10_000, max(1, self.shield * 100 // 1024))
+                _put(self._tops[0] / "cpu.weight", str(weight))
 
     def create(self, env_id: str, memory_mb: int, cpu_quota: float | None) -> CgroupGroup:
         """A new group of ``memory_mb`` MiB and ``cpu_quota`` vCPUs (None: unlimited), at the
@@ -140,11 +187,12 @@ class CgroupBackend:
         if memory_mb < 1:
             raise ValueError(f"memory_mb must be at least 1, not {memory_mb}")
         self._make_parents()
+        self._start_tick()
         self._groups = {key: group for key, group in self._groups.items() if not group.removed}
         dirs = {name: mount / self.root_name / self._pid / env_id for name, mount in self._mounts.items()}
         for directory in dict.fromkeys(dirs.values()):
             directory.mkdir()
-        group = self._groups[env_id] = CgroupGroup(env_id, self._d, dirs, self._clock)
+        group = self._groups[env_id] = CgroupGroup(env_id, self._d, dirs, self._clock, self._running)
         try:
             group.configure(memory_mb, cpu_quota)
         except BaseException:
@@ -184,22 +232,13 @@ class CgroupBackend:
                 names |= {entry.name for entry in os.scandir(top) if entry.is_dir() and entry.name.isdigit()}
         removed, deadline = 0, self._clock() + 5_000_000_000
         for name in sorted(n for n in names if n != self._pid and not Path(f"/proc/{n}").exists()):
-            dirs = [Path(path) for top in self._tops for path, _, _ in os.walk(top / name)]  # top-down
-            removed += len({d.name for d in dirs if d.parent.name == name and d.name != KEEPER})
-            while any(_pids(directory) for directory in dirs) and self._clock() < deadline:
-                for directory in dirs:
-                    _kill(_pids(directory))
-                for directory in (d / self._d.freeze[0] for d in dirs):
-                    if directory.exists():
-                        _put(directory, self._d.freeze[2].decode())
-                time.sleep(0.001)
-            for directory in reversed(dirs):
-                _rmdir(directory, deadline, self._clock)
+            removed += remove_emulator_groups(self._tops, name, self._d, deadline, self._clock)
         return removed
 
     def close(self) -> None:
         """Remove this emulator's groups and its parent; the shared root too if it is empty."""
         deadline = self._clock() + 5_000_000_000
+        self._stop_tick()
         for group in self._groups.values():
             group.remove()
         if self._keeper is not None:
@@ -211,6 +250,26 @@ class CgroupBackend:
         for top in self._tops:
             with contextlib.suppress(OSError):  # another emulator may still be using it
                 os.rmdir(top)
+
+
+def remove_emulator_groups(
+    tops: tuple[Path, ...], pid: str, dialect: Dialect, deadline_ns: int, clock: Clock
+) -> int:
+    """Kill every process in emulator ``pid``'s groups under each of ``tops`` (SIGKILL, then
+    thaw: a frozen task dies as it thaws) and remove the groups; the environment groups removed.
+    For a dead emulator (``remove_stale``, ``handler.local.supervisor``)."""
+    dirs = [Path(path) for top in tops for path, _, _ in os.walk(top / pid)]  # top-down
+    removed = len({d.name for d in dirs if d.parent.name == pid and d.name != KEEPER})
+    while any(_pids(directory) for directory in dirs) and clock() < deadline_ns:
+        for directory in dirs:
+            _kill(_pids(directory))
+        for directory in (d / dialect.freeze[0] for d in dirs):
+            if directory.exists():
+                _put(directory, dialect.freeze[2].decode())
+        time.sleep(0.001)
+    for directory in reversed(dirs):
+        _rmdir(directory, deadline_ns, clock)
+    return removed
 
 
 ResourceBackend = CgroupBackend | HostBackend
@@ -250,6 +309,8 @@ def detect(
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if mode == "host":
         return HostBackend("host mode requested")
+    shield = shield_shares()
+    root_name += SHIELD_SUFFIX if shield is not None else ""
     if not sys.platform.startswith("linux"):
         reasons = [f"cgroups are Linux-only (this is {sys.platform})"]
     elif os.geteuid() != 0:
@@ -261,8 +322,11 @@ def detect(
                 continue
             try:
                 backend = _backend(dialect, root_name, clock)
+                backend.shield = shield
                 backend.probe()
                 backend.reason = f"{dialect.kind} probe passed (group, limits, child moved in, freeze)"
+                if shield is not None:
+                    backend.reason += f"; shielded: top group {root_name} weighs {shield} cpu.shares"
                 return backend
             except (CgroupUnavailable, OSError) as exc:
                 reasons.append(f"{dialect.kind}: {exc}")

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from bench.results.reportline import ReportLine
 from handler.local.invocation import (
     Invocation,
     KeptPeak,
@@ -28,7 +29,6 @@ from handler.local.invocation import (
 )
 from handler.local.lifecycle import EnvState, Fired, InitPhase, Lifecycle, Timeouts
 from handler.local.process import RuntimeProcess, exit_reason, lambda_variables, spawn
-from handler.local.reportline import ReportLine
 
 if TYPE_CHECKING:
     from handler.local.pool import FunctionState, Pool

@@ -11,31 +11,27 @@ and no other environment sees it.
 Here every environment gets:
 
 - **a private directory**, ``<tempdir>/lambda-emulator/<emulator pid>/<env id>``, created before
-  the spawn and removed when the environment stops; an emulator that was SIGKILLed leaves its
-  directories behind, and the next one removes them at start (:meth:`TmpRoot.remove_stale`);
-- **as root on Linux, where a probe shows it works: a tmpfs of ``ephemeral_storage_mb``** in a
-  mount namespace of the environment's own (``unshare(CLONE_NEWNS)`` in the child before exec,
-  every mount made private so that nothing propagates back to the host). It is mounted over
+  the spawn and removed when the environment stops (after a SIGKILL of the emulator, by its
+  supervisor, ``handler.local.supervisor``; and by the next emulator at start,
+  :meth:`TmpRoot.remove_stale`);
+- **as root on Linux, where a probe shows it works: a file system of its own on the host's disk,
+  of ``ephemeral_storage_mb``** (``handler.local.diskimage``: an ext4 image on a loop device,
+  made ahead of the spawn), in a mount namespace of the environment's own. It is mounted over
   ``/tmp``, so that code which writes to ``/tmp/...`` literally (common in Lambda functions) gets
   it; unless something the environment needs lives under ``/tmp`` (its code, its model, the
   Python it runs: test fixtures, say), which a mount over ``/tmp`` would hide: then it is
   mounted on the private directory and ``TMPDIR`` points there (Python's ``tempfile`` honours
-  it). Past the size: ENOSPC, as on Lambda. The namespace, and the tmpfs with it, go when the
-  environment's last process exits.
+  it). Past the size: ENOSPC, as on Lambda; its page cache is reclaimable, so no OOM kill, and
+  Max Memory Used leaves it out. The mount goes with the environment's last process, and the
+  loop device and image with it.
 
-Without the tmpfs (not root, the host resource model, a failed probe), ``TMPDIR`` points at the
-private directory, which has no size limit. Not as on Lambda: **tmpfs pages are memory**, and
-the kernel charges them to the memory cgroup of the environment that writes them (kernel docs,
-cgroup-v1 memory: "All mapped anon pages (RSS) and cache pages (Page Cache) are accounted";
-cgroup-v2's memory.stat counts them as "shmem ... such as tmpfs"), so a function at 128 MB that
-writes 200 MB to /tmp is OOM-killed rather than refused with ENOSPC; Lambda's /tmp is disk,
-apart from its memory. Size ``memory_mb`` for what the function keeps in /tmp as well.
+Without it (not root, no loop devices, the host resource model, a failed probe), ``TMPDIR``
+points at the private directory, whose size is NOT enforced.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import subprocess
@@ -44,25 +40,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-CLONE_NEWNS = 0x00020000
-MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None  # resolved here,
-# in the parent: the child only calls it between fork and exec
-
-
-def _check(result: int, what: str) -> None:  # pragma: no cover - runs in the child
-    if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what}: {os.strerror(errno)}")
-
-
-def mount_private_tmpfs(target: bytes, size_mb: int) -> None:  # pragma: no cover - in the child
-    """In a new mount namespace (nothing propagated back), a tmpfs of ``size_mb`` at ``target``."""
-    assert _LIBC is not None
-    _check(_LIBC.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-    _check(_LIBC.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
-    options = f"size={size_mb}m,mode=1777".encode()
-    _check(_LIBC.mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV, options), "mount tmpfs")
+from handler.local.diskimage import DiskImage, DiskUnavailable, ImagePool
 
 
 def _under(path: str, directory: str) -> bool:
@@ -78,56 +56,111 @@ def hides_something(paths: Iterable[str]) -> bool:
 
 
 class EnvTmp:
-    """One environment's /tmp: a private directory and, maybe, where its tmpfs is mounted."""
+    """One environment's /tmp: a private directory and, on disk, where its file system goes."""
 
-    def __init__(self, directory: Path, size_mb: int, mount_at: bytes | None) -> None:
-        self.directory, self.size_mb, self.mount_at = directory, size_mb, mount_at
+    def __init__(self, directory: Path, size_mb: int, mount_at: bytes | None, pool: ImagePool | None) -> None:
+        self.directory, self.size_mb, self.mount_at, self._pool = directory, size_mb, mount_at, pool
+        self.image: DiskImage | None = None
 
     @property
     def description(self) -> str:
         if self.mount_at is None:
-            return f"directory {self.directory} (no size limit)"
-        return f"tmpfs {self.size_mb} MB at {os.fsdecode(self.mount_at)}"
+            return f"directory {self.directory} (size not enforced)"
+        return f"ext4 of {self.size_mb} MB on disk at {os.fsdecode(self.mount_at)}"
 
     def variables(self) -> dict[str, str]:
         """TMPDIR, unless /tmp itself is the environment's (Lambda sets no TMPDIR)."""
         return {} if self.mount_at == b"/tmp" else {"TMPDIR": str(self.directory)}
 
     def create(self) -> None:
+        """Before the spawn: the directory, and an image from the pool (made ahead)."""
         self.directory.mkdir(parents=True, exist_ok=False)
+        if self._pool is not None and self.mount_at is not None:
+            try:
+                self.image = self._pool.take(self.size_mb)
+            except BaseException:
+                self.remove()
+                raise
 
     def preexec(self) -> None:  # pragma: no cover - runs in the child between fork and exec
-        if self.mount_at is not None:
-            mount_private_tmpfs(self.mount_at, self.size_mb)
+        if self.image is not None and self.mount_at is not None:
+            self.image.mount_in_new_namespace(self.mount_at)
+
+    def started(self) -> None:
+        """After the spawn: the environment's namespace holds the mount; let go of ours."""
+        if self.image is not None:
+            self.image.close()
+        if self._pool is not None:
+            self._pool.refill()
 
     def remove(self) -> None:
+        if self.image is not None:
+            self.image.close()
+            if self._pool is not None:
+                self._pool.refill()  # should the spawn have failed before ``started``
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class TmpRoot:
-    """This emulator's directory of environment /tmp directories, and whether tmpfs works."""
+    """This emulator's directory of environment /tmp directories, and its pool of disk images."""
 
-    def __init__(self, tmpfs: bool, base: Path | None = None) -> None:
+    def __init__(self, disk: bool, base: Path | None = None) -> None:
         self.base = base or Path(tempfile.gettempdir()) / "lambda-emulator"
         self.directory = self.base / str(os.getpid())
-        self.tmpfs = tmpfs
+        self.pool: ImagePool | None = ImagePool(self.directory) if disk else None
+
+    @property
+    def disk(self) -> bool:
+        return self.pool is not None
 
     @classmethod
-    def detect(cls, want_tmpfs: bool, base: Path | None = None) -> tuple[TmpRoot, str]:
-        """The root, with tmpfs if wanted and a probe shows it works; and a one-line reason."""
-        if not want_tmpfs:
-            return cls(False, base), "private TMPDIR only (host resource model)"
-        reason = probe_tmpfs()
+    def detect(cls, want_disk: bool, base: Path | None = None) -> tuple[TmpRoot, str]:
+        """The root, on disk if wanted and a probe shows it works; and a one-line reason."""
+        if not want_disk:
+            return cls(False, base), "private TMPDIR, size NOT enforced (host resource model)"
+        root = cls(True, base)
+        reason = root.probe()
         if reason is not None:
-            return cls(False, base), f"private TMPDIR only: {reason}"
-        return cls(True, base), "tmpfs of ephemeral_storage_mb per environment, in its own mount namespace"
+            root.close()
+            return cls(False, base), f"private TMPDIR, size NOT enforced: {reason}"
+        return root, "ext4 on disk of ephemeral_storage_mb per environment (loop device), own mount namespace"
+
+    def prepare(self, sizes: Iterable[int]) -> None:
+        """Start making images of these sizes ahead of the first spawns."""
+        if self.pool is not None:
+            self.pool.prepare(sizes)
 
     def for_environment(self, env_id: str, size_mb: int, paths: Iterable[str]) -> EnvTmp:
         directory = self.directory / env_id
-        if not self.tmpfs:
-            return EnvTmp(directory, size_mb, None)
+        if self.pool is None:
+            return EnvTmp(directory, size_mb, None, None)
         mount_at = os.fsencode(directory) if hides_something(paths) else b"/tmp"
-        return EnvTmp(directory, size_mb, mount_at)
+        return EnvTmp(directory, size_mb, mount_at, self.pool)
+
+    def probe(self) -> str | None:
+        """None if a child can mount an image here, else why not (one line)."""
+        if sys.platform != "linux":
+            return f"loop devices and mount namespaces are Linux-only (this is {sys.platform})"
+        if os.geteuid() != 0:
+            return "not root: a file system per environment needs CAP_SYS_ADMIN"
+        if not os.path.exists("/dev/loop-control"):
+            return "no /dev/loop-control (no loop devices)"
+        true = shutil.which("true") or "/bin/true"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            assert self.pool is not None
+            image = self.pool.take(512)
+            target = os.fsencode(self.directory)
+            try:
+                subprocess.run(
+                    [true], preexec_fn=lambda: image.mount_in_new_namespace(target), check=True, timeout=10
+                )
+            finally:
+                image.close()
+        except (OSError, subprocess.SubprocessError, DiskUnavailable) as exc:
+            return f"an ext4 image could not be mounted ({exc})".replace("\n", " ")
+        self.pool.misses = 0
+        return None
 
     def remove_stale(self) -> int:
         """Remove what emulators no longer alive left here; the number of their directories."""
@@ -141,22 +174,8 @@ class TmpRoot:
         return removed
 
     def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
         shutil.rmtree(self.directory, ignore_errors=True)
         with contextlib.suppress(OSError):  # another emulator may still be using it
             os.rmdir(self.base)
-
-
-def probe_tmpfs() -> str | None:
-    """None if a child can mount a private tmpfs here, else why not (one line)."""
-    if _LIBC is None:
-        return f"mount namespaces are Linux-only (this is {sys.platform})"
-    if os.geteuid() != 0:
-        return "not root: a tmpfs per environment needs CAP_SYS_ADMIN"
-    true = shutil.which("true") or "/bin/true"
-    with tempfile.TemporaryDirectory(prefix="lambda-emulator-probe-") as folder:
-        target = os.fsencode(folder)
-        try:
-            subprocess.run([true], preexec_fn=lambda: mount_private_tmpfs(target, 1), check=True, timeout=10)
-        except (OSError, subprocess.SubprocessError) as exc:
-            return f"a private tmpfs could not be mounted ({exc})".replace("\n", " ")
-    return None

@@ -76,6 +76,19 @@ class Api:
     def deployment_id(self) -> str:
         return _short_id(f"deployment:{self.api_id}:{self.stage}")
 
+    @classmethod
+    def of(cls, config, account_id: str) -> Api:
+        """The API an emulator configuration (``handler.local.config.EmulatorConfig``) describes:
+        what the gateway serves and what ``bench.requests`` builds Invoke events for."""
+        return cls(
+            api_id=config.api_id,
+            region=config.region,
+            account_id=account_id,
+            stage=config.stage,
+            stage_variables=dict(config.stage_variables),
+            binary_media_types=tuple(config.binary_media_types),
+        )
+
 
 @dataclass(frozen=True)
 class ClientRequest:

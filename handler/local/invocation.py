@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from bench.results.reportline import ReportLine
 from handler.local.ids import uuid4_text
 from handler.local.lifecycle import InitPhase
 from handler.local.process import MemoryMeter
-from handler.local.reportline import EmulatorLine, ReportLine
+from handler.local.reportline import EmulatorLine
 
 DURATION_CPU_HEADER = "X-Emulator-Duration-Cpu-Us"
 INIT_CPU_HEADER = "X-Emulator-Init-Cpu-Us"

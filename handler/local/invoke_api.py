@@ -41,6 +41,7 @@ from handler.local.pool import (
     Throttled,
     UnknownFunction,
 )
+from handler.local.reportline import format_report
 
 PREFIX = "/2015-03-31/functions"
 LOG_TAIL_BYTES = 4096
@@ -89,7 +90,7 @@ def log_tail(outcome: Outcome) -> str:
     lines = [f"START RequestId: {outcome.request_id} Version: $LATEST", *outcome.logs]
     lines.append(f"END RequestId: {outcome.request_id}")
     if outcome.report is not None:
-        lines.append(outcome.report.format())
+        lines.append(format_report(outcome.report))
     if outcome.emulator is not None:
         lines.append(outcome.emulator.format())
     text = ("\n".join(lines) + "\n").encode("utf-8")[-LOG_TAIL_BYTES:]

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from handler.local.reportline import EmulatorLine, ReportLine
+from bench.results.reportline import ReportLine
+from handler.local.reportline import EmulatorLine, format_report
 
 
 class LogSink:
@@ -27,7 +28,7 @@ class LogSink:
             self._file.write(f"[{function}] {line}\n")
 
     def report(self, function: str, report: ReportLine, emulator: EmulatorLine | None = None) -> None:
-        text = f"[{function}] {report.format()}\n"
+        text = f"[{function}] {format_report(report)}\n"
         if emulator is not None:
             text += f"[{function}] {emulator.format()}\n"
         self._write(text)

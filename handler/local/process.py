@@ -3,8 +3,9 @@
 ``spawn`` starts ``python -m awslambdaric <module.function>`` in the function's task root with
 the variables it is given, stdin from ``/dev/null`` and stdout + stderr into one pipe of our
 own, in a session of its own, and (Linux) with PR_SET_PDEATHSIG so that the kernel kills it
-if the emulator dies. Its output is cut into lines for a callback; ``drain`` reads what has
-been written so far, synchronously. ``memory`` reads its peak RSS (Max Memory Used).
+if the emulator dies (a frozen one only once thawed: ``handler.local.supervisor`` does that).
+Its output is cut into lines for a callback; ``drain`` reads what has been written so far,
+synchronously. ``memory`` reads its peak RSS (Max Memory Used).
 
 Nothing here knows Lambda's lifecycle (``handler.local.lifecycle``). Two seams are for
 per-environment isolation and accounting: ``preexec`` runs in the child between fork and

@@ -1,21 +1,17 @@
-"""Lambda's REPORT line: one type that the emulator formats and ``bench`` parses.
+"""Lambda's REPORT line as the emulator writes it, and the emulator's own line after it.
 
-Lambda writes one REPORT line per invocation to CloudWatch Logs (its "platform" line). The
-emulator writes the same line (``format``); ``bench`` reads it back from an invocation's log
-tail (``LogType=Tail``, from the emulator or AWS) and from CloudWatch Logs (``parse``).
-
-Form, fields separated by tabs, as captured from Lambda in 2026 (python3.12; see
-``docs/conformance.md``)::
+The REPORT line's figures are a results record, :class:`bench.results.reportline.ReportLine`
+(``bench`` parses the line back, ``bench.reportline``); the emulator builds one per invocation
+(``ReportLine.measured`` bills it as Lambda does) and writes it here (:func:`format_report`),
+as Lambda writes it to CloudWatch Logs. Form, fields separated by tabs, as captured from Lambda
+in 2026 (python3.12; see ``docs/conformance.md``)::
 
     REPORT RequestId: <id>\\tDuration: 2.37 ms\\tBilled Duration: 427 ms\\tMemory Size: 1024 MB\\t
     Max Memory Used: 95 MB\\tInit Duration: 423.98 ms\\t
 
 ``Init Duration`` on cold starts only. A line that ends normally ends with a tab; a line for
 an invocation that timed out or failed in the runtime ends with ``Status: timeout`` or
-``Status: error\\tError Type: Runtime.OutOfMemory`` and no trailing tab. Billing follows the
-rules in force since 2025-08-01 (AWS Compute Blog, "AWS Lambda standardizes billing for INIT
-Phase"): a cold on-demand invocation bills ``ceil(Init Duration + Duration)`` ms, a warm one
-``ceil(Duration)`` ms.
+``Status: error\\tError Type: Runtime.OutOfMemory`` and no trailing tab.
 
 :class:`EmulatorLine` is the emulator's own line, written right after each REPORT line (log file,
 console, ``LogType=Tail``): the CPU time beside the wall time, the CPU share the environment was
@@ -25,97 +21,26 @@ is not an AWS line; a tool that reads CloudWatch never sees one.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import asdict, dataclass
 
-_FIELD = re.compile(
-    r"(Duration|Billed Duration|Memory Size|Max Memory Used|Init Duration): ([0-9.]+) (?:ms|MB)"
-)
-_REQUEST_ID = re.compile(r"REPORT RequestId: (\S+)")
-_STATUS = re.compile(r"\tStatus: (\w+)")
-_ERROR_TYPE = re.compile(r"\tError Type: (\S+)")
+from bench.results.reportline import ReportLine
 
 
-@dataclass(frozen=True)
-class ReportLine:
-    """The figures of one REPORT line, in Lambda's units (ms, MB)."""
-
-    request_id: str
-    duration_ms: float
-    billed_duration_ms: int
-    memory_size_mb: int
-    max_memory_used_mb: int
-    init_duration_ms: float | None = None
-    status: str | None = None  # None: the invocation ended normally; "timeout" or "error"
-    error_type: str | None = None
-
-    @classmethod
-    def measured(
-        cls,
-        request_id: str,
-        duration_ms: float,
-        memory_size_mb: int,
-        max_memory_used_mb: int,
-        init_duration_ms: float | None = None,
-        status: str | None = None,
-        error_type: str | None = None,
-    ) -> ReportLine:
-        """A line for an invocation the emulator ran: Billed Duration computed as Lambda bills it."""
-        return cls(
-            request_id=request_id,
-            duration_ms=duration_ms,
-            billed_duration_ms=math.ceil(duration_ms + (init_duration_ms or 0.0)),
-            memory_size_mb=memory_size_mb,
-            max_memory_used_mb=max_memory_used_mb,
-            init_duration_ms=init_duration_ms,
-            status=status,
-            error_type=error_type,
-        )
-
-    def format(self) -> str:
-        text = (
-            f"REPORT RequestId: {self.request_id}\tDuration: {self.duration_ms:.2f} ms\t"
-            f"Billed Duration: {self.billed_duration_ms} ms\tMemory Size: {self.memory_size_mb} MB\t"
-            f"Max Memory Used: {self.max_memory_used_mb} MB\t"
-        )
-        if self.init_duration_ms is not None:
-            text += f"Init Duration: {self.init_duration_ms:.2f} ms\t"
-        if self.status is not None:
-            text += f"Status: {self.status}"
-            if self.error_type is not None:
-                text += f"\tError Type: {self.error_type}"
-        return text
-
-    @classmethod
-    def parse(cls, text: str) -> ReportLine | None:
-        """The first REPORT line in ``text`` (a log tail, a CloudWatch message), or None."""
-        for line in text.splitlines():
-            match = _REQUEST_ID.search(line)
-            if not match:
-                continue
-            fields = {name: float(value) for name, value in _FIELD.findall(line)}
-            if not {"Duration", "Billed Duration", "Memory Size", "Max Memory Used"} <= fields.keys():
-                continue
-            status, error_type = _STATUS.search(line), _ERROR_TYPE.search(line)
-            return cls(
-                request_id=match.group(1),
-                duration_ms=fields["Duration"],
-                billed_duration_ms=int(fields["Billed Duration"]),
-                memory_size_mb=int(fields["Memory Size"]),
-                max_memory_used_mb=int(fields["Max Memory Used"]),
-                init_duration_ms=fields.get("Init Duration"),
-                status=status.group(1) if status else None,
-                error_type=error_type.group(1) if error_type else None,
-            )
-        return None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ReportLine:
-        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})
+def format_report(report: ReportLine) -> str:
+    """The REPORT line for ``report``, as Lambda writes it."""
+    text = (
+        f"REPORT RequestId: {report.request_id}\tDuration: {report.duration_ms:.2f} ms\t"
+        f"Billed Duration: {report.billed_duration_ms} ms\tMemory Size: {report.memory_size_mb} MB\t"
+        f"Max Memory Used: {report.max_memory_used_mb} MB\t"
+    )
+    if report.init_duration_ms is not None:
+        text += f"Init Duration: {report.init_duration_ms:.2f} ms\t"
+    if report.status is not None:
+        text += f"Status: {report.status}"
+        if report.error_type is not None:
+            text += f"\tError Type: {report.error_type}"
+    return text
 
 
 _EMULATOR_REQUEST_ID = re.compile(r"EMULATOR RequestId: (\S+)")

@@ -55,6 +55,7 @@ class Emulator:
         self.port = 0
 
     async def start(self) -> int:
+        self.resources.prepare(list(self.config.functions))  # /tmp images, made in the background
         await self.runtime.start()
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

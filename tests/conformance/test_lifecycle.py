@@ -14,10 +14,11 @@ import urllib.request
 import psutil
 import pytest
 
+from bench.reportline import parse_report
+from bench.results.reportline import ReportLine
 from handler.local.gateway import COLD_START_HEADER
 from handler.local.invocation import KeptPeak, init_report_line, timeout_message, timeout_payload
 from handler.local.lifecycle import InitPhase
-from handler.local.reportline import ReportLine
 from tests.conftest import PROJECT_ROOT, lambda_client, start_emulator
 
 FAULT_FUNCTIONS = PROJECT_ROOT / "bench" / "hardening" / "faultfunctions"
@@ -120,7 +121,7 @@ def invoke(client, name: str, fault: str = "none", seconds: str = "0") -> tuple[
 
 def report_of(lines: list[str]) -> tuple[str, ReportLine]:
     text = next(line for line in lines if line.startswith("REPORT RequestId: "))
-    report = ReportLine.parse(text)
+    report = parse_report(text)
     assert report is not None
     return text, report
 

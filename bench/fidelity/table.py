@@ -1,0 +1,187 @@
+"""The fidelity table: each measured figure beside its AWS figure, with the verdict.
+
+A judged row PASSes when ``|local / aws - 1| <= tolerance`` (the tolerances of
+``bench.fidelity.reference``), except the 20 ms mode rows, which PASS at a fraction of at least
+``MODE_FRACTION_MIN``. The host factor is REPORTED, not judged: it is this machine's speed.
+"""
+
+from __future__ import annotations
+
+import math
+
+from bench.fidelity import reference as ref
+from bench.results.fidelity import (
+    FAIL,
+    INVALID,
+    PASS,
+    REPORTED,
+    ColdStartTrial,
+    FidelityRow,
+    ScalingSize,
+    StabilityRound,
+    ThrottleRun,
+)
+
+
+def _source(source: ref.Source) -> str:
+    return f"{source.name} ({source.url})"
+
+
+CONTENDED = "INVALID: the emulator flagged {what} as slowed by the host's other work (contended); "
+
+
+def _verdict(inside: bool, contended: int, what: str, note: str) -> tuple[str, str]:
+    """PASS/FAIL, or INVALID with the reason when the host's other work slowed the measurement."""
+    if contended:
+        return INVALID, CONTENDED.format(what=what) + note
+    return (PASS if inside else FAIL), note
+
+
+def _judged(
+    group, figure, unit, aws, source, local, tolerance, note="", against=None, contended=0
+) -> FidelityRow:
+    """A row judged by ratio: ``local / against`` (``against`` defaults to ``aws``)."""
+    ratio = local / (against if against is not None else aws)
+    what = f"{contended} of its invocations" if contended else ""
+    verdict, note = _verdict(abs(ratio - 1) <= tolerance, contended, what, note)
+    return FidelityRow(
+        group, figure, unit, round(aws, 4), _source(source), source.date, round(local, 4), round(ratio, 3),
+        tolerance, verdict, note,
+    )  # fmt: skip
+
+
+def throttling_rows(runs: list[ThrottleRun]) -> list[FidelityRow]:
+    aws = {size.memory_mb: size for size in ref.THROTTLING}
+    rows = []
+    for run in runs:
+        size, src = aws[run.memory_mb], ref.THROTTLING_SOURCE
+        base = (
+            f"unthrottled {run.unthrottled_us / 1e3:.2f} ms here, {ref.THROTTLING_UNTHROTTLED_MS:.2f} on AWS"
+        )
+        rows.append(
+            _judged("throttling", f"{run.memory_mb} MB: mean iteration wall / unthrottled", "x",
+                    size.wall_ratio, src, run.wall_ratio, ref.THROTTLE_RATIO_TOLERANCE,
+                    f"{run.iterations} in {run.seconds:g} s ({size.iterations} in 5 s on AWS); {base}",
+                    contended=run.contended)
+        )  # fmt: skip
+        rows.append(
+            _judged("throttling", f"{run.memory_mb} MB: CPU share", "%", size.cpu_share * 100, src,
+                    run.cpu_share * 100, ref.CPU_SHARE_TOLERANCE, contended=run.contended)
+        )  # fmt: skip
+        if run.memory_mb in ref.MODE_SIZES:
+            fraction, aws_fraction = run.near_20ms_fraction, ref.MODE_FRACTION_AWS[run.memory_mb]
+            verdict, note = _verdict(
+                fraction >= ref.MODE_FRACTION_MIN, run.contended, "the invocation",
+                f"judged: at least {ref.MODE_FRACTION_MIN:.0%} of iterations",
+            )  # fmt: skip
+            rows.append(
+                FidelityRow(
+                    "throttling",
+                    f"{run.memory_mb} MB: iterations within {ref.MODE_WINDOW_MS:g} ms of k x 20 ms",
+                    "%",
+                    round(aws_fraction * 100, 1),
+                    _source(src),
+                    src.date,
+                    round(fraction * 100, 1),
+                    round(fraction / aws_fraction, 3),
+                    None,
+                    verdict,
+                    note,
+                )
+            )
+    return rows
+
+
+def stability_rows(rounds: list[StabilityRound]) -> list[FidelityRow]:
+    """One row per setting (rounds in one emulator; one round in each of several emulators): the
+    round farthest from AWS's ratio, every round's ratio in the note; PASS if all are within."""
+    aws, rows = ref.stability_ratio(), []
+    for label, chosen in (
+        ("round(s) in one emulator", [r for r in rounds if r.emulator == 0]),
+        ("emulators, one round each", [r for r in rounds if r.emulator > 0]),
+    ):
+        if not chosen:
+            continue
+        worst = max(chosen, key=lambda r: abs(r.ratio / aws - 1))
+        ratios = ", ".join(f"{r.ratio:.1f}" for r in chosen)
+        inside = all(abs(r.ratio / aws - 1) <= ref.STABILITY_TOLERANCE for r in chosen)
+        contended = sum(r.contended for r in chosen)
+        verdict, note = _verdict(
+            inside, contended, f"{contended} of the invocations",
+            f"each round: {ratios}; AWS: the 128 and 1,769 MB mean-wall ratios' quotient",
+        )  # fmt: skip
+        rows.append(
+            FidelityRow(
+                "stability",
+                f"128/1769 MB job Duration, {len(chosen)} {label} (the farthest)",
+                "x",
+                round(aws, 3),
+                _source(ref.THROTTLING_SOURCE),
+                ref.THROTTLING_SOURCE.date,
+                worst.ratio,
+                round(worst.ratio / aws, 3),
+                ref.STABILITY_TOLERANCE,
+                verdict,
+                note,
+            )
+        )
+    return rows
+
+
+def host_factors(trials: list[ColdStartTrial]) -> dict[str, float]:
+    """Our mean Init Duration over lambda-perf's, per runtime: this machine's speed."""
+    mean_init_ms = math.fsum(trial.init_duration_us for trial in trials) / len(trials) / 1e3
+    return {cold.runtime: mean_init_ms / cold.init_mean_ms for cold in ref.LAMBDA_PERF}
+
+
+def lambda_perf_rows(trials: list[ColdStartTrial], python_version: str) -> list[FidelityRow]:
+    src, rows = ref.LAMBDA_PERF_SOURCE, []
+    mean_init_ms = math.fsum(trial.init_duration_us for trial in trials) / len(trials) / 1e3
+    mean_duration_ms = math.fsum(trial.duration_us for trial in trials) / len(trials) / 1e3
+    factors = host_factors(trials)
+    for cold in ref.LAMBDA_PERF:
+        factor = factors[cold.runtime]
+        rows.append(
+            FidelityRow(
+                "lambda-perf",
+                f"host factor: hello-world Init Duration here / {cold.runtime}'s",
+                "ms",
+                cold.init_mean_ms,
+                _source(src),
+                src.date,
+                round(mean_init_ms, 3),
+                round(factor, 3),
+                None,
+                REPORTED,
+                f"{len(trials)} cold starts at 128 MB, Python {python_version} here; not judged: "
+                "this machine's speed",
+            )
+        )
+        expected = cold.duration_mean_ms * factor
+        rows.append(
+            _judged("lambda-perf", f"cold invocation Duration at 128 MB vs {cold.runtime}'s x host factor",
+                    "ms", cold.duration_mean_ms, src, mean_duration_ms, ref.COLD_DURATION_TOLERANCE,
+                    f"judged against {cold.duration_mean_ms:g} x {factor:.2f} = {expected:.3f} ms",
+                    against=expected, contended=sum(trial.contended for trial in trials))
+        )  # fmt: skip
+    return rows
+
+
+def scaling_rows(sizes: list[ScalingSize]) -> list[FidelityRow]:
+    by_size = {size.memory_mb: size for size in sizes}
+    base = by_size.get(ref.SCALING_BASE_MB)
+    if base is None:
+        return []
+    rows = []
+    for size in sizes:
+        if size.memory_mb == ref.SCALING_BASE_MB:
+            continue
+        rows.append(
+            _judged("scaling", f"{size.memory_mb} MB / 3008 MB warm Duration (Fibonacci)", "x",
+                    ref.scaling_ratio(size.memory_mb), ref.SCALING_SOURCE, size.mean_us / base.mean_us,
+                    ref.SCALING_TOLERANCE,
+                    f"{size.mean_us / 1e3:.1f} / {base.mean_us / 1e3:.1f} ms here; "
+                    f"{ref.SCALING_DURATION_MS[size.memory_mb]:g} / 25.15 ms on AWS (python2.7)",
+                    contended=size.contended + base.contended)
+        )  # fmt: skip
+    return rows
