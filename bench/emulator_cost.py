@@ -65,11 +65,9 @@ GATEWAY_CPU_RATIO_GOAL = 3.0
 E2E_P50_RATIO_GOAL = 2.5
 CPU_SOURCE = "/proc/<pid>/task/*/schedstat"
 LEAN = VARIANTS["lean"]
-LEAN_ENV = {
-    "MODEL_URI": f"models/{LEAN.artifact}",
-    "MODEL_FORMAT": LEAN.model_format,
-    "INPUT_PATH": LEAN.input_path,
-}
+LEAN_ENV = dict(
+    MODEL_URI=f"models/{LEAN.artifact}", MODEL_FORMAT=LEAN.model_format, INPUT_PATH=LEAN.input_path
+)
 
 
 @dataclass(frozen=True)

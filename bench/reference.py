@@ -17,6 +17,8 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
+from bench.requests import matches
+
 
 def load_coefficients(models: Path) -> dict:
     """``logit.json``'s features, coefficients and intercept."""
@@ -38,30 +40,26 @@ def _is_number(value: object) -> bool:
 
 def check(expected: object, got: object, tolerance: float) -> str | None:
     """None when ``got`` (a response's "prediction") matches ``expected`` (the value recorded in
-    requests.jsonl, computed by the user's original object) within ``tolerance`` (max absolute
-    difference, per number; for a multiclass answer, per class); else what differs, one line."""
+    requests.jsonl, computed by the user's original object) within ``tolerance``, as
+    ``bench.requests.matches`` decides (the one rule: ``math.isclose`` with that absolute and
+    relative tolerance per number; a multiclass answer class by class); else what differs, in
+    one line, for the fuzzer and the tests."""
+    if matches(got, expected, tolerance):
+        return None
+    return _difference(expected, got, tolerance) or f"prediction {got!r} is not the expected {expected!r}"
+
+
+def _difference(expected: object, got: object, tolerance: float) -> str | None:
     if _is_number(expected):
         if not _is_number(got):
             return f"expected a number ({expected!r}), got {type(got).__name__} {str(got)[:80]}"
-        difference = abs(float(got) - float(expected))
-        if not difference <= tolerance:  # NaN fails too
-            return f"prediction {got!r} is {difference:.3g} from the expected {expected!r} (> {tolerance:g})"
-        return None
+        return f"prediction {got!r} is {abs(float(got) - float(expected)):.3g} from the expected {expected!r}"
     if isinstance(expected, dict):
         if not isinstance(got, dict):
             return f"expected probabilities by class, got {type(got).__name__} {str(got)[:80]}"
         if set(got) != set(expected):
             return f"classes {sorted(got)} are not the expected {sorted(expected)}"
         for label, value in expected.items():
-            problem = check(value, got[label], tolerance)
-            if problem is not None:
-                return f"class {label}: {problem}"
-        return None
-    return f"cannot check against an expected {type(expected).__name__}: {str(expected)[:80]}"
-
-
-def tolerance(models: Path, artifact: str) -> float:
-    """The manifest's tolerance for answers computed from ``artifact`` (a file in ``models``)."""
-    from handler.manifest import read
-
-    return read(Path(models) / "manifest.json").tolerance(artifact)
+            if not matches(got[label], value, tolerance):
+                return f"class {label}: {_difference(value, got[label], tolerance)}"
+    return None

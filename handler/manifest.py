@@ -80,7 +80,10 @@ BINARY_0_1 = Task("binary", [0, 1], 1)  # what a version 1 manifest means
 
 
 class ArtifactEntry:
-    __slots__ = ("bytes", "format", "role", "sha256", "tolerance")
+    """One artifact: format, sha256, size; in version 2 its role and tolerance, and what else
+    training recorded (``extra``, kept as written: e.g. ``trusted``, the types a skops file needs)."""
+
+    __slots__ = ("bytes", "extra", "format", "role", "sha256", "tolerance")
 
     def __init__(
         self,
@@ -89,9 +92,17 @@ class ArtifactEntry:
         bytes: int,
         role: str | None = None,
         tolerance: float | None = None,
+        extra: dict | None = None,
     ) -> None:
         self.format, self.sha256, self.bytes = format, sha256, bytes
         self.role, self.tolerance = role, tolerance
+        self.extra = extra or {}
+
+    @property
+    def trusted(self) -> list[str]:
+        """The types a skops file needs trusted, as training recorded them (none: [])."""
+        value = self.extra.get("trusted")
+        return [str(name) for name in value] if isinstance(value, list) else []
 
     def to_dict(self) -> dict:
         data: dict = {"format": self.format, "sha256": self.sha256, "bytes": self.bytes}
@@ -99,6 +110,7 @@ class ArtifactEntry:
             data["role"] = self.role
         if self.tolerance is not None:
             data["tolerance"] = self.tolerance
+        data.update(self.extra)
         return data
 
 
@@ -233,7 +245,13 @@ def _artifact(entry: dict) -> ArtifactEntry:
     tolerance = entry.get("tolerance")
     if tolerance is not None:
         tolerance = float(tolerance)
-    return ArtifactEntry(str(entry["format"]), str(entry["sha256"]), int(entry["bytes"]), role, tolerance)
+    extra = {key: value for key, value in entry.items() if key not in _ENTRY_FIELDS}
+    return ArtifactEntry(
+        str(entry["format"]), str(entry["sha256"]), int(entry["bytes"]), role, tolerance, extra
+    )
+
+
+_ENTRY_FIELDS = frozenset(("format", "sha256", "bytes", "role", "tolerance"))
 
 
 V2_FIELDS = ("inputs", "task", "unavailable", "memory")
@@ -269,6 +287,8 @@ def parse(text: str, where: str = FILE_NAME) -> Manifest:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ManifestError(f"{where}: malformed: {type(exc).__name__} {exc}") from exc
     known = {"schema_version", "features", "artifacts", "versions", *V2_FIELDS}
+    if version == 2 and data.get("memory") is None and "memory" in data:
+        known.discard("memory")  # written back as it was: null
     rest = {k: v for k, v in data.items() if k not in known}
     return Manifest(features, artifacts, versions, rest, inputs, task, unavailable, memory)
 

@@ -45,6 +45,7 @@ VALID_INPUT_PATHS: dict[str, tuple[str, ...]] = {
     "onnx": ("numpy",),
 }
 LINKS = {"logistic": "binary", "softmax": "multiclass", "identity": "regression"}
+TRUSTED_PREFIXES = ("sklearn.", "numpy.")  # the skops types a manifest may ask us to trust
 
 
 class Predictor:
@@ -111,10 +112,14 @@ def _deserialize_sklearn(fmt: str, artifact: Artifact) -> object:
         return joblib.load(io.BytesIO(artifact.data))
     import skops.io
 
+    # Trusted: only the scikit-learn and numpy types the manifest lists for this very file.
+    entry = artifact.manifest.artifacts.get(artifact.name) if artifact.manifest is not None else None
+    allowed = {name for name in (entry.trusted if entry else []) if name.startswith(TRUSTED_PREFIXES)}
     untrusted = skops.io.get_untrusted_types(data=artifact.data)
-    if untrusted:
-        raise ModelLoadError(f"{artifact.uri} holds untrusted types {untrusted}; refusing it")
-    return skops.io.loads(artifact.data, trusted=[])
+    refused = [name for name in untrusted if name not in allowed]
+    if refused:
+        raise ModelLoadError(f"{artifact.uri} holds untrusted types {refused}; refusing it")
+    return skops.io.loads(artifact.data, trusted=untrusted)
 
 
 def _task_of(model: object) -> Task:

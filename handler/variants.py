@@ -136,10 +136,11 @@ def _why_not(variant: Variant, manifest: Manifest, name: str | None, fmt: str | 
     if variant.name == TUTORIAL and not tutorial.is_tutorial(manifest.features):
         first, last = tutorial.FEATURES[0], tutorial.FEATURES[-1]
         return f"only the tutorial's {first}..{last} model (handler.seed, as published)"
-    if variant.model_format is None and name is None:
+    if variant.model_format is None:
         if tutorial.is_tutorial(manifest.features):
             return "the tutorial's model: its reference is the 'tutorial' variant"
-        return "no user's file in the manifest (the model was trained here)"
+        if name is None:
+            return "no user's file in the manifest (the model was trained here)"
     if name is None:
         key = "json" if fmt == "json" else fmt
         if key in manifest.unavailable:

@@ -192,10 +192,11 @@ def write_models(user: UserModel, out: Path, rows: int = 12) -> Path:
 
     skops_bytes = skops.io.dumps(model)
     untrusted = skops.io.get_untrusted_types(data=skops_bytes)
-    if untrusted:
+    if any(not name.startswith(("sklearn.", "numpy.")) for name in untrusted):
         unavailable["skops"] = f"skops would have to trust {', '.join(untrusted)}"
     else:
         put("model.skops", skops_bytes, "skops")
+        artifacts["model.skops"].extra["trusted"] = sorted(untrusted)
     document = None if strings or user.nullable else _linear_document(model, features, task)
     if document is None:
         unavailable["json"] = "not a linear model (LogisticRegression, optionally after a StandardScaler)"

@@ -278,6 +278,7 @@ def test_which_variants_apply_and_why_the_others_do_not(user_models, models_dir)
         "model-reference",
         "model-pandas",
         "model-pickle-pandas",
+        "model-skops-pandas",
     ]
     assert list(functions(models_dir))[:2] == ["logitModel", "logit-pandas"]
     tutorial = {entry.variant.name: entry.reason for entry in applicability(models_dir)}
@@ -332,7 +333,7 @@ def test_a_user_s_config_serves_the_variants_that_apply_and_says_why_not(user_mo
     path = tmp_path / "colors.toml"
     path.write_text(config_text(models))
     functions = {function.name: function for function in load_config(path).functions}
-    assert set(functions) == {"model-reference", "model-pandas", "model-pickle-pandas"}
+    assert set(functions) == {"model-reference", "model-pandas", "model-pickle-pandas", "model-skops-pandas"}
     assert functions["model-reference"].env["MODEL_URI"] == str(models.resolve() / "reference.joblib")
     assert functions["model-reference"].env["MODEL_FORMAT"] == "joblib"
     assert functions["model-pandas"].memory_mb == 256  # the manifest's memory_size_mb
@@ -387,3 +388,15 @@ def test_no_feature_name_warning_on_any_call(user_models, monkeypatch, model, va
         status, _ = answer(app, {"queryStringParameters": first["query"]})
     assert status == 200
     assert not [str(warning.message) for warning in caught if "feature names" in str(warning.message)]
+
+
+def test_a_skops_file_loads_trusting_only_the_types_its_manifest_lists(user_models, tmp_path):
+    models = copy(user_models["colors_pipeline"], tmp_path)
+    document = json.loads((models / "manifest.json").read_text())
+    assert document["artifacts"]["model.skops"]["trusted"] == ["numpy.dtype"]
+    env = VARIANTS["skops-pandas"].environment(str(models))
+    assert run_module("handler.app", env=env).returncode == 0
+    document["artifacts"]["model.skops"]["trusted"] = []
+    (models / "manifest.json").write_text(json.dumps(document))
+    completed = run_module("handler.app", env=env)
+    assert completed.returncode != 0 and "untrusted types ['numpy.dtype']" in completed.stderr
