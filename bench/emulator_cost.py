@@ -57,12 +57,17 @@ from bench.results import cpu_idle_phrase, utc_stamp, write_json_atomic
 from bench.results.emulatorcost import CostRound, EmulatorCostRun, TargetCost
 from bench.stats import summarize
 from bench.target import resource_model
+from handler.tutorial import TUTORIAL_QUERY
+from handler.variants import VARIANTS
 
-QUERY = "G1=1&G2=0&G3=1&G4=1&G5=0&G6=0&G7=1&G8=0&G9=1&G10=0"
+QUERY = urllib.parse.urlencode(TUTORIAL_QUERY)
 GATEWAY_CPU_RATIO_GOAL = 3.0
 E2E_P50_RATIO_GOAL = 2.5
 CPU_SOURCE = "/proc/<pid>/task/*/schedstat"
-LEAN_ENV = {"MODEL_URI": "models/logit.json", "MODEL_FORMAT": "json", "INPUT_PATH": "python"}
+LEAN = VARIANTS["lean"]
+LEAN_ENV = dict(
+    MODEL_URI=f"models/{LEAN.artifact}", MODEL_FORMAT=LEAN.model_format, INPUT_PATH=LEAN.input_path
+)
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ class CostConfig:
     models: Path | None = None  # --models for the emulator; None: the project's models/
     freeze: bool = True  # False: the emulator's --no-freeze (environments run on between invocations)
     resource_model: str = "auto"  # the emulator's --resource-model ("host": nothing enforced)
-    function: str = "logit-lean"
+    function: str = LEAN.function_name
 
 
 def process_cpu_ns(pid: int) -> int:
@@ -207,7 +212,7 @@ def running_targets(config: CostConfig, work_dir: Path) -> Iterator[tuple[Target
     extra += [] if config.freeze else ["--no-freeze"]
     extra += ["--resource-model", config.resource_model]
     floor_env = LEAN_ENV | (
-        {"MODEL_URI": str(config.models.resolve() / "logit.json")} if config.models else {}
+        {"MODEL_URI": str(config.models.resolve() / LEAN.artifact)} if config.models else {}
     )
     floor_command = [sys.executable, "-m", "bench.truth.proxy", "--port", "0", "--code-dir"]
     floor_command += [str(Path.cwd().resolve()), *(f"--env={k}={v}" for k, v in floor_env.items())]

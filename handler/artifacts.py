@@ -9,6 +9,10 @@ joblib file is code: loading one we cannot vouch for is refused, never attempted
 imported, AWS's runtime client reports it as ``Runtime.ImportModuleError`` (an init error),
 as Lambda does for a function that cannot start.
 
+The manifest beside the artifact (when there is one) is parsed once here and kept with it: the
+handler reads the model's input schema and task from it. When ``MODEL_SHA256`` is set, a manifest
+is optional, but one that describes another model (its sha256 for this file differs) is refused.
+
 Only the standard library is imported here (boto3 only for ``s3://`` URIs, and only then).
 """
 
@@ -16,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+
+from handler.manifest import Manifest, ManifestError, parse
 
 MANIFEST = "manifest.json"
 DOWNLOAD_DIR = os.environ.get("MODEL_DOWNLOAD_DIR", "/tmp")
@@ -33,14 +39,17 @@ class ModelLoadError(ImportError):
 
 
 class Artifact:
-    """Verified model bytes. (A plain class: dataclasses costs ~6 ms of import on the lean path.)"""
+    """Verified model bytes, and the manifest beside them (None when there is none).
+    (A plain class: dataclasses costs ~6 ms of import on the lean path.)"""
 
-    __slots__ = ("data", "sha256", "uri")
+    __slots__ = ("data", "manifest", "name", "sha256", "uri")
 
-    def __init__(self, uri: str, data: bytes, sha256: str) -> None:
+    def __init__(self, uri: str, data: bytes, sha256: str, manifest: Manifest | None = None) -> None:
         self.uri = uri
+        self.name = uri.rstrip("/").rsplit("/", 1)[-1]
         self.data = data
         self.sha256 = sha256
+        self.manifest = manifest
 
 
 def _read_local(path: str) -> bytes:
@@ -51,19 +60,13 @@ def _read_local(path: str) -> bytes:
         raise ModelLoadError(f"cannot read model {path}: {exc.strerror or exc}") from exc
 
 
-def _expected_from_manifest(manifest_text: str | None, name: str, where: str) -> str:
+def _manifest(manifest_text: str | None, where: str) -> Manifest | None:
     if manifest_text is None:
-        raise ModelLoadError(
-            f"no sha256 to verify {name} against: set MODEL_SHA256 or put {MANIFEST} beside it"
-        )
-    from handler.manifest import ManifestError, parse
-
+        return None
     try:
-        return parse(manifest_text, where).artifacts[name].sha256
+        return parse(manifest_text, where)
     except ManifestError as exc:
         raise ModelLoadError(str(exc)) from exc
-    except KeyError as exc:
-        raise ModelLoadError(f"{where} has no sha256 for {name}") from exc
 
 
 def _fetch_s3(uri: str) -> tuple[bytes, str | None]:
@@ -105,10 +108,25 @@ def fetch_verified(uri: str, expected_sha256: str | None = None) -> Artifact:
                 manifest_text: str | None = file.read()
         except FileNotFoundError:
             manifest_text = None
-    expected = expected_sha256 or _expected_from_manifest(manifest_text, name, where)
+    manifest = _manifest(manifest_text, where)
+    entry = manifest.artifacts.get(name) if manifest is not None else None
+    if expected_sha256:
+        expected = expected_sha256
+    elif manifest is None:
+        raise ModelLoadError(
+            f"no sha256 to verify {name} against: set MODEL_SHA256 or put {MANIFEST} beside it"
+        )
+    elif entry is None:
+        raise ModelLoadError(f"{where} has no sha256 for {name}")
+    else:
+        expected = entry.sha256
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected.lower():
         raise ModelLoadError(
             f"sha256 mismatch for {uri}: expected {expected[:16]}…, got {actual[:16]}…; refusing to load it"
         )
-    return Artifact(uri=uri, data=data, sha256=actual)
+    if entry is not None and entry.sha256.lower() != actual:
+        # MODEL_SHA256 vouches for the model, but the manifest beside it describes another one:
+        # its input schema cannot be trusted for this model.
+        raise ModelLoadError(f"{where} describes another {name} (sha256 {entry.sha256[:16]}…); refusing it")
+    return Artifact(uri, data, actual, manifest)

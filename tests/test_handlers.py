@@ -11,8 +11,10 @@ import joblib
 import numpy as np
 import pytest
 
-from handler.features import FEATURES, InvalidInput, parse_features
-from handler.variants import VARIANTS
+from handler.features import InvalidInput, make_parser
+from handler.manifest import InputSpec
+from handler.tutorial import FEATURES
+from handler.variants import available_variants
 from tests.conftest import TUTORIAL_QUERY, run_command, run_module
 
 ALL_INPUTS = np.array(list(itertools.product([0.0, 1.0], repeat=10)), dtype=np.float64)
@@ -35,7 +37,7 @@ def sklearn_reference(models: Path) -> np.ndarray:
     return model.predict_proba(ALL_INPUTS)[:, 1]
 
 
-@pytest.mark.parametrize("variant", [name for name in VARIANTS if VARIANTS[name].available()])
+@pytest.mark.parametrize("variant", [variant.name for variant in available_variants()])
 @pytest.mark.slow
 def test_every_variant_agrees_with_sklearn_on_all_1024_inputs(variant: str, models_dir: Path):
     result = probe(variant, models_dir)
@@ -141,6 +143,9 @@ def test_repeated_parameter_is_refused(lean_app):
 @pytest.mark.parametrize("event", [None, [], "G1=1", 42, {"queryStringParameters": "G1=1"}])
 def test_malformed_events_never_raise(lean_app, event):
     assert lean_app.lambda_handler(event, None)["statusCode"] == 400
+
+
+parse_features = make_parser([InputSpec(name) for name in FEATURES])
 
 
 @pytest.mark.parametrize(

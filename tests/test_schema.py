@@ -107,12 +107,12 @@ def test_the_models_manifest_is_typed_and_its_readers_check_its_version(models_d
     manifest = read(models_dir / "manifest.json")
     assert json.loads(manifest.to_json()) == json.loads(text)  # written by it, read back unchanged
     assert manifest.artifacts["logit.json"].bytes == (models_dir / "logit.json").stat().st_size
-    future = json.dumps({**json.loads(text), "schema_version": 2})
-    with pytest.raises(ManifestError, match="schema_version 2 is not supported"):
+    future = json.dumps({**json.loads(text), "schema_version": 3})
+    with pytest.raises(ManifestError, match="schema_version 3 is not supported"):
         parse(future, "m.json")
     (models_dir.parent / "future").mkdir(exist_ok=True)
     copy_dir = models_dir.parent / "future"
     (copy_dir / "logit.json").write_bytes((models_dir / "logit.json").read_bytes())
     (copy_dir / "manifest.json").write_text(future)
-    with pytest.raises(ModelLoadError, match="schema_version 2"):  # the handler refuses it too
+    with pytest.raises(ModelLoadError, match="schema_version 3"):  # the handler refuses it too
         fetch_verified(str(copy_dir / "logit.json"))

@@ -50,10 +50,12 @@ def child_command(variant: str, models_dir: Path | str, warm: int, *python_flags
     site-packages on ``sys.path`` itself, as Lambda's task root is."""
     paths = os.pathsep.join([str(PROJECT_ROOT), *site.getsitepackages()])
     chosen = VARIANTS[variant]
-    environment = ";".join(f"{key}={value}" for key, value in chosen.environment(str(models_dir)).items())
+    variables = chosen.environment(str(models_dir))
+    environment = ";".join(f"{key}={value}" for key, value in variables.items())
+    model_format = chosen.model_format or variables.get("MODEL_FORMAT", "joblib")  # reference: the user's
     return [
         sys.executable, "-S", *python_flags, str(CHILD), paths, chosen.handler,
-        chosen.model_format, chosen.input_path, environment, str(warm),
+        model_format, chosen.input_path, environment, str(warm),
     ]  # fmt: skip
 
 
@@ -152,7 +154,7 @@ def _model_bytes(config: ColdstartConfig, variant: str) -> int | None:
         return None
     try:
         manifest = read_manifest(config.models_dir / "manifest.json")
-        return manifest.artifacts[VARIANTS[variant].artifact].bytes
+        return manifest.artifacts[VARIANTS[variant].artifact_in(config.models_dir)].bytes
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

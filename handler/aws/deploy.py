@@ -51,7 +51,7 @@ from handler.aws.resources import (
     remove_role,
     tags_for,
 )
-from handler.features import TUTORIAL_QUERY
+from handler.tutorial import TUTORIAL_QUERY
 from handler.variants import SEED_HANDLER, VARIANTS, Variant
 
 
@@ -89,13 +89,13 @@ def _manifest(models_dir: Path) -> dict:
 
 def environment(config: DeployConfig) -> dict[str, str]:
     """The function's variables: the variant's model and input path, and the model's sha256."""
-    artifact = config.variant.artifact
+    artifact = config.variant.artifact_in(config.models_dir)
     uri = (
         f"s3://{config.bucket}/{config.function}/model/{artifact}"
         if config.model_from_s3
         else f"{MODEL_DIR}/{artifact}"
     )
-    variables = config.variant.environment(MODEL_DIR)
+    variables = config.variant.environment(str(config.models_dir))  # its format, from the manifest
     variables["MODEL_URI"] = uri
     if config.variant.handler != SEED_HANDLER:
         variables["MODEL_SHA256"] = _manifest(config.models_dir)["artifacts"][artifact]["sha256"]
@@ -146,7 +146,7 @@ def deploy(config: DeployConfig) -> Deployment:
     ensure_object(s3, config.bucket, code_key, zip_bytes, config.function, changes)
     model_arn = None
     if config.model_from_s3:
-        artifact = config.variant.artifact
+        artifact = config.variant.artifact_in(config.models_dir)
         for name in (artifact, "manifest.json"):
             data = (config.models_dir / name).read_bytes()
             ensure_object(

@@ -26,8 +26,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from handler.manifest import ManifestError
 from handler.manifest import read as read_manifest
-from handler.variants import VARIANTS, Variant
+from handler.variants import REFERENCE, VARIANTS, Variant, applicability
 
 MB = 1024 * 1024  # Lambda's "MB": 250 MB unzipped is 262,144,000 bytes
 MAX_ZIPPED_BYTES = 50 * MB
@@ -96,7 +97,8 @@ class Package:
 
 def requirements(variant: Variant, models_dir: Path) -> tuple[str, ...]:
     """Third-party distributions the variant imports, pinned to the training manifest's versions."""
-    names = list(LIBRARIES_BY_FORMAT[variant.model_format]) + list(LIBRARIES_BY_INPUT[variant.input_path])
+    model_format = variant.environment(str(models_dir)).get("MODEL_FORMAT", variant.model_format or "joblib")
+    names = list(LIBRARIES_BY_FORMAT[model_format]) + list(LIBRARIES_BY_INPUT[variant.input_path])
     if variant.name == "tutorial":  # the tutorial's handler imports pandas, joblib and sklearn itself
         names = ["pandas", "scikit-learn", "joblib"]
     try:
@@ -132,7 +134,7 @@ def _files(config: PackageConfig, site: Path | None) -> list[tuple[str, Path]]:
     for module in runtime_modules():
         entries.append((f"handler/{module.name}", module))
     if not config.model_from_s3:
-        artifact = config.models_dir / config.variant.artifact
+        artifact = config.models_dir / config.variant.artifact_in(config.models_dir)
         manifest = config.models_dir / "manifest.json"
         for path in (artifact, manifest):
             if not path.is_file():
@@ -214,10 +216,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _all_variants(models_dir: Path) -> list[str]:
+    """``--variant all``: those that apply to the model (a library missing here is no reason:
+    pip installs it for Lambda); without a readable manifest, every variant but the reference."""
+    try:
+        entries = applicability(models_dir)
+    except ManifestError:
+        return [name for name in VARIANTS if name != REFERENCE]
+    return [e.variant.name for e in entries if e.applies or e.reason.endswith(" is not installed")]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    names = list(VARIANTS) if args.variant == "all" else [args.variant]
+    names = _all_variants(args.models) if args.variant == "all" else [args.variant]
     if any(name not in VARIANTS for name in names):
         parser.error(f"--variant {args.variant!r}: expected one of {', '.join(VARIANTS)} or 'all'")
     if not args.model_from_s3 and not (args.models / "manifest.json").is_file():

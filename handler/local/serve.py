@@ -30,6 +30,7 @@ from handler.local.config import (
     check_resources,
     load_config,
 )
+from handler.local.functions import config_for_models
 from handler.local.resources import ResourceModel
 from handler.local.server import Emulator, run_until_stopped
 
@@ -107,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.models is not None:
         if not args.models.is_dir():
             parser.error(f"--models {str(args.models)!r}: not a directory")
-        config = config.with_models_dir(args.models)
+        try:  # a user's model: the functions of the variants that apply to it (handler.variants)
+            config = config_for_models(config, args.config, args.models)
+        except ConfigError as exc:
+            parser.error(str(exc))
     if args.functions:
         wanted = [name.strip() for name in args.functions.split(",") if name.strip()]
         unknown = [name for name in wanted if config.function(name) is None]

@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from handler.features import TUTORIAL_QUERY
 from handler.local.config import EmulatorConfig
 from handler.local.gateway import Gateway
 from handler.local.httperrors import JsonErrorAppRunner, json_errors
@@ -24,6 +23,7 @@ from handler.local.logs import LogSink
 from handler.local.pool import Pool
 from handler.local.resources import ResourceModel
 from handler.local.runtime_api import RuntimeApi
+from handler.tutorial import TUTORIAL_QUERY
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 RESOURCE_MODEL_PATH = "/_emulator/resource-model"
