@@ -325,7 +325,8 @@ def test_a_manifest_describing_another_model_is_refused_even_with_model_sha256(u
 def test_the_default_config_is_generated_from_the_variants():
     assert DEFAULT_CONFIG.read_text() == tutorial_config_text()
     names = [function.name for function in load_config(DEFAULT_CONFIG).functions]
-    assert names == [variant.function_name for variant in VARIANTS.values() if variant.name != "reference"]
+    variants = [variant.function_name for variant in VARIANTS.values() if variant.name != "reference"]
+    assert names == [*variants, "floor-noop"]  # the no-op measured beside every Duration
 
 
 def test_a_user_s_config_serves_the_variants_that_apply_and_says_why_not(user_models, tmp_path):
@@ -333,7 +334,8 @@ def test_a_user_s_config_serves_the_variants_that_apply_and_says_why_not(user_mo
     path = tmp_path / "colors.toml"
     path.write_text(config_text(models))
     functions = {function.name: function for function in load_config(path).functions}
-    assert set(functions) == {"model-reference", "model-pandas", "model-pickle-pandas", "model-skops-pandas"}
+    variants = {"model-reference", "model-pandas", "model-pickle-pandas", "model-skops-pandas"}
+    assert set(functions) == {*variants, "floor-noop"}
     assert functions["model-reference"].env["MODEL_URI"] == str(models.resolve() / "reference.joblib")
     assert functions["model-reference"].env["MODEL_FORMAT"] == "joblib"
     assert functions["model-pandas"].memory_mb == 256  # the manifest's memory_size_mb

@@ -77,6 +77,14 @@ TUTORIAL_MEMORY = {
     "onnx": (128, "Max Memory Used 67 MB at 1,024 MB, 63 here"),
 }
 DEFAULT_USER_MEMORY_MB = 256
+# The floor: a no-op measured beside every Duration (bench.powertune, the cold-start profiler).
+FLOOR_FUNCTION = """
+[[functions]]       # the floor: a no-op (bench/floorfunction), measured beside every Duration
+name = "floor-noop"
+handler = "noop.handler"
+code_dir = {code_dir}
+memory_mb = 128           # its Max Memory Used: docs/benchmarks.md, "The floor beside every Duration"
+"""
 
 
 def _string(value: str) -> str:
@@ -120,6 +128,7 @@ def tutorial_config_text() -> str:
             ("" if variant.name == TUTORIAL else "\n")
             + _function(entry, variant.function_name, "../..", uri, TUTORIAL_MEMORY[variant.name])
         )
+    parts.append(FLOOR_FUNCTION.format(code_dir=_string("../../bench/floorfunction")))
     return "".join(parts)
 
 
@@ -151,6 +160,7 @@ def config_text(models_dir: Path) -> str:
         parts.append(
             "\n" + _function(entry, variant.function_name_for(manifest), str(PROJECT_ROOT), uri, memory)
         )
+    parts.append(FLOOR_FUNCTION.format(code_dir=_string(str(PROJECT_ROOT / "bench" / "floorfunction"))))
     if skipped:
         parts.append("\n# Variants that do not apply to this model, and why:\n" + "\n".join(skipped) + "\n")
     return "".join(parts)
