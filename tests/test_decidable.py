@@ -6,6 +6,8 @@ figures, no processes."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bench.hostmade import InitNeeds, during_inits, estimate
@@ -20,7 +22,14 @@ from bench.powertune.measure import (
     summarize_size,
     with_floor,
 )
-from bench.powertune.sweep import function_status, recommend, size_line, verdict_line, with_floors
+from bench.powertune.sweep import (
+    function_status,
+    recommend,
+    size_line,
+    verdict_line,
+    why_not_judged,
+    with_floors,
+)
 from bench.results.gate import FAIL, INVALID, PASS, judge
 from bench.results.powertune import FunctionSweep
 from bench.verdict import Limits, Threshold, error_gate, evaluate, floor_gate, min_samples
@@ -134,6 +143,41 @@ def test_a_verdict_the_floor_alone_decides_is_invalid_with_the_reason():
     assert judge([_latency(FAIL, 5_000), gate]) == FAIL
     # a PASS stands: the floor only adds time
     assert floor_gate("f", _latency(PASS, 600), "floor-noop", [550.0, 700.0], 650.0).status == PASS
+
+
+def test_a_fail_over_a_floor_that_meets_the_target_says_so_not_by_more_than_the_target():
+    # target 1,000 µs, floor reach 400 µs, observed 1,100 µs: 700 µs over the reach, less than the
+    # target, but the no-op meets the target, so the FAIL is the function's
+    gate = floor_gate("f 256 MB", _latency(FAIL, 1_100), "floor-noop", [300.0, 350.0], 340.0)
+    assert gate.status == PASS and gate.details["floor_misses_target"] is False
+    assert "not decisive: over the floor's reach (400 µs" in gate.message
+    assert "and the no-op meets the 1,000 µs target" in gate.message
+    assert "by more than" not in gate.message
+    # the no-op misses the target and the FAIL is far over its reach: "by more than the target"
+    gate = floor_gate("f 256 MB", _latency(FAIL, 38_000), "floor-noop", [2_900.0, 3_100.0], 3_000.0)
+    assert "by more than the 1,000 µs target" in gate.message
+
+
+def test_a_floor_not_measured_does_not_read_as_a_check_that_passed():
+    gate = floor_gate("f warm_us", _latency(FAIL, 5_000), "floor-noop", [], 0.0)
+    assert gate.message.startswith("floor: not measured") and "PASS" not in gate.message
+    assert gate.details["measured"] is False and gate.observed is None and gate.check == "floor"
+    assert judge([_latency(FAIL, 5_000), gate]) == FAIL  # it neither passes nor invalidates the run
+
+
+def test_why_a_size_is_not_judged_comes_from_the_gates_details_not_their_words():
+    config = PowertuneConfig(target_ms=1.0, warm=700)
+    size = summarize_size("f", _samples(256, 1.3, 700), config, "x86_64")
+    misses = with_floor("f", size, floor_figures("floor-noop", [[1.2] * 300, [1.5] * 300], 99.0))
+    floor = misses.gates[-1]
+    assert floor.details["within_spread"] is True and misses.status == INVALID
+    reworded = dataclasses.replace(misses, gates=[*misses.gates[:-1], dataclasses.replace(floor, message="")])
+    within = "the floor decides it: within the floor's run-to-run spread (up to 1,800 µs)"
+    assert why_not_judged(reworded) == within
+    few = summarize_size("f", _samples(256, 0.5, 200), config, "x86_64")
+    latency = next(gate for gate in few.gates if gate.check == "latency")
+    few = dataclasses.replace(few, gates=[dataclasses.replace(latency, message="reworded")])
+    assert why_not_judged(few) == "200 samples; p99 needs ≥ 459 (none over)"
 
 
 def test_power_tuning_shows_the_floor_beside_each_size_and_judges_with_it():
