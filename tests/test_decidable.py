@@ -284,9 +284,38 @@ def test_the_estimate_needs_contended_inits_and_counts_later_throttles_in_full()
     )
     assert estimate(0, 0, needs) is None
     assert estimate(100, 100, InitNeeds(4, 4_000_000, 4_000_000, 0)) is None  # no init slowed
-    # the failed answers up to the last second in which an init finished, at most the throttles
+    # the throttles up to the last second in which an init finished, at most the throttles
     assert during_inits({10: (5, 0), 11: (7, 2), 12: (9, 0)}, throttles=20) == 12
     assert during_inits({10: (5, 0)}, throttles=20) == 0
+
+
+def test_only_lambda_throttles_count_as_throttles_while_inits_ran():
+    recorder, name = RunRecorder(), "staging/logitModel"
+    for _ in range(30):  # the function's own failures while the inits ran: not throttles
+        recorder.record(name, status_code=400, response_time_ms=5.0, headers={}, wall_second=1_000)
+        recorder.record(name, status_code=200, response_time_ms=5.0, headers={}, wall_second=1_000,
+                        verify_failed=True)  # fmt: skip
+        recorder.record(name, status_code=502, response_time_ms=5.0, headers={}, wall_second=1_001)
+    for _ in range(10):
+        recorder.record(name, status_code=500, response_time_ms=5.0, headers={THROTTLED_HEADER: "x"},
+                        wall_second=1_001)  # fmt: skip
+    for _ in range(3):  # the inits end at second 1,002
+        headers = {INIT_HEADER: "4000.000", CONTENDED_HEADER: "init 4.0"}
+        recorder.record(name, status_code=200, response_time_ms=4_030.0, headers=headers, wall_second=1_002)
+    for _ in range(10):  # after the last init: the function's own, counted in full
+        recorder.record(name, status_code=500, response_time_ms=5.0, headers={THROTTLED_HEADER: "x"},
+                        wall_second=1_005)  # fmt: skip
+    record = recorder.endpoints[name]
+    assert record.timeline[1_001].errors == 40 and record.timeline[1_001].lambda_throttles == 10
+    assert record.timeline[1_000].lambda_throttles == 0
+    made = host_made(record)
+    # 100 failed answers up to the inits' end, but only 10 throttles: 10 of the 20 during inits
+    assert made is not None and made.throttles == 20 and made.during_inits == 10
+    assert made.on_lambda == pytest.approx(10 / 4 + 10)
+    # the count survives a worker's report to the master
+    merged = RunRecorder()
+    merged.add_payload("w1", recorder.drain())
+    assert merged.endpoints[name].timeline[1_001].lambda_throttles == 10
 
 
 # -- the floor beside the cold-start profiler's warm calls (endpoint mode) ------------------------
