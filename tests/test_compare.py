@@ -136,6 +136,32 @@ def test_nothing_to_pair_or_an_unreadable_file_is_bad_input(tmp_path):
     assert completed.returncode == 2 and "--" in completed.stderr
 
 
+def test_an_output_that_cannot_be_written_is_one_line_and_exit_2(tmp_path):
+    base = side(tmp_path, "base", [100.0, 101.0, 99.0])
+    new = side(tmp_path, "new", [100.0, 102.0, 98.0])
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    plain = tmp_path / "plain-file"
+    plain.write_text("not a folder")
+    for option, path in (
+        ("--results", folder),
+        ("--junit", folder),
+        ("--markdown", plain / "comment.md"),
+    ):
+        argv = [str(base), "--", str(new)]
+        argv += (
+            [option, str(path)]
+            if option == "--results"
+            else [option, str(path), "--results", str(tmp_path / "c.json")]
+        )
+        completed = run_module("bench.compare", *argv)
+        assert completed.returncode == 2, completed.stderr
+        assert completed.stderr.count("\n") == 1 and "Traceback" not in completed.stderr
+        assert completed.stderr.startswith(f"python -m bench.compare: cannot write {path}: ")
+    assert folder.is_dir() and not any(folder.iterdir())
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]  # no temporary left
+
+
 def test_machines_that_differ_are_warned_about(tmp_path):
     base = side(tmp_path, "base", [100.0, 101.0, 99.0])
     new = side(tmp_path, "new", [100.0, 101.0, 99.0])
