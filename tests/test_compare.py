@@ -136,6 +136,16 @@ def test_nothing_to_pair_or_an_unreadable_file_is_bad_input(tmp_path):
     assert completed.returncode == 2 and "--" in completed.stderr
 
 
+def test_identical_runs_a_side_are_not_judged_under_fail_on_regression(tmp_path, capsys):
+    base = side(tmp_path, "base", [100.0] * 3, [5000.0] * 3)
+    new = side(tmp_path, "new", [101.0] * 3, [5000.0] * 3)
+    code, document = compare(tmp_path, str(base), "--", str(new), "--fail-on-regression", "0.5%")
+    handler = next(f for f in document.pairs[0].figures if f.figure == "in-handler p50")
+    assert handler.significant is None and handler.interval_low is None
+    assert "identical values" in handler.note and handler.gate.status == "INVALID"
+    assert code == 3 and "identical values" in capsys.readouterr().out
+
+
 def test_an_output_that_cannot_be_written_is_one_line_and_exit_2(tmp_path):
     base = side(tmp_path, "base", [100.0, 101.0, 99.0])
     new = side(tmp_path, "new", [100.0, 102.0, 98.0])
@@ -187,7 +197,10 @@ def test_single_value_figures_print_no_interval_never_not_significant(tmp_path):
     for name in ("Max Memory Used", "cost per million"):
         assert figures[name].words.endswith("(no interval)") and figures[name].gate is None
         assert "not a distribution" in figures[name].note
-    assert figures["REPORT Duration p50"].significant is False
+    # a distribution's figure: identical runs (copies of one file) give no interval either, and
+    # say so instead of claiming anything
+    assert figures["REPORT Duration p50"].significant is None
+    assert "identical values" in figures["REPORT Duration p50"].note
 
 
 def test_the_reports_comparison_never_pairs_a_step_run_with_a_steady_one(tmp_path):

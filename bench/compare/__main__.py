@@ -6,9 +6,9 @@ values, the ratio new/baseline, and its confidence interval over the runs (at le
 side; see ``bench/compare/stats.py`` for the method). Writes a ``compare`` results document.
 
 Exit codes: 0; with ``--fail-on-regression PCT``: 1 when some figure's whole interval lies above
-1 + PCT, 3 when it cannot judge (fewer than 3 runs per side); 2 for bad input (an unreadable
-file, nothing to pair) or an output that cannot be written (``cannot write PATH: reason``), with
-one line on stderr.
+1 + PCT, 3 when it cannot judge (fewer than 3 runs per side, or identical runs on each side); 2
+for bad input (an unreadable file, nothing to pair) or an output that cannot be written
+(``cannot write PATH: reason``), with one line on stderr.
 """
 
 from __future__ import annotations
