@@ -3,7 +3,7 @@
 The floor is a no-op function's warm Duration at the same memory size in the same run
 (``python -m bench.powertune``: docs/powertune.md): what the Runtime API path, the thaw and the
 emulator's per-invocation reads add to any function's Duration there. Pure, no I/O; re-exported
-by :mod:`bench.verdict`, where every other gate lives.
+by :mod:`bench.verdict`, where every tool imports its gates from.
 """
 
 from __future__ import annotations
