@@ -18,12 +18,11 @@ timed ones. Per round:
 - **wall**: per request, just before the request is written to just after the body is read
   (``perf_counter_ns``), into an HdrHistogram (``bench.latency``).
 
-Not measured: kernel work that is accounted to no process (softirq time on an idle CPU), the
-cost of a cold start (the warm-up absorbs it), and concurrency (one client). The ratios are the
-two the goals are set on (docs/benchmarks.md, "The emulator's own cost"): gateway CPU per
-request ÷ bare server CPU per request, and the emulator's e2e p50 ÷ the bare server's p50, from
-the merged histograms. A proxied request is three HTTP exchanges (the client's, the runtime's
-``/next`` reply, its ``POST …/response``).
+Not measured: kernel work that is accounted to no process (softirq time on an idle CPU),
+the cost of a cold start (the warm-up absorbs it), and concurrency (one client). The ratios
+are the goals' (docs/benchmarks.md): gateway CPU per request ÷ bare server CPU per request,
+and the emulator's e2e p50 ÷ the bare server's p50, from the merged histograms. A proxied
+request is three HTTP exchanges (the client's, the runtime's ``/next`` reply, its ``POST …/response``).
 
 The **floor** target is ``bench.truth.proxy``: those three exchanges and nothing else, on two
 aiohttp low-level servers in front of one ``awslambdaric`` environment running the same
