@@ -17,8 +17,10 @@ from bench.coldstart.forcing import force_cold_start
 from bench.fidelity import reference as ref
 from bench.fidelity.functions import name
 from bench.latency import LatencyRecorder
+from bench.reportline import parse_report
 from bench.results.fidelity import ColdStartTrial, ScalingSize, StabilityRound, ThrottleRun
-from handler.local.reportline import EmulatorLine, ReportLine
+from bench.results.reportline import ReportLine
+from handler.local.reportline import EmulatorLine
 
 
 class FunctionFailed(RuntimeError):
@@ -41,7 +43,7 @@ def invoke(client, function: str, event: dict) -> Answer:
     response = client.invoke(FunctionName=function, Payload=json.dumps(event).encode(), LogType="Tail")
     payload = response["Payload"].read()
     tail = base64.b64decode(response.get("LogResult", "")).decode("utf-8", "replace")
-    report, line = ReportLine.parse(tail), EmulatorLine.parse(tail)
+    report, line = parse_report(tail), EmulatorLine.parse(tail)
     if "FunctionError" in response or report is None:
         raise FunctionFailed(f"{function}: {payload[:300].decode('utf-8', 'replace')}")
     contended = line is not None and bool(line.contended)
