@@ -20,9 +20,9 @@ timed ones. Per round:
 
 Not measured: kernel work that is accounted to no process (softirq time on an idle CPU),
 the cost of a cold start (the warm-up absorbs it), and concurrency (one client). The ratios
-are the goals set for it: gateway CPU per request ÷ bare server CPU per request, and the
-emulator's e2e p50 ÷ the bare server's p50, from the merged histograms. A proxied request is
-three HTTP exchanges (the client's, the runtime's ``/next`` reply, its ``POST …/response``).
+are the goals' (docs/benchmarks.md): gateway CPU per request ÷ bare server CPU per request,
+and the emulator's e2e p50 ÷ the bare server's p50, from the merged histograms. A proxied
+request is three HTTP exchanges (the client's, the runtime's ``/next`` reply, its ``POST …/response``).
 
 The **floor** target is ``bench.truth.proxy``: those three exchanges and nothing else, on two
 aiohttp low-level servers in front of one ``awslambdaric`` environment running the same
@@ -57,17 +57,12 @@ from bench.results import cpu_idle_phrase, utc_stamp, write_json_atomic
 from bench.results.emulatorcost import CostRound, EmulatorCostRun, TargetCost
 from bench.stats import summarize
 from bench.target import resource_model
-from handler.tutorial import TUTORIAL_QUERY
-from handler.variants import VARIANTS
 
-QUERY = urllib.parse.urlencode(TUTORIAL_QUERY)
+QUERY = "G1=1&G2=0&G3=1&G4=1&G5=0&G6=0&G7=1&G8=0&G9=1&G10=0"
 GATEWAY_CPU_RATIO_GOAL = 3.0
 E2E_P50_RATIO_GOAL = 2.5
 CPU_SOURCE = "/proc/<pid>/task/*/schedstat"
-LEAN = VARIANTS["lean"]
-LEAN_ENV = dict(
-    MODEL_URI=f"models/{LEAN.artifact}", MODEL_FORMAT=LEAN.model_format, INPUT_PATH=LEAN.input_path
-)
+LEAN_ENV = {"MODEL_URI": "models/logit.json", "MODEL_FORMAT": "json", "INPUT_PATH": "python"}
 
 
 @dataclass(frozen=True)
@@ -81,7 +76,7 @@ class CostConfig:
     models: Path | None = None  # --models for the emulator; None: the project's models/
     freeze: bool = True  # False: the emulator's --no-freeze (environments run on between invocations)
     resource_model: str = "auto"  # the emulator's --resource-model ("host": nothing enforced)
-    function: str = LEAN.function_name
+    function: str = "logit-lean"
 
 
 def process_cpu_ns(pid: int) -> int:
@@ -212,7 +207,7 @@ def running_targets(config: CostConfig, work_dir: Path) -> Iterator[tuple[Target
     extra += [] if config.freeze else ["--no-freeze"]
     extra += ["--resource-model", config.resource_model]
     floor_env = LEAN_ENV | (
-        {"MODEL_URI": str(config.models.resolve() / LEAN.artifact)} if config.models else {}
+        {"MODEL_URI": str(config.models.resolve() / "logit.json")} if config.models else {}
     )
     floor_command = [sys.executable, "-m", "bench.truth.proxy", "--port", "0", "--code-dir"]
     floor_command += [str(Path.cwd().resolve()), *(f"--env={k}={v}" for k, v in floor_env.items())]

@@ -90,10 +90,12 @@ def estimate(throttles: int, during_inits: int, needs: InitNeeds | None) -> Host
 
 
 def during_inits(timeline: dict[int, tuple[int, int]], throttles: int) -> int:
-    """Throttles answered while inits ran, from a per-second ``{second: (errors, cold_starts)}``:
-    the failed answers up to the last second in which an init finished, at most ``throttles``."""
-    inits_end = max((second for second, (_errors, colds) in timeline.items() if colds), default=None)
+    """Throttles answered while inits ran, from a per-second ``{second: (lambda_throttles,
+    cold_starts)}``: the answers the emulator marked as Lambda throttles up to the last second in
+    which an init finished, at most ``throttles``. Other failures (a 4xx, a 5xx of the function's
+    own, a failed verify) are not throttles and do not count."""
+    inits_end = max((second for second, (_throttles, colds) in timeline.items() if colds), default=None)
     if inits_end is None:
         return 0
-    errors = sum(errors for second, (errors, _colds) in timeline.items() if second <= inits_end)
-    return min(errors, throttles)
+    during = sum(count for second, (count, _colds) in timeline.items() if second <= inits_end)
+    return min(during, throttles)

@@ -42,6 +42,7 @@ KEYS = HTTP_KEYS | {"weight", "expected", "event"}
 # handler.local.events.HTTP_METHODS (not imported: the Locust workers need none of the emulator)
 METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"})
 DEFAULT_TOLERANCE = 1e-9
+JSON_SPACE = " \t\r\n"  # RFC 8259 section 2: the whitespace JSON allows around a value
 PEER = "127.0.0.1"  # the client's address in a converted event (the tools run on loopback)
 
 
@@ -111,13 +112,74 @@ def _strings(value: object, key: str, where: str) -> tuple[tuple[str, str], ...]
     return tuple(value.items())
 
 
+# RFC 9110 section 5.1: a field name is a token; 5.5: a field value holds no CR, LF or NUL
+# ("a recipient ... MUST either reject the message or replace each of those characters with SP").
+TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _header_fields(headers: tuple[tuple[str, str], ...], where: str) -> tuple[tuple[str, str], ...]:
+    """Headers an HTTP/1.1 client can send as they are: each name a non-empty token, each value
+    without CR, LF or NUL, both encodable as ISO-8859-1 (what HTTP/1.1 clients put on the wire)."""
+    for name, value in headers:
+        if not name or not set(name) <= TOKEN:
+            raise RequestsFileError(
+                f"{where}: header name {name!r} must be a non-empty token (letters, digits, !#$%&'*+-.^_`|~)"
+            )
+        if any(char in value for char in "\r\n\0"):
+            raise RequestsFileError(f"{where}: headers[{name!r}] holds CR, LF or NUL: {value!r}")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise RequestsFileError(
+                f"{where}: headers[{name!r}] is not ISO-8859-1 (latin-1), as HTTP/1.1 headers are: {value!r}"
+            ) from None
+    return headers
+
+
+def _loads(text: str, where: str) -> object:
+    """Strict JSON: no NaN, Infinity or a number too large for a float, and no key given twice in
+    an object (``json.loads`` takes all of them, keeping the last of a repeated key)."""
+
+    def constant(name: str) -> float:
+        raise RequestsFileError(f"{where}: {name} is not a JSON number: use a finite number")
+
+    def number(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            raise RequestsFileError(f"{where}: {text} is too large for a float: use a finite number")
+        return value
+
+    def unique(pairs: list[tuple[str, object]]) -> dict:
+        document: dict = {}
+        for key, value in pairs:
+            if key in document:
+                raise RequestsFileError(f"{where}: key {key!r} appears twice in one object")
+            document[key] = value
+        return document
+
+    try:
+        return json.loads(text, parse_constant=constant, parse_float=number, object_pairs_hook=unique)
+    except RequestsFileError:
+        raise
+    except ValueError as exc:
+        raise RequestsFileError(f"{where}: not JSON: {exc}") from None
+
+
+def _positive_float(value: object) -> bool:
+    """A JSON number (not a boolean) that is a finite float > 0 (an integer past the largest
+    float is not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value)) and value > 0
+    except OverflowError:
+        return False
+
+
 def parse_line(text: str, number: int, path: Path | str = "<requests>") -> RequestLine:
     """One non-blank line; :class:`RequestsFileError` names ``path:number`` and what is wrong."""
     where = f"{path}:{number}"
-    try:
-        document = json.loads(text)
-    except ValueError as exc:
-        raise RequestsFileError(f"{where}: not JSON: {exc}") from None
+    document = _loads(text, where)
     if not isinstance(document, dict):
         raise RequestsFileError(f"{where}: a line must be a JSON object, not {type(document).__name__}")
     unknown = sorted(set(document) - KEYS)
@@ -126,13 +188,8 @@ def parse_line(text: str, number: int, path: Path | str = "<requests>") -> Reque
             f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; known: {sorted(KEYS)}"
         )
     weight = document.get("weight", 1)
-    if (
-        isinstance(weight, bool)
-        or not isinstance(weight, int | float)
-        or not math.isfinite(weight)
-        or weight <= 0
-    ):
-        raise RequestsFileError(f"{where}: 'weight' must be a number > 0, not {json.dumps(weight)}")
+    if not _positive_float(weight):
+        raise RequestsFileError(f"{where}: 'weight' must be a finite number > 0, not {json.dumps(weight)}")
     common = {"number": number, "weight": float(weight), "expected": document.get("expected")}
     common["has_expected"] = "expected" in document
     if "event" in document:
@@ -150,7 +207,7 @@ def parse_line(text: str, number: int, path: Path | str = "<requests>") -> Reque
             f"{where}: 'method' must be one of {', '.join(sorted(METHODS))}, not {json.dumps(method)}"
         )
     query = _strings(document.get("query", {}), "query", where)
-    headers = _strings(document.get("headers", {}), "headers", where)
+    headers = _header_fields(_strings(document.get("headers", {}), "headers", where), where)
     body = document.get("body")
     if isinstance(body, str):
         payload = body.encode()
@@ -164,11 +221,20 @@ def parse_line(text: str, number: int, path: Path | str = "<requests>") -> Reque
 
 
 def parse_lines(lines: Iterable[str], path: Path | str = "<requests>") -> RequestsFile:
-    """Every line of a requests file (blank lines are skipped); at least one request."""
-    parsed = tuple(parse_line(text, number, path) for number, text in enumerate(lines, 1) if text.strip())
+    """Every line of a requests file (blank lines, JSON whitespace alone, are skipped); at least
+    one request; the weights' running sum finite."""
+    parsed = tuple(
+        parse_line(text, number, path) for number, text in enumerate(lines, 1) if text.strip(JSON_SPACE)
+    )
     if not parsed:
         raise RequestsFileError(f"{path}: no requests (one JSON object per line)")
     cumulative = tuple(itertools.accumulate(line.weight for line in parsed))
+    for line, total in zip(parsed, cumulative, strict=True):
+        if not math.isfinite(total):
+            raise RequestsFileError(
+                f"{path}:{line.number}: the weights up to this line sum past the largest float; "
+                "use smaller weights (only their ratios matter)"
+            )
     return RequestsFile(Path(path), parsed, cumulative)
 
 
@@ -180,7 +246,11 @@ def read_requests(path: Path | str) -> RequestsFile:
         raise RequestsFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise RequestsFileError(f"{path}: not UTF-8: {exc}") from None
-    return parse_lines(text.splitlines(), path)
+    # "\n" only: str.splitlines() also breaks at \x0b, \x0c, \x1c-\x1e, \x85, U+2028 and U+2029.
+    # A JSON string may hold \x85, U+2028 and U+2029 as they are (RFC 8259 section 7 requires
+    # escaping only U+0000-U+001F), so such a line would be cut in two; and any of them would
+    # shift the number of every later line in the errors.
+    return parse_lines(text.split("\n"), path)
 
 
 def tutorial_requests(query: Mapping[str, str]) -> RequestsFile:

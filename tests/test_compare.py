@@ -136,6 +136,42 @@ def test_nothing_to_pair_or_an_unreadable_file_is_bad_input(tmp_path):
     assert completed.returncode == 2 and "--" in completed.stderr
 
 
+def test_identical_runs_a_side_are_not_judged_under_fail_on_regression(tmp_path, capsys):
+    base = side(tmp_path, "base", [100.0] * 3, [5000.0] * 3)
+    new = side(tmp_path, "new", [101.0] * 3, [5000.0] * 3)
+    code, document = compare(tmp_path, str(base), "--", str(new), "--fail-on-regression", "0.5%")
+    handler = next(f for f in document.pairs[0].figures if f.figure == "in-handler p50")
+    assert handler.significant is None and handler.interval_low is None
+    assert "identical values" in handler.note and handler.gate.status == "INVALID"
+    assert code == 3 and "identical values" in capsys.readouterr().out
+
+
+def test_an_output_that_cannot_be_written_is_one_line_and_exit_2(tmp_path):
+    base = side(tmp_path, "base", [100.0, 101.0, 99.0])
+    new = side(tmp_path, "new", [100.0, 102.0, 98.0])
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    plain = tmp_path / "plain-file"
+    plain.write_text("not a folder")
+    for option, path in (
+        ("--results", folder),
+        ("--junit", folder),
+        ("--markdown", plain / "comment.md"),
+    ):
+        argv = [str(base), "--", str(new)]
+        argv += (
+            [option, str(path)]
+            if option == "--results"
+            else [option, str(path), "--results", str(tmp_path / "c.json")]
+        )
+        completed = run_module("bench.compare", *argv)
+        assert completed.returncode == 2, completed.stderr
+        assert completed.stderr.count("\n") == 1 and "Traceback" not in completed.stderr
+        assert completed.stderr.startswith(f"python -m bench.compare: cannot write {path}: ")
+    assert folder.is_dir() and not any(folder.iterdir())
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]  # no temporary left
+
+
 def test_machines_that_differ_are_warned_about(tmp_path):
     base = side(tmp_path, "base", [100.0, 101.0, 99.0])
     new = side(tmp_path, "new", [100.0, 101.0, 99.0])
@@ -161,7 +197,10 @@ def test_single_value_figures_print_no_interval_never_not_significant(tmp_path):
     for name in ("Max Memory Used", "cost per million"):
         assert figures[name].words.endswith("(no interval)") and figures[name].gate is None
         assert "not a distribution" in figures[name].note
-    assert figures["REPORT Duration p50"].significant is False
+    # a distribution's figure: identical runs (copies of one file) give no interval either, and
+    # say so instead of claiming anything
+    assert figures["REPORT Duration p50"].significant is None
+    assert "identical values" in figures["REPORT Duration p50"].note
 
 
 def test_the_reports_comparison_never_pairs_a_step_run_with_a_steady_one(tmp_path):

@@ -47,6 +47,18 @@ def test_fewer_than_three_runs_a_side_gives_the_ratio_and_no_interval():
     assert ratio_interval([100.0, 101.0], [100.0, 101.0, 99.0], 0.95).low is None
 
 
+def test_identical_runs_on_each_side_make_no_significance_claim_however_small_the_ratio():
+    # every run's figure in the same histogram bucket: the interval would be the point 1.001
+    interval = ratio_interval([1000.0] * 3, [1001.0] * 3, 0.95)
+    assert interval.ratio == pytest.approx(1.001)
+    assert interval.low is None and interval.high is None and interval.significant is None
+    assert "identical values" in interval.reason and "no significance claim" in interval.reason
+    assert not interval.regression(0.0)
+    assert words(interval.ratio, interval.significant) == "1.00x, no change (no interval)"
+    # one side spread is enough for an interval
+    assert ratio_interval([1000.0] * 3, [1001.0, 1002.0, 1001.0], 0.95).low is not None
+
+
 def test_geometric_mean_and_bonferroni_by_hand():
     assert geometric_mean([1.0, 4.0, 16.0]) == pytest.approx(4.0)
     with pytest.raises(ValueError):

@@ -6,6 +6,8 @@ figures, no processes."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bench.hostmade import InitNeeds, during_inits, estimate
@@ -20,7 +22,14 @@ from bench.powertune.measure import (
     summarize_size,
     with_floor,
 )
-from bench.powertune.sweep import function_status, recommend, size_line, verdict_line, with_floors
+from bench.powertune.sweep import (
+    function_status,
+    recommend,
+    size_line,
+    verdict_line,
+    why_not_judged,
+    with_floors,
+)
 from bench.results.gate import FAIL, INVALID, PASS, judge
 from bench.results.powertune import FunctionSweep
 from bench.verdict import Limits, Threshold, error_gate, evaluate, floor_gate, min_samples
@@ -136,6 +145,41 @@ def test_a_verdict_the_floor_alone_decides_is_invalid_with_the_reason():
     assert floor_gate("f", _latency(PASS, 600), "floor-noop", [550.0, 700.0], 650.0).status == PASS
 
 
+def test_a_fail_over_a_floor_that_meets_the_target_says_so_not_by_more_than_the_target():
+    # target 1,000 µs, floor reach 400 µs, observed 1,100 µs: 700 µs over the reach, less than the
+    # target, but the no-op meets the target, so the FAIL is the function's
+    gate = floor_gate("f 256 MB", _latency(FAIL, 1_100), "floor-noop", [300.0, 350.0], 340.0)
+    assert gate.status == PASS and gate.details["floor_misses_target"] is False
+    assert "not decisive: over the floor's reach (400 µs" in gate.message
+    assert "and the no-op meets the 1,000 µs target" in gate.message
+    assert "by more than" not in gate.message
+    # the no-op misses the target and the FAIL is far over its reach: "by more than the target"
+    gate = floor_gate("f 256 MB", _latency(FAIL, 38_000), "floor-noop", [2_900.0, 3_100.0], 3_000.0)
+    assert "by more than the 1,000 µs target" in gate.message
+
+
+def test_a_floor_not_measured_does_not_read_as_a_check_that_passed():
+    gate = floor_gate("f warm_us", _latency(FAIL, 5_000), "floor-noop", [], 0.0)
+    assert gate.message.startswith("floor: not measured") and "PASS" not in gate.message
+    assert gate.details["measured"] is False and gate.observed is None and gate.check == "floor"
+    assert judge([_latency(FAIL, 5_000), gate]) == FAIL  # it neither passes nor invalidates the run
+
+
+def test_why_a_size_is_not_judged_comes_from_the_gates_details_not_their_words():
+    config = PowertuneConfig(target_ms=1.0, warm=700)
+    size = summarize_size("f", _samples(256, 1.3, 700), config, "x86_64")
+    misses = with_floor("f", size, floor_figures("floor-noop", [[1.2] * 300, [1.5] * 300], 99.0))
+    floor = misses.gates[-1]
+    assert floor.details["within_spread"] is True and misses.status == INVALID
+    reworded = dataclasses.replace(misses, gates=[*misses.gates[:-1], dataclasses.replace(floor, message="")])
+    within = "the floor decides it: within the floor's run-to-run spread (up to 1,800 µs)"
+    assert why_not_judged(reworded) == within
+    few = summarize_size("f", _samples(256, 0.5, 200), config, "x86_64")
+    latency = next(gate for gate in few.gates if gate.check == "latency")
+    few = dataclasses.replace(few, gates=[dataclasses.replace(latency, message="reworded")])
+    assert why_not_judged(few) == "200 samples; p99 needs ≥ 459 (none over)"
+
+
 def test_power_tuning_shows_the_floor_beside_each_size_and_judges_with_it():
     config = PowertuneConfig(target_ms=1.0, warm=700)
     size = summarize_size("f", _samples(256, 1.3, 700), config, "x86_64")
@@ -240,9 +284,38 @@ def test_the_estimate_needs_contended_inits_and_counts_later_throttles_in_full()
     )
     assert estimate(0, 0, needs) is None
     assert estimate(100, 100, InitNeeds(4, 4_000_000, 4_000_000, 0)) is None  # no init slowed
-    # the failed answers up to the last second in which an init finished, at most the throttles
+    # the throttles up to the last second in which an init finished, at most the throttles
     assert during_inits({10: (5, 0), 11: (7, 2), 12: (9, 0)}, throttles=20) == 12
     assert during_inits({10: (5, 0)}, throttles=20) == 0
+
+
+def test_only_lambda_throttles_count_as_throttles_while_inits_ran():
+    recorder, name = RunRecorder(), "staging/logitModel"
+    for _ in range(30):  # the function's own failures while the inits ran: not throttles
+        recorder.record(name, status_code=400, response_time_ms=5.0, headers={}, wall_second=1_000)
+        recorder.record(name, status_code=200, response_time_ms=5.0, headers={}, wall_second=1_000,
+                        verify_failed=True)  # fmt: skip
+        recorder.record(name, status_code=502, response_time_ms=5.0, headers={}, wall_second=1_001)
+    for _ in range(10):
+        recorder.record(name, status_code=500, response_time_ms=5.0, headers={THROTTLED_HEADER: "x"},
+                        wall_second=1_001)  # fmt: skip
+    for _ in range(3):  # the inits end at second 1,002
+        headers = {INIT_HEADER: "4000.000", CONTENDED_HEADER: "init 4.0"}
+        recorder.record(name, status_code=200, response_time_ms=4_030.0, headers=headers, wall_second=1_002)
+    for _ in range(10):  # after the last init: the function's own, counted in full
+        recorder.record(name, status_code=500, response_time_ms=5.0, headers={THROTTLED_HEADER: "x"},
+                        wall_second=1_005)  # fmt: skip
+    record = recorder.endpoints[name]
+    assert record.timeline[1_001].errors == 40 and record.timeline[1_001].lambda_throttles == 10
+    assert record.timeline[1_000].lambda_throttles == 0
+    made = host_made(record)
+    # 100 failed answers up to the inits' end, but only 10 throttles: 10 of the 20 during inits
+    assert made is not None and made.throttles == 20 and made.during_inits == 10
+    assert made.on_lambda == pytest.approx(10 / 4 + 10)
+    # the count survives a worker's report to the master
+    merged = RunRecorder()
+    merged.add_payload("w1", recorder.drain())
+    assert merged.endpoints[name].timeline[1_001].lambda_throttles == 10
 
 
 # -- the floor beside the cold-start profiler's warm calls (endpoint mode) ------------------------

@@ -30,7 +30,8 @@ from bench.results.fidelity import (
 
 
 def test_the_aws_figures_are_the_ones_the_sources_publish():
-    # pwrdrvr/lambda-throttling: 5 s runs, 3.5937 ms unthrottled; the derived figures.
+    # pwrdrvr/lambda-throttling (docs/index.html, 2025-03-01): 5 s runs, 3.5937 ms unthrottled;
+    # the wall ratios and CPU shares derived from its iterations and CPU times (bench/fidelity/reference.py)
     ratios = [round(size.wall_ratio, 2) for size in ref.THROTTLING]
     shares = [round(size.cpu_share * 100, 1) for size in ref.THROTTLING]
     assert ratios == [16.18, 7.56, 3.76, 1.82, 1.03]

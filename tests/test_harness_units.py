@@ -186,6 +186,11 @@ def test_function_option_and_prediction_parsing():
     assert prediction_of('{"prediction": 0.25, "model": "abc"}') == 0.25
     assert prediction_of("Prediction 0.10652960571858628") == pytest.approx(0.10652960571858628)
     assert prediction_of("nonsense") is None
+    # one parser (bench.requests.prediction) beneath: a non-number prediction is None, not a float
+    assert (
+        prediction_of('{"prediction": {"a": 0.5}}') is None and prediction_of('{"prediction": true}') is None
+    )
+    assert prediction_of('[{"prediction": 1}]') is None and prediction_of("{") is None
 
 
 @pytest.mark.slow

@@ -80,7 +80,19 @@ def write_lines(path: Path, lines: list) -> Path:
         ('{"weight": 0}', "'weight'"),
         ('{"weight": -1}', "'weight'"),
         ('{"weight": true}', "'weight'"),
-        ('{"weight": NaN}', "'weight'"),
+        ('{"weight": NaN}', "NaN is not a JSON number"),
+        ('{"body": {"x": Infinity}}', "Infinity is not a JSON number"),
+        ('{"body": [-Infinity]}', "-Infinity is not a JSON number"),
+        ('{"weight": 1e999}', "1e999 is too large for a float"),
+        ('{"weight": 1' + "0" * 400 + "}", "'weight' must be a finite number"),
+        ('{"query": {"a": "1"}, "query": {"a": "2"}}', "key 'query' appears twice"),
+        ('{"body": {"x": 1, "x": 2}}', "key 'x' appears twice"),
+        ('{"headers": {"X-A": "1\\r\\nX-Injected: 1"}}', "holds CR, LF or NUL"),
+        ('{"headers": {"X-A": "a\\u0000b"}}', "holds CR, LF or NUL"),
+        ('{"headers": {"": "x"}}', "header name '' must be a non-empty token"),
+        ('{"headers": {"X A": "x"}}', "header name 'X A'"),
+        ('{"headers": {"X-A:": "x"}}', "header name 'X-A:'"),
+        ('{"headers": {"X-A": "\\u20ac"}}', "not ISO-8859-1"),
         ('{"event": [1]}', "'event' must be an object"),
         ('{"event": {}, "body": "x"}', "'event' excludes 'body'"),
         ('{"path": "/x"}', "unknown key(s) 'path'"),
@@ -92,6 +104,28 @@ def test_a_malformed_line_names_the_file_and_its_line_number(tmp_path, text, wor
         read_requests(path)
     message = str(error.value)
     assert message.startswith(f"{path}:3: ") and words in message and "\n" not in message
+
+
+def test_lines_break_at_newline_only_not_at_what_a_json_string_may_hold(tmp_path):
+    # U+2028, U+2029 and U+0085 may stand unescaped in a JSON string; str.splitlines() breaks there
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"body": "a\u2028b\u2029c\x85d"}\r\n{"query": {"n": "2"}}\n', encoding="utf-8")
+    requests = read_requests(path)
+    assert [line.number for line in requests.lines] == [1, 2]
+    assert requests.lines[0].body == "a\u2028b\u2029c\x85d".encode()
+    # a character JSON refuses unescaped (\x0c) is an error naming its own line, not a later
+    # line's number shifted by a split
+    path.write_text('{"query": {"n": "1"}}\n{"body": "a\x0cb"}\n{"x": 1}\n', encoding="utf-8")
+    with pytest.raises(RequestsFileError) as error:
+        read_requests(path)
+    assert str(error.value).startswith(f"{path}:2: not JSON")
+
+
+def test_weights_whose_sum_is_not_a_finite_float_are_refused_naming_the_line(tmp_path):
+    path = write_lines(tmp_path / "r.jsonl", ['{"weight": 1e308}', '{"weight": 1}', '{"weight": 1e308}'])
+    with pytest.raises(RequestsFileError) as error:
+        read_requests(path)
+    assert str(error.value).startswith(f"{path}:3: the weights up to this line sum past the largest float")
 
 
 def test_an_empty_or_missing_file_is_refused_in_one_line(tmp_path):

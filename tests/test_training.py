@@ -22,6 +22,26 @@ def test_synthetic_data_has_the_tutorial_schema_and_statistics():
     assert abs(dataset.frame["label"].mean() - LABEL_RATE) < 0.014
 
 
+def test_one_csv_reader_for_the_training_data_a_table_and_a_sample(tmp_path):
+    from training.data import DataError, csv_frame
+    from training.sample import SampleError, read_csv
+    from training.tabular import read_table
+
+    header = ",".join([*FEATURES, "label"]) + "\n"
+    for raw, words in ((b"", "is empty"), (header.encode(), "has no rows"), (b'"a\n', "not a readable CSV")):
+        for error in (DataError, SampleError):
+            with pytest.raises(error, match=words) as raised:
+                csv_frame(raw, "x.csv", error)
+            assert str(raised.value).startswith("x.csv ") and "\n" not in str(raised.value)
+    path = tmp_path / "only-header.csv"
+    path.write_text(header)
+    with pytest.raises(SampleError, match="has no rows"):
+        read_csv(path, None)
+    with pytest.raises(DataError, match="has no rows"):
+        read_table(str(path), "label")
+    assert list(csv_frame(header.encode() + b"1,0,0,0,0,0,0,0,0,0,1\n", "x.csv").columns)[-1] == "label"
+
+
 def test_synthetic_data_is_seeded():
     assert synthetic(seed=3).sha256 == synthetic(seed=3).sha256
     assert synthetic(seed=3).sha256 != synthetic(seed=4).sha256

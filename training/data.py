@@ -88,6 +88,22 @@ def read_bytes(path_or_url: str) -> bytes:
         raise DataError(f"cannot read {path_or_url}: {exc.strerror or exc}") from exc
 
 
+def csv_frame(raw: bytes, source: str, error: type[ValueError] = DataError) -> pd.DataFrame:
+    """The CSV in ``raw`` as pandas reads it, with at least one row; ``error`` (one line naming
+    ``source``) for an empty file, one pandas cannot parse, or a header without rows. The one
+    reader of a user's CSV (the training data, ``--data --label``, a model's sample)."""
+    if not raw.strip():
+        raise error(f"{source} is empty")
+    try:
+        frame = pd.read_csv(io.BytesIO(raw))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise error(f"{source} is not a readable CSV: {first_line}") from exc
+    if frame.empty:
+        raise error(f"{source} has no rows")
+    return frame
+
+
 def validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     """Check the schema (G1..G10 and label, every value 0 or 1); return those columns as int."""
     if frame.empty:
@@ -115,12 +131,5 @@ def validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 def load_csv(path_or_url: str) -> Dataset:
     """Read and validate a CSV with header G1..G10,label from a path or an http(s) URL."""
     raw = read_bytes(path_or_url)
-    if not raw.strip():
-        raise DataError(f"{path_or_url} is empty")
-    try:
-        frame = pd.read_csv(io.BytesIO(raw))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path_or_url} is not a readable CSV: {first_line}") from exc
-    frame = validate(frame, path_or_url)
+    frame = validate(csv_frame(raw, path_or_url), path_or_url)
     return Dataset(frame=frame, source=path_or_url, sha256=hashlib.sha256(raw).hexdigest())

@@ -9,13 +9,13 @@ handler parses them; a column pandas reads as text (object dtype) stays text.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from training.data import csv_frame
 from training.load import ModelFileError
 
 
@@ -53,15 +53,7 @@ def read_csv(path: Path, label: str | None) -> tuple[pd.DataFrame, str]:
         raw = path.read_bytes()
     except OSError as exc:
         raise SampleError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if not raw.strip():
-        raise SampleError(f"{path} is empty")
-    try:
-        frame = pd.read_csv(io.BytesIO(raw))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SampleError(f"{path} is not a readable CSV: {first}") from exc
-    if frame.empty:
-        raise SampleError(f"{path} has no rows")
+    frame = csv_frame(raw, str(path), SampleError)
     if label is not None:
         if label not in frame.columns:
             raise SampleError(f"{path} has no label column {label!r} (--label)")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from training.data import DataError, read_bytes
+from training.data import DataError, csv_frame, read_bytes
 from training.export import library_versions, staged
 from training.layout import Reference, RequestPlan, write_layout
 from training.schema import outputs, task_of
@@ -48,15 +47,7 @@ def read_table(source: str, label: str) -> tuple[pd.DataFrame, pd.Series, str]:
     """Features (float64, every column but the label) and labels; :class:`DataError` naming
     the problem (no label column, text or missing values, a single class)."""
     raw = read_bytes(source)
-    if not raw.strip():
-        raise DataError(f"{source} is empty")
-    try:
-        frame = pd.read_csv(io.BytesIO(raw))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{source} is not a readable CSV: {first}") from exc
-    if frame.empty:
-        raise DataError(f"{source} has no rows")
+    frame = csv_frame(raw, source)
     if label not in frame.columns:
         raise DataError(f"{source} has no label column {label!r} (--label)")
     features = frame.drop(columns=[label])

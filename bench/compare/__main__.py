@@ -6,8 +6,9 @@ values, the ratio new/baseline, and its confidence interval over the runs (at le
 side; see ``bench/compare/stats.py`` for the method). Writes a ``compare`` results document.
 
 Exit codes: 0; with ``--fail-on-regression PCT``: 1 when some figure's whole interval lies above
-1 + PCT, 3 when it cannot judge (fewer than 3 runs per side); 2 for bad input (an unreadable
-file, nothing to pair), with one line on stderr.
+1 + PCT, 3 when it cannot judge (fewer than 3 runs per side, or identical runs on each side); 2
+for bad input (an unreadable file, nothing to pair) or an output that cannot be written
+(``cannot write PATH: reason``), with one line on stderr.
 """
 
 from __future__ import annotations
@@ -129,12 +130,19 @@ def run(config: CompareConfig, argv: list[str]) -> int:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     print(console(document))
-    write_json_atomic(config.results, document)
-    print(f"results: {config.results}")
+    outputs = [(config.results, lambda path: write_json_atomic(path, document))]
     if config.junit is not None:
-        write_atomic(config.junit, junit(document))
+        outputs.append((config.junit, lambda path: write_atomic(path, junit(document))))
     if config.markdown is not None:
-        write_atomic(config.markdown, markdown(document).encode("utf-8"))
+        outputs.append((config.markdown, lambda path: write_atomic(path, markdown(document).encode("utf-8"))))
+    for path, write in outputs:
+        try:
+            write(path)
+        except OSError as exc:  # permission denied, a folder given as the path, a full disk
+            print(f"{PROG}: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        if path == config.results:
+            print(f"results: {config.results}")
     return EXIT_CODES[document.status] if config.fail_on_regression is not None else 0
 
 

@@ -24,6 +24,9 @@ and benchstat do, the unit of replication is the run:
   false regression anywhere in the comparison is at most half of that.
 - Fewer than :data:`MIN_RUNS` runs on either side: the ratio without an interval (two runs
   give 2 degrees of freedom and intervals too wide to mean anything).
+- Identical per-run values within each side (pooled variance 0; likely when every run's figure
+  is the same HdrHistogram bucket): the interval would be a point, and any ratio but 1, however
+  small, would read significant; the ratio is given without an interval, saying why.
 """
 
 from __future__ import annotations
@@ -88,6 +91,13 @@ def ratio_interval(baseline: Sequence[float], new: Sequence[float], confidence: 
             f"{MIN_RUNS} runs per side"
         )
         return RatioInterval(ratio, None, None, None, None, reason)
+    if len(set(baseline)) == 1 and len(set(new)) == 1:  # pooled variance 0: a point, no interval
+        reason = (
+            "the runs of each side gave identical values (pooled variance 0, as when every run's "
+            "figure falls in the same histogram bucket): no spread between runs to judge a "
+            "difference by, so no significance claim"
+        )
+        return RatioInterval(ratio, None, None, None, n_base + n_new - 2, reason)
     log_base = [math.log(value) for value in baseline]
     log_new = [math.log(value) for value in new]
     mean_base, mean_new = sum(log_base) / n_base, sum(log_new) / n_new

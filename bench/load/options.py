@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.load.arrivals import ARRIVAL_DISTRIBUTIONS, DEFAULT_SPIN_NS
 from bench.load.priority import PRIORITIES
 from bench.load.scenarios import SCENARIOS
-from bench.requests import DEFAULT_TOLERANCE, RequestsFile, RequestsFileError, read_requests
+from bench.requests import DEFAULT_TOLERANCE, RequestsFile, RequestsFileError, prediction, read_requests
 from bench.results import utc_stamp
 from bench.verdict import Limits, Threshold
 from handler.features import FEATURE_MEANS, FEATURES
@@ -62,20 +62,10 @@ def random_query(rng: random.Random, rates: tuple[float, ...]) -> dict[str, str]
 
 
 def prediction_of(body: str) -> float | None:
-    """The probability in a response body: ``{"prediction": p}`` or the tutorial's ``Prediction p``."""
-    text = body.strip()
-    if text.startswith("{"):
-        try:
-            value = json.loads(text).get("prediction")
-        except (ValueError, AttributeError):
-            return None
-        return float(value) if isinstance(value, int | float) else None
-    if text.startswith("Prediction "):
-        try:
-            return float(text.removeprefix("Prediction "))
-        except ValueError:
-            return None
-    return None
+    """The probability in a response body (``{"prediction": p}`` or the tutorial's ``Prediction
+    p``, parsed by :func:`bench.requests.prediction`), or None when it is not a number."""
+    value = prediction(body)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True)

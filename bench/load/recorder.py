@@ -90,9 +90,20 @@ def timeline_histogram() -> HdrHistogram:
 class Second:
     """One wall-clock second of one endpoint: counts and coarse latency histograms, of every
     answer and of the 2xx ones alone (under overload, the admitted requests' latency must not
-    be averaged with the fast refusals')."""
+    be averaged with the fast refusals'). ``errors`` counts every answer but 2xx and every failed
+    verify; ``throttled`` the 429 answers; ``lambda_throttles`` the answers the emulator marked as a
+    Lambda concurrency throttle (any status: API Gateway answers one with a 500)."""
 
-    __slots__ = ("cold_starts", "errors", "histogram", "ok", "ok_histogram", "requests", "throttled")
+    __slots__ = (
+        "cold_starts",
+        "errors",
+        "histogram",
+        "lambda_throttles",
+        "ok",
+        "ok_histogram",
+        "requests",
+        "throttled",
+    )
 
     def __init__(self) -> None:
         self.requests = 0
@@ -100,6 +111,7 @@ class Second:
         self.cold_starts = 0
         self.ok = 0
         self.throttled = 0
+        self.lambda_throttles = 0
         self.histogram = timeline_histogram()
         self.ok_histogram = timeline_histogram()
 
@@ -110,6 +122,7 @@ class Second:
             "cold_starts": self.cold_starts,
             "ok": self.ok,
             "throttled": self.throttled,
+            "lambda_throttles": self.lambda_throttles,
             "histogram": self.histogram.encode().decode("ascii") if self.requests else "",
             "ok_histogram": self.ok_histogram.encode().decode("ascii") if self.ok else "",
         }
@@ -120,6 +133,7 @@ class Second:
         self.cold_starts += payload["cold_starts"]
         self.ok += payload["ok"]
         self.throttled += payload["throttled"]
+        self.lambda_throttles += payload["lambda_throttles"]
         if payload["histogram"]:
             self.histogram.decode_and_add(payload["histogram"].encode("ascii"))
         if payload["ok_histogram"]:
@@ -131,6 +145,7 @@ class Second:
         self.cold_starts += other.cold_starts
         self.ok += other.ok
         self.throttled += other.throttled
+        self.lambda_throttles += other.lambda_throttles
         self.histogram.add(other.histogram)
         self.ok_histogram.add(other.ok_histogram)
 
@@ -231,6 +246,7 @@ class RunRecorder:
         if outcome != "2xx" and headers.get(THROTTLED_HEADER) is not None:  # type: ignore[attr-defined]
             record.counters["lambda_throttles"] += 1
             record.counters["lambda_throttles_429"] += outcome == "429"
+            second.lambda_throttles += 1
         if headers.get("X-Emulator-Duration-Cpu-Us") is not None:  # type: ignore[attr-defined]
             record.counters["measured"] += 1  # the resource model measured this invocation
         contended = headers.get(CONTENDED_HEADER) or ""  # type: ignore[attr-defined]

@@ -129,7 +129,7 @@ def host_made(record: EndpointRecord) -> HostMade | None:
         needed_us=counters["init_needed_us"],
         contended=counters["init_figures_contended"],
     )
-    timeline = {second: (entry.errors, entry.cold_starts) for second, entry in record.timeline.items()}
+    timeline = {second: (row.lambda_throttles, row.cold_starts) for second, row in record.timeline.items()}
     throttles = counters["lambda_throttles"]
     return estimate(throttles, during_inits(timeline, throttles), needs)
 

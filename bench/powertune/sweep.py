@@ -22,6 +22,7 @@ from bench.powertune.session import FunctionSession, Interrupted, shielded
 from bench.powertune.strategy import STRATEGIES, Candidate, pick
 from bench.results.gate import FAIL, INVALID, PASS, combine
 from bench.results.powertune import Floor, FunctionSweep, Recommendation, SizeResult
+from bench.verdict import too_few
 
 Echo = Callable[[str], None]
 STOPS = (KeyboardInterrupt, Interrupted)
@@ -117,12 +118,17 @@ def why_not_judged(size: SizeResult) -> str:
     gate = (harness or gates or [None])[0]
     if gate is None:
         return "not measured"
-    reason = gate.message.removeprefix(f"{INVALID}: ")
+    details = gate.details
     if gate.check == "latency":  # "200 samples; p99 needs ≥ 459 (none over)"
-        reason = reason.split(" for a claim at ")[0]
-    elif gate.check == "floor":  # "the floor decides it: the no-op itself misses the 1,000 µs target"
-        reason = f"the floor decides it: {reason.split('; ', 1)[-1].split(': ')[0]}"
-    return reason
+        over, needed = int(details["over_target"]), int(details["samples_needed"])
+        return too_few(gate.samples, over, gate.samples + needed, float(details["percentile"]))
+    if gate.check == "floor":  # "the floor decides it: the no-op itself misses the 1,000 µs target"
+        rounds = details["floor_rounds_us"]
+        reach = max(rounds) + (max(rounds) - min(rounds))
+        if details["within_spread"]:
+            return f"the floor decides it: within the floor's run-to-run spread (up to {reach:,.0f} µs)"
+        return f"the floor decides it: the no-op itself misses the {gate.threshold:,.0f} µs target"
+    return gate.message.removeprefix(f"{INVALID}: ")
 
 
 def none_passes(sizes: list[SizeResult], claim: str) -> str:
