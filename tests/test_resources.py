@@ -415,7 +415,8 @@ def test_after_sigkill_the_next_emulator_removes_what_was_left(tmp_path):
     with emulator_with(tmp_path, "killed", text) as killed:
         invoke(killed, "counter", action="counter")
         environments = killed.children()
-        (supervisor,) = [child for child in killed.child.descendants() if child not in environments]
+        helpers = [child for child in killed.child.descendants() if child not in environments]
+        (supervisor,) = [child for child in helpers if "handler.local.supervisor" in child.cmdline()]
         supervisor.kill()
         deadline = time.monotonic() + 10
         while supervisor.is_running() and supervisor.status() != psutil.STATUS_ZOMBIE:
