@@ -110,7 +110,14 @@ def test_init_timeout_rule_blames_the_host_only_when_it_was_saturated():
     assert allowance(10, 3, 2.0, 2) == 0  # host 20 % saturated: the function used its time
     assert allowance(10, 11, 2.0, 9) == 0  # its CPU alone needs more than the limit
     assert allowance(10, 0.05, 2.0, 0.3) == 0  # it slept on a quiet host
-    assert allowance(10, 0.05, 2.0, 6) == pytest.approx(6)  # ... on a busy one: excused (documented)
+    assert allowance(10, 0.05, 2.0, 6) == pytest.approx(6)  # ... on a busy one, pressure alone: excused
+    # ... but not when its own run-queue wait is known: it waited 0.1 s for a CPU and slept the
+    # rest, so it is excused those 0.1 s only, not the host's 6 s
+    sleeper = init_allowance_ns(10 * S, S // 20, 2.0, 6 * S, limit, cap, waited_ns=S // 10)
+    assert sleeper == pytest.approx(S // 10)
+    assert init_allowance_ns(10 * S, S // 20, 2.0, 6 * S, limit, cap, waited_ns=0) == 0
+    # an init that really waited for the CPU (8 s runnable) is still excused by what it waited
+    assert init_allowance_ns(10 * S, 3 * S, 2.0, 9 * S, limit, cap, waited_ns=8 * S) == 7 * S
     # the memory policy at 128 MB: 0.5 s of CPU needs 6.94 s at 0.072 vCPU
     assert allowance(12, 0.5, 0.072, 8) == pytest.approx(10 - 0.5 / 0.072)
     assert allowance(58, 1, 2.0, 50) == pytest.approx(2)  # never past the cap (60 s)

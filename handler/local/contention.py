@@ -45,6 +45,20 @@ def process_cpu_ns(pid: int) -> int | None:
         return None
 
 
+def runqueue_wait_ns(pid: int) -> int | None:
+    """Time the threads of process ``pid`` spent runnable but waiting for a CPU, ns (the second
+    field of each ``/proc/<pid>/task/<tid>/schedstat``; exited threads' time is lost); None
+    once it is gone or without schedstats. Sleeping is neither this nor CPU time."""
+    total = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat", "rb") as stat:
+                total += int(stat.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return total
+
+
 class Pressure:
     """The host's CPU pressure: PSI "some total", µs; None where the kernel has none."""
 

@@ -44,7 +44,8 @@ time. The host is to blame when it was saturated over the init (host CPU pressur
 at least ``SATURATED`` of the wall time) and the init's own needs fit in the limit by both
 measures: its CPU time at its allowed share (the time it would have taken had it had that
 share), and its wall time less the host's pressure time (which bounds the time it spent
-waiting for a CPU; without this bound an init that sleeps would be excused). Then the deadline
+waiting for a CPU; without this bound an init that sleeps would be excused; the init's own
+run-queue wait, where the kernel keeps schedstats, bounds it more tightly still). Then the deadline
 moves on by what is left of the limit, never past ``INIT_CAP`` times the limit, so a stuck
 process is still killed. Without CPU or pressure figures the limit is wall time, as before.
 """
@@ -133,18 +134,23 @@ def init_allowance_ns(
     pressure_ns: int | None,
     limit_ns: int,
     cap_ns: int,
+    waited_ns: int | None = None,
 ) -> int:
     """How much longer an init that ran ``elapsed_ns`` (past its limit) may run; 0: expire now.
 
     ``cpu_ns`` is the environment's CPU time so far, ``share_vcpus`` its allowed share during
     init, ``pressure_ns`` the host's CPU pressure time (PSI "some") since the spawn; None for an
-    unknown figure. The rule is the module docstring's.
+    unknown figure; ``waited_ns`` the init's own time waiting for a CPU (its threads' run-queue
+    wait), which bounds the excused time more tightly than the host-wide pressure: on a host
+    saturated the whole time, pressure alone would excuse an init that only sleeps. The rule
+    is the module docstring's.
     """
     if cpu_ns is None or pressure_ns is None or elapsed_ns <= 0 or elapsed_ns >= cap_ns:
         return 0
     if pressure_ns < SATURATED * elapsed_ns:
         return 0  # the host was not saturated: the function used its time
-    needed_ns = max(cpu_ns / judged_vcpus(share_vcpus), elapsed_ns - pressure_ns)
+    waiting_ns = pressure_ns if waited_ns is None else min(pressure_ns, waited_ns)
+    needed_ns = max(cpu_ns / judged_vcpus(share_vcpus), elapsed_ns - waiting_ns)
     allowance = min(limit_ns - needed_ns, cap_ns - elapsed_ns)
     return int(allowance) if allowance >= MIN_ALLOWANCE_NS else 0
 

@@ -48,7 +48,7 @@ import os
 
 from handler.local import cgroups
 from handler.local.config import INIT_CPU_POLICIES, EmulatorConfig, FunctionConfig
-from handler.local.contention import Phase, Pressure, contention, process_cpu_ns
+from handler.local.contention import Phase, Pressure, contention, process_cpu_ns, runqueue_wait_ns
 from handler.local.ephemeral import EnvTmp, TmpRoot
 from handler.local.lifecycle import SATURATED, Lifecycle, init_allowance_ns
 from handler.local.process import MemoryMeter, PeakRss
@@ -333,7 +333,8 @@ class EnvResources:
         cpu_ns, share = self.cpu_ns(), self.init_phase_share
         elapsed_ns = lifecycle.clock() - lifecycle.spawned_ns
         limit_ns, cap_ns = lifecycle.timeouts.init_ns, lifecycle.init_cap_ns
-        allowance_ns = init_allowance_ns(elapsed_ns, cpu_ns, share, pressure_ns, limit_ns, cap_ns)
+        waited_ns = runqueue_wait_ns(self._pid) if self._pid is not None else None
+        allowance_ns = init_allowance_ns(elapsed_ns, cpu_ns, share, pressure_ns, limit_ns, cap_ns, waited_ns)
         if allowance_ns <= 0 or cpu_ns is None or pressure_ns is None:
             return None
         moved_ns = lifecycle.extend_init(allowance_ns) - lifecycle.clock()
