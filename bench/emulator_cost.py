@@ -20,7 +20,7 @@ timed ones. Per round:
 
 Not measured: kernel work that is accounted to no process (softirq time on an idle CPU),
 the cost of a cold start (the warm-up absorbs it), and concurrency (one client). The ratios
-are the issue's (18): gateway CPU per request ÷ bare server CPU per request, and the
+are the goals set for it: gateway CPU per request ÷ bare server CPU per request, and the
 emulator's e2e p50 ÷ the bare server's p50, from the merged histograms. A proxied request is
 three HTTP exchanges (the client's, the runtime's ``/next`` reply, its ``POST …/response``).
 

@@ -28,7 +28,7 @@ def _row(cost: TargetCost) -> list[str]:
 
 
 def emulator_cost_section(runs: list[Run]) -> str:
-    """Per run: the three targets per request, the ratios against the issue's goals and the floor's."""
+    """Per run: the three targets per request, the ratios against the goals and the floor's."""
     from reports.page import _e, _table
 
     parts = []

@@ -1,4 +1,4 @@
-"""bench.hardening.faults, one round (issue 8): every fault through the gateway and the Invoke API gets
+"""bench.hardening.faults, one round: every fault through the gateway and the Invoke API gets
 AWS's answer, the next request succeeds, and SIGINT leaves no process behind. The benchmark
 runs more rounds; figures in docs/reliability.md."""
 

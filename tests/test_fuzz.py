@@ -1,4 +1,4 @@
-"""Fuzzing (issue 8): bench.hardening.fuzz's campaigns, bounded for CI, and the rules they enforce.
+"""Fuzzing: bench.hardening.fuzz's campaigns, bounded for CI, and the rules they enforce.
 
 The benchmark run (>= 10,000 cases per campaign) is ``python -m bench.hardening.fuzz``; figures in
 docs/reliability.md. Here: 300 cases each, in a subprocess as a user runs it, plus proof that

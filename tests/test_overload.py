@@ -1,4 +1,4 @@
-"""Overload (issue 8): bench.hardening.overload end to end, bounded for CI, and its analysis by hand.
+"""Overload: bench.hardening.overload end to end, bounded for CI, and its analysis by hand.
 
 The benchmark run (3x capacity for 30 s) is ``python -m bench.hardening.overload``; figures in
 docs/reliability.md. Here: 3 s per stage at a small capacity, checking what must hold on any

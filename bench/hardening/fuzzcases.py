@@ -5,7 +5,7 @@ answer must follow. Used by ``tests/test_fuzz.py`` (a few hundred cases) and ``b
 Inputs are built around the valid request so that most cases sit near the accept/refuse
 boundary: the ten features with a few mutations (a feature dropped, repeated, renamed, an
 extra parameter, a value replaced by one of the hard values below or by arbitrary text),
-next to wholly arbitrary parameters. The hard values are the ones the issue names (empty,
+next to wholly arbitrary parameters. The hard values are the ones the rules name (empty,
 unicode, 10 kB, NaN/inf/-0/1e308) and the ones a parser gets wrong (non-ASCII digits that
 ``float()`` accepts, surrounding blanks, hex, underscores).
 

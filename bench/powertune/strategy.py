@@ -13,7 +13,7 @@ docs/research/powertuning.md quotes them):
   each end (``discardTopBottom``, default 0.2, clamped to [0, 0.4] in ``executor.js``), the
   mean of the rest.
 
-Where this tool differs, on purpose (the issue's point): the *cost* strategy takes the
+Where this tool differs, on purpose: the *cost* strategy takes the
 cheapest size **whose percentile meets the target** (Power Tuning has no target), and the
 duration fed to speed and balanced is that percentile of warm Duration rather than the trimmed
 mean. :func:`pick` takes whichever figures it is given, so the report also shows what Power

@@ -72,8 +72,8 @@ class EmulatorCostRun(Document):
     e2e_p50_ratio: float  # emulator e2e p50 / bare e2e p50 (merged histograms)
     floor_cpu_ratio: float  # floor server CPU per request / bare server CPU per request
     floor_e2e_p50_ratio: float  # floor e2e p50 / bare e2e p50 (merged histograms)
-    gateway_cpu_ratio_goal: float  # issue 18: <= 3
-    e2e_p50_ratio_goal: float  # issue 18: <= 2.5
+    gateway_cpu_ratio_goal: float  # the goal set for the emulator: <= 3
+    e2e_p50_ratio_goal: float  # the goal set for the emulator: <= 2.5
 
     @property
     def over_floor_cpu(self) -> float:

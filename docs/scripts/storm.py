@@ -1,6 +1,6 @@
 """Warm ``logit-lean`` (1,769 MB) latency from one closed-loop client, alone and while four
 environments of ``logit-skops`` cold-start at once, alternating rounds in one emulator run
-(issue 15's storm; docs/benchmarks.md, "Warm first"). From the project root, after
+(the storm; docs/benchmarks.md, "Warm first"). From the project root, after
 ``python -m training``:
 
     python docs/scripts/storm.py results/storm 6 300     # out dir, rounds, requests per round
