@@ -153,6 +153,14 @@ def test_a_renamed_field_or_an_old_version_is_refused():
         ColdstartRun.from_dict(old)
 
 
+def test_version_2_without_skipped_is_read_as_none_skipped():
+    data = json.loads((GOLDEN / "coldstart-v3.json").read_text(encoding="utf-8"))
+    del data["skipped"]
+    old = ColdstartRun.from_dict({**data, "schema_version": 2})
+    assert old.skipped == [] and old.variants == ColdstartRun.from_dict(data).variants
+    assert old.to_dict()["schema_version"] == 3
+
+
 def test_the_console_table_reads_the_typed_documents():
     process = read_document(GOLDEN / "coldstart-v3.json")
     table = format_table(process).splitlines()

@@ -97,6 +97,7 @@ class SkippedVariant(Record):
 class ColdstartRun(Document):
     KIND: ClassVar[str] = "coldstart"
     SCHEMA_VERSION: ClassVar[int] = 3
+    READS_OLDER: ClassVar[tuple[int, ...]] = (2,)  # version 2: no ``skipped`` (read as none)
 
     metadata: Metadata
     partial: bool  # interrupted: the complete rounds of trials only
