@@ -114,3 +114,22 @@ def test_a_shuffled_sample_exits_2_naming_the_columns(tmp_path):
     assert completed.returncode == 2, completed.stderr[-2000:]
     assert "sensor_0" in completed.stderr and "sensor_5" in completed.stderr
     assert not (out / "models" / "manifest.json").exists()
+
+
+@pytest.mark.slow
+def test_the_profile_of_a_user_s_model_sends_its_requests_and_refuses_an_error_answer(tmp_path):
+    model, sample = _forest(tmp_path)
+    models = tmp_path / "models"
+    trained = run_module("training", "--model", str(model), "--sample", str(sample), "--out", str(models))
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    results = tmp_path / "profile.json"
+    common = ["--trials", "1", "--warm", "5", "--no-progress", "--models", str(models)]
+    profiled = run_module("bench.coldstart", "--variants", "numpy", *common, "--results", str(results))
+    assert profiled.returncode in (0, 1, 3), profiled.stderr[-2000:]
+    document = read_document(results)
+    assert isinstance(document, ColdstartRun) and [row.name for row in document.variants] == ["numpy"]
+    assert document.metadata.options["requests"] == str(models / "requests.jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": {"G1": "1"}}\n')
+    refused = run_module("bench.coldstart", "--variants", "numpy", *common, "--requests", str(bad))
+    assert refused.returncode == 1 and "the first call answered 400" in refused.stderr

@@ -145,6 +145,10 @@ def run_trial(
         tail = completed.stderr.strip().splitlines()[-1:] or ["(no output)"]
         raise RuntimeError(f"variant {variant}: the trial failed: {tail[0]}")
     child = json.loads(completed.stdout.strip().splitlines()[-1])
+    status = child.get("status")
+    if config.handler is None and status is not None and not 200 <= status < 300:
+        # a variant that answers the request with an error would time its error path
+        raise RuntimeError(f"variant {variant}: the first call answered {status}: {child.get('body')}")
     instants = child["instants"]
     return ProcessTrial(
         cold_start_ns=instants["first_done"] - spawned,
