@@ -6,6 +6,9 @@ headless, steady (open loop) then step (closed loop), against the tutorial's fun
 the lean one (``--runs N``: N rounds of them, each run's file kept, for ``python -m bench.compare``)
 → ``python -m reports``. Prints the verdict per function, the headline ratios
 and the report's path. Defaults take about 5 minutes on 2 cores; ``--quick`` under a minute.
+``--model FILE --sample CSV``: the same on a user's scikit-learn model (``bench.modelrun``):
+trained into the run folder, every variant that applies profiled, then its reference variant
+and the fastest variant measured take the places of the tutorial's function and the lean one.
 Exit code 0 when every stage ran (verdicts are reported, not enforced: the tutorial's
 function is expected to miss a 1 ms target), 1 when a stage failed, 2 for bad arguments,
 130 when interrupted; every process started is stopped in every case.
@@ -92,6 +95,10 @@ def model_problem(args: argparse.Namespace) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    problem = model_problem(args)
+    if problem is not None:
+        print(f"python -m bench: {problem}", file=sys.stderr)
+        return 2
     if args.low_latency and not os.access(cpulatency.DEVICE, os.W_OK):
         parser.error(f"--low-latency: {cpulatency.DEVICE} is not writable here (needs root)")
     plan = Plan.quick(args.target_ms) if args.quick else Plan.default(args.target_ms)
@@ -99,10 +106,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--data trains the tutorial's model; with --config nothing is trained")
     if args.functions and args.config is None:
         parser.error("--functions needs --config (the tutorial's run measures its two functions)")
-    problem = model_problem(args)
-    if problem is not None:
-        print(f"python -m bench: {problem}", file=sys.stderr)
-        return 2
     functions = PipelineConfig.functions
     try:
         if args.config is not None:
