@@ -23,6 +23,7 @@ from pathlib import Path
 from bench.functionrun import cold_start_lines, locust_options, profile_commands
 from bench.functions import load as load_functions
 from bench.load.command import LocustCommand
+from bench.modelrun import prepare as prepare_model
 from bench.powertune.sweep import verdict_line
 from bench.process import ChildError, run_to_completion, running_emulator
 from bench.requests import http_request, read_requests
@@ -93,6 +94,14 @@ class PipelineConfig:
     emulator_config: Path | None = None
     requests: Path | None = None
     runs: int = 1  # the load runs repeated (--runs N), each kept, for python -m bench.compare
+    # --model FILE --sample CSV [--label COL] [--code-dir DIR]: a user's model (bench.modelrun)
+    model: Path | None = None
+    sample: Path | None = None
+    label: str | None = None
+    code_dir: Path | None = None
+    profile: Path | None = None  # the process-mode profile already run (bench.modelrun.prepare)
+    # the cold-start profile's two variants the summary compares: the slow one / the fast one
+    compared: tuple[str, ...] = ("tutorial", "lean")
 
 
 class StageFailed(RuntimeError):
@@ -249,6 +258,8 @@ def execute(config: PipelineConfig) -> list[Path]:
     """Every stage in order; returns the results files the report is built from."""
     plan, run_dir = config.plan, config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
+    if config.profile is not None:  # --model: profiled by bench.modelrun.prepare
+        return _execute_stages(config, [config.profile])
     if config.emulator_config is not None:
         return _execute_stages(config, _coldstart_functions(config))
     train = _python("-m", "training", "--out", str(config.models)) + (
@@ -339,22 +350,30 @@ def summary(config: PipelineConfig, produced: list[Path]) -> str:
         lines += cold_start_lines(config.functions, documents)
     coldstart = documents.get("coldstart.json")
     rows = {row.name: row for row in coldstart.variants} if isinstance(coldstart, ColdstartRun) else {}
-    if "tutorial" in rows and "lean" in rows:
-        tutorial_ms = rows["tutorial"].cold_start_us.p50 / 1_000
-        lean_ms = rows["lean"].cold_start_us.p50 / 1_000
+    # the tutorial's run: tutorial / lean; --model: the reference / the fastest variant that applies
+    slow_name, fast_name = (*config.compared, "")[:2]
+    slow_function, fast_function = (
+        (*config.functions, "")[:2] if config.model is not None else (TUTORIAL_FUNCTION, LEAN_FUNCTION)
+    )
+    if slow_name in rows and fast_name in rows:
+        slow_ms = rows[slow_name].cold_start_us.p50 / 1_000
+        fast_ms = rows[fast_name].cold_start_us.p50 / 1_000
+        ratio = slow_ms / fast_ms  # the fastest warm variant need not start faster (a user's model)
+        faster = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
         lines.append(
-            f"cold start p50 (fresh process): tutorial {tutorial_ms:,.1f} ms, lean {lean_ms:,.1f} ms: "
-            f"{tutorial_ms / lean_ms:.1f}x faster"
+            f"cold start p50 (fresh process): {slow_name} {slow_ms:,.1f} ms, {fast_name} {fast_ms:,.1f} ms: "
+            + faster
         )
-    if TUTORIAL_FUNCTION in steady and LEAN_FUNCTION in steady:
-        slow, fast = steady[TUTORIAL_FUNCTION].e2e_intended_us, steady[LEAN_FUNCTION].e2e_intended_us
+    if slow_function in steady and fast_function in steady:
+        slow, fast = steady[slow_function].e2e_intended_us, steady[fast_function].e2e_intended_us
         if slow is not None and fast is not None and fast.p50:
             lines.append(
-                f"warm end-to-end p50 through the emulator, tutorial / lean: {slow.p50 / fast.p50:.1f}x"
+                f"warm end-to-end p50 through the emulator, {slow_name} / {fast_name}: "
+                f"{slow.p50 / fast.p50:.1f}x"
             )
-    if "tutorial" in rows and "lean" in rows and rows["lean"].warm_us.p50:
-        warm_ratio = rows["tutorial"].warm_us.p50 / rows["lean"].warm_us.p50
-        lines.append(f"warm in-handler p50 (fresh process), tutorial / lean: {warm_ratio:.0f}x")
+    if slow_name in rows and fast_name in rows and rows[fast_name].warm_us.p50:
+        warm_ratio = rows[slow_name].warm_us.p50 / rows[fast_name].warm_us.p50
+        lines.append(f"warm in-handler p50 (fresh process), {slow_name} / {fast_name}: {warm_ratio:.0f}x")
     sweep = documents.get("powertune.json")
     if isinstance(sweep, PowertuneRun):
         sizes = plan.powertune_memory.replace(",", ", ")
@@ -374,6 +393,8 @@ def run(config: PipelineConfig, out: Callable[[str], None] = print) -> int:
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C: finally runs
     try:
+        if config.model is not None:  # train, profile, generate the emulator config first
+            config = prepare_model(config, run_stage, StageFailed)
         produced = execute(config)
     except StageFailed as exc:
         print(f"\npython -m bench: {exc}", file=sys.stderr)

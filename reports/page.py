@@ -176,6 +176,17 @@ def _ms_of_us(value: float | None) -> str:
     return _ms(None if value is None else value / 1_000)
 
 
+def _skipped(document) -> str:
+    """The variants that apply (the table's rows) and, for each of the others, why not."""
+    if not document.skipped:
+        return ""
+    applied = ", ".join(variant.name for variant in document.variants)
+    rows = [[_e(item.variant), _e(item.reason)] for item in document.skipped]
+    return f"<p>Variants that apply to this model: {_e(applied)}. The others do not apply:</p>" + _table(
+        ["variant", "why it does not apply"], rows, text_columns=2
+    )
+
+
 def coldstart_section(runs: list[Run]) -> str:
     parts = []
     for run in of_kind(runs, "coldstart"):
@@ -210,6 +221,7 @@ def coldstart_section(runs: list[Run]) -> str:
             f"warm target {options.get('target_ms', '?')} ms)</h3>"
             + _table(headers, rows, text_columns=2)
             + "".join(f'<p class="note">{_e(w)}</p>' for w in warnings)
+            + _skipped(run.document)
         )
     for run in of_kind(runs, "coldstart-endpoint"):
         document = run.document

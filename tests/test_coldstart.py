@@ -122,7 +122,7 @@ def test_statistics_median_spread_and_warnings():
 @pytest.mark.parametrize(
     ("name", "cls"),
     [
-        ("coldstart-v2.json", ColdstartRun),
+        ("coldstart-v3.json", ColdstartRun),
         ("coldstart-endpoint-v1.json", ColdstartEndpointRun),
         ("coldstart-cloudwatch-v1.json", ColdstartCloudwatchRun),
     ],
@@ -139,22 +139,30 @@ def test_every_coldstart_golden_file_is_tested():
     assert sorted(path.name for path in GOLDEN.glob("coldstart-*.json")) == [
         "coldstart-cloudwatch-v1.json",
         "coldstart-endpoint-v1.json",
-        "coldstart-v2.json",
+        "coldstart-v3.json",
     ]
 
 
 def test_a_renamed_field_or_an_old_version_is_refused():
-    data = json.loads((GOLDEN / "coldstart-v2.json").read_text(encoding="utf-8"))
+    data = json.loads((GOLDEN / "coldstart-v3.json").read_text(encoding="utf-8"))
     data["variants"][0]["cold_start_ms"] = data["variants"][0].pop("cold_start_us")
     with pytest.raises(ResultsError, match="unknown field 'cold_start_ms'"):
         ColdstartRun.from_dict(data)
-    old = {**json.loads((GOLDEN / "coldstart-v2.json").read_text(encoding="utf-8")), "schema_version": 1}
+    old = {**json.loads((GOLDEN / "coldstart-v3.json").read_text(encoding="utf-8")), "schema_version": 1}
     with pytest.raises(ResultsError, match="schema_version 1 is not supported"):
         ColdstartRun.from_dict(old)
 
 
+def test_version_2_without_skipped_is_read_as_none_skipped():
+    data = json.loads((GOLDEN / "coldstart-v3.json").read_text(encoding="utf-8"))
+    del data["skipped"]
+    old = ColdstartRun.from_dict({**data, "schema_version": 2})
+    assert old.skipped == [] and old.variants == ColdstartRun.from_dict(data).variants
+    assert old.to_dict()["schema_version"] == 3
+
+
 def test_the_console_table_reads_the_typed_documents():
-    process = read_document(GOLDEN / "coldstart-v2.json")
+    process = read_document(GOLDEN / "coldstart-v3.json")
     table = format_table(process).splitlines()
     assert table[0].startswith("variant") and table[0].endswith("verdict")
     rows = {line.split()[0]: line.split() for line in table[2:4]}

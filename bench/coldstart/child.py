@@ -95,6 +95,7 @@ def main() -> None:
                 "warm_ns": warm.encode() if warm is not None and warm.count else "",
                 "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                 "body": response.get("body") if isinstance(response, dict) else None,
+                "status": response.get("statusCode") if isinstance(response, dict) else None,
             }
         )
     )

@@ -33,6 +33,7 @@ class ColdstartConfig:
     code_dir: Path | None = None  # process mode: --code-dir DIR, the handler's task root
     handler_env: tuple[tuple[str, str], ...] = ()  # process mode: --env K=V, the handler's variables
     floor_function: str | None = None  # endpoint mode: a no-op measured beside the warm calls
+    skipped: tuple[tuple[str, str], ...] = ()  # process mode, --variants all: (variant, why not)
 
     def options(self) -> dict:
         """The settings as the results' ``metadata.options`` record them."""
@@ -55,6 +56,8 @@ class ColdstartConfig:
                 requests=None if self.requests is None else str(self.requests),
                 emulator_config=None if self.emulator_config is None else str(self.emulator_config),
             )
+        if self.function is None and self.handler is None:
+            options["requests"] = None if self.requests is None else str(self.requests)
         if self.handler is not None:
             options.update(
                 handler=self.handler,

@@ -33,7 +33,14 @@ from bench.lambdacost import cost_per_million
 from bench.latency import LatencyRecorder
 from bench.machine import collect_metadata
 from bench.results import PROJECT_ROOT
-from bench.results.coldstart import ColdstartRun, PhasesNs, PhasesUs, ProcessTrial, ProcessVariant
+from bench.results.coldstart import (
+    ColdstartRun,
+    PhasesNs,
+    PhasesUs,
+    ProcessTrial,
+    ProcessVariant,
+    SkippedVariant,
+)
 from bench.results.gate import judge
 from bench.stats import summarize
 from bench.target import IN_PROCESS
@@ -44,10 +51,13 @@ CHILD = Path(__file__).with_name("child.py")
 PHASES = tuple(field.name for field in dataclasses.fields(PhasesNs))
 
 
-def child_command(variant: str, models_dir: Path | str, warm: int, *python_flags: str) -> list[str]:
+def child_command(
+    variant: str, models_dir: Path | str, warm: int, *python_flags: str, event: dict | None = None
+) -> list[str]:
     """``python -S``: no .pth files run at start-up. Our editable install's finder alone costs
     ~10 ms per interpreter and has no counterpart on Lambda; the child puts the project and
-    site-packages on ``sys.path`` itself, as Lambda's task root is."""
+    site-packages on ``sys.path`` itself, as Lambda's task root is. ``event``: what each call
+    sends (default: the tutorial's query)."""
     paths = os.pathsep.join([str(PROJECT_ROOT), *site.getsitepackages()])
     chosen = VARIANTS[variant]
     variables = chosen.environment(str(models_dir))
@@ -56,6 +66,7 @@ def child_command(variant: str, models_dir: Path | str, warm: int, *python_flags
     return [
         sys.executable, "-S", *python_flags, str(CHILD), paths, chosen.handler,
         model_format, chosen.input_path, environment, str(warm),
+        *([marshal.dumps(event).hex()] if event is not None else []),
     ]  # fmt: skip
 
 
@@ -82,7 +93,7 @@ def _event(config: ColdstartConfig, trial: int) -> dict | None:
     from bench.requests import Sampler, invoke_payload, read_requests
 
     line = Sampler(read_requests(config.requests), seed=trial).draw()
-    function = (config.handler or "").rsplit(".", 1)[0]
+    function = (config.handler or "function").rsplit(".", 1)[0]
     return json.loads(invoke_payload(line, function))
 
 
@@ -125,7 +136,8 @@ def run_trial(
         command = handler_command(config, config.warm, libraries, _event(config, trial))
         cwd = config.code_dir
     else:
-        command = child_command(variant, config.model_base or config.models_dir, config.warm)
+        models = config.model_base or config.models_dir
+        command = child_command(variant, models, config.warm, event=_event(config, trial))
         cwd = PROJECT_ROOT
     spawned = time.perf_counter_ns()
     completed = subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd)
@@ -133,6 +145,10 @@ def run_trial(
         tail = completed.stderr.strip().splitlines()[-1:] or ["(no output)"]
         raise RuntimeError(f"variant {variant}: the trial failed: {tail[0]}")
     child = json.loads(completed.stdout.strip().splitlines()[-1])
+    status = child.get("status")
+    if config.handler is None and status is not None and not 200 <= status < 300:
+        # a variant that answers the request with an error would time its error path
+        raise RuntimeError(f"variant {variant}: the first call answered {status}: {child.get('body')}")
     instants = child["instants"]
     return ProcessTrial(
         cold_start_ns=instants["first_done"] - spawned,
@@ -157,6 +173,14 @@ def _model_bytes(config: ColdstartConfig, variant: str) -> int | None:
         return manifest.artifacts[VARIANTS[variant].artifact_in(config.models_dir)].bytes
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _reference_format(models_dir: Path) -> str:
+    """The user's own file's format (the reference variant serves it as it is)."""
+    try:
+        return VARIANTS["reference"].resolve(read_manifest(models_dir / "manifest.json"))[1] or "unknown"
+    except (OSError, ValueError):
+        return "unknown"
 
 
 def _median_us(values_ns: list[int]) -> float:
@@ -185,7 +209,8 @@ def summarize_variant(variant: str, trials: list[ProcessTrial], config: Coldstar
         handler, model_format, input_path = config.handler, "custom", "custom"
     else:
         chosen = VARIANTS[variant]
-        handler, model_format, input_path = chosen.handler, chosen.model_format, chosen.input_path
+        model_format = chosen.model_format or _reference_format(config.models_dir)
+        handler, input_path = chosen.handler, chosen.input_path
     return ProcessVariant(
         name=variant,
         handler=handler,
@@ -247,6 +272,7 @@ def measure(config: ColdstartConfig) -> ColdstartRun:
         variants=rows,
         trials=raw,
         status=judge([gate for row in rows for gate in row.gates]),
+        skipped=[SkippedVariant(variant, reason) for variant, reason in config.skipped],
     )
 
 

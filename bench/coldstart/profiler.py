@@ -45,7 +45,10 @@ from bench.requests import RequestsFileError, read_requests
 from bench.results import EXIT_CODES, PASS, utc_stamp, write_json_atomic
 from bench.results.coldstart import ColdstartEndpointRun, ColdstartRun
 from bench.verdict import Limits
-from handler.variants import VARIANTS, select
+from handler.manifest import ManifestError
+from handler.manifest import read as read_manifest
+from handler.tutorial import is_tutorial
+from handler.variants import VARIANTS, applicability, select
 
 DEFAULT_COLD_TARGET_MS = 100.0
 
@@ -177,11 +180,16 @@ def parse_config(
         parser.error("--warm must be >= 0, --cold-fraction in [0, 1], the targets > 0")
     if not 0.0 <= args.max_error_rate <= 1.0:
         parser.error(f"--max-error-rate {args.max_error_rate!r}: must be in [0, 1]")
+    endpoint_mode = bool(args.function or args.endpoint)
+    variant_mode = args.handler is None and not endpoint_mode and not args.importtime
+    # process mode on a models directory: "all" is every variant that applies to its model
+    # (a manifest it cannot read: the tutorial's variants, as before; the trials say what is wrong)
+    models_dir = args.models if variant_mode and _readable(args.models) else None
     try:
-        variants = tuple(variant.name for variant in select(args.variants))
+        variants = tuple(variant.name for variant in select(args.variants, models_dir))
     except ValueError as exc:
         parser.error(f"--variants {args.variants!r}: {exc}")
-    endpoint_mode = bool(args.function or args.endpoint)
+    skipped = skipped_variants(args.variants, models_dir)
     if args.handler is not None and (endpoint_mode or args.importtime):
         parser.error("--handler is process mode: omit --function/--endpoint/--importtime")
     if args.handler is not None and ("." not in args.handler or not all(args.handler.rsplit(".", 1))):
@@ -208,6 +216,9 @@ def parse_config(
         parser.error(f"--models {str(args.models)!r}: no manifest.json; run python -m training")
     if args.importtime and args.importtime not in VARIANTS:
         parser.error(f"--importtime {args.importtime!r}: unknown variant")
+    requests = args.requests
+    if requests is None and variant_mode:
+        requests = model_requests(args.models)
     cold_target_ms = args.cold_target_ms
     if cold_target_ms is None and not endpoint_mode:
         cold_target_ms = DEFAULT_COLD_TARGET_MS
@@ -226,14 +237,46 @@ def parse_config(
         function=(args.function or "logit-lean") if endpoint_mode else None,
         lambda_endpoint=(args.lambda_endpoint or args.endpoint) if endpoint_mode else None,
         limits=Limits(max_error_rate=args.max_error_rate),
-        requests=args.requests.resolve() if args.requests is not None else None,
+        requests=requests.resolve() if requests is not None else None,
         emulator_config=args.config,
         handler=args.handler,
         code_dir=code_dir if args.handler is not None else None,
         handler_env=tuple(tuple(item.split("=", 1)) for item in args.env),  # type: ignore[misc]
         floor_function=floor_function(args, endpoint_mode),
+        skipped=skipped,
     )
     return config, args.importtime
+
+
+def _readable(models_dir: Path) -> bool:
+    try:
+        read_manifest(models_dir / "manifest.json")
+    except (ManifestError, OSError):
+        return False
+    return True
+
+
+def skipped_variants(names: str, models_dir: Path | None) -> tuple[tuple[str, str], ...]:
+    """``--variants all`` on a models directory: (variant, why) of each that does not apply."""
+    if names.strip() != "all" or models_dir is None:
+        return ()
+    return tuple(
+        (entry.variant.name, entry.reason) for entry in applicability(models_dir) if entry.reason is not None
+    )
+
+
+def model_requests(models_dir: Path) -> Path | None:
+    """A user's model's ``requests.jsonl`` (its manifest names it): the variants' calls send its
+    lines, not the tutorial's query (which such a model answers with a 400)."""
+    try:
+        manifest = read_manifest(models_dir / "manifest.json")
+    except (ManifestError, OSError):
+        return None
+    name = manifest.training.get("requests")
+    if is_tutorial(manifest.features) or not isinstance(name, str):
+        return None
+    path = models_dir / name
+    return path if path.is_file() else None
 
 
 def floor_function(args: argparse.Namespace, endpoint_mode: bool) -> str | None:

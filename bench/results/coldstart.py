@@ -9,12 +9,13 @@ them (``billed_ms_total``) and CloudWatch's timestamps (Unix ms). Memory in MB.
 Format history: ``coldstart`` 1 was one loosely-typed kind with three shapes (``mode``:
 process, endpoint, cloudwatch) in ms, with a ``verdict`` string and ``misses`` strings;
 ``coldstart`` 2 is process mode only, in µs, with :class:`~bench.results.gate.Gate` records;
+``coldstart`` 3 adds ``skipped``: the variants that do not apply to the model, each with why;
 ``coldstart-endpoint`` 1 and ``coldstart-cloudwatch`` 1 are the other two modes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from bench.latency import Series
@@ -85,15 +86,25 @@ class ProcessVariant(Record):
 
 
 @dataclass(frozen=True)
+class SkippedVariant(Record):
+    """A variant ``--variants all`` left out: it does not apply to the model (``handler.variants``)."""
+
+    variant: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ColdstartRun(Document):
     KIND: ClassVar[str] = "coldstart"
-    SCHEMA_VERSION: ClassVar[int] = 2
+    SCHEMA_VERSION: ClassVar[int] = 3
+    READS_OLDER: ClassVar[tuple[int, ...]] = (2,)  # version 2: no ``skipped`` (read as none)
 
     metadata: Metadata
     partial: bool  # interrupted: the complete rounds of trials only
     variants: list[ProcessVariant]
     trials: dict[str, list[ProcessTrial]]  # by variant name, in the order run
     status: str  # every variant's gates judged together: PASS, FAIL or INVALID
+    skipped: list[SkippedVariant] = field(default_factory=list)  # in handler.variants.VARIANTS order
 
 
 # -- coldstart-endpoint: python -m bench.coldstart --function NAME ---------------------------
@@ -173,4 +184,5 @@ __all__ = [
     "PhasesUs",
     "ProcessTrial",
     "ProcessVariant",
+    "SkippedVariant",
 ]

@@ -31,6 +31,8 @@ class Document(Record):
 
     KIND: ClassVar[str]
     SCHEMA_VERSION: ClassVar[int]
+    # older versions read as this one: each a subset of its fields, the new ones defaulted
+    READS_OLDER: ClassVar[tuple[int, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -55,7 +57,7 @@ def document_from_dict(data: object, where: str, expected: type[Document] | None
     if expected is not None and cls is not expected:
         raise ResultsError(f"{where}: a {kind} document, not {expected.KIND}")
     version = data.get("schema_version")
-    if version != cls.SCHEMA_VERSION:
+    if version != cls.SCHEMA_VERSION and version not in cls.READS_OLDER:
         raise ResultsError(
             f"{where}: {kind} schema_version {version!r} is not supported "
             f"(this version reads {cls.SCHEMA_VERSION})"

@@ -1,0 +1,81 @@
+"""Every command in the README works as written: the ones that take under a minute run here,
+word for word, in a folder laid out as the README assumes; each longer one is run by the test
+named beside it. A command added to the README without either fails this file."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT, run_command
+
+README = PROJECT_ROOT / "README.md"
+
+# Longer commands (over a minute, or a whole install) and the test that runs each.
+SLEEPY = "examples/sleepy"
+COMPARE = "python -m bench.compare /tmp/baseline-run -- /tmp/candidate-run"
+RECIPE = "docs/compare.md (a CI recipe; its steps run in tests/test_compare_slow.py)"
+RUN_ELSEWHERE = {
+    "python -m bench": "tests/test_reports.py (--quick, from another directory)",
+    "python -m pytest": ".ci/run",
+    "python -m bench --quick --model my_model.joblib --sample sample.csv": "tests/test_model_pipeline.py",
+    f"python -m bench --quick --config {SLEEPY}/emulator.toml --requests {SLEEPY}/requests.jsonl": (
+        "tests/test_requests_file.py::test_the_main_job_on_a_function_that_is_no_model"
+    ),
+    "git worktree add /tmp/baseline origin/main": RECIPE,
+    "(cd /tmp/baseline": RECIPE,
+    "python -m bench --runs 3 --out /tmp/baseline-run)": "tests/test_compare_slow.py",
+    "python -m bench --runs 3 --out /tmp/candidate-run": "tests/test_compare_slow.py",
+    f"{COMPARE} --fail-on-regression 10% --junit compare.xml": "tests/test_compare_slow.py",
+}
+SETUP = (". .venv", "python3 -m venv", "pip install")  # the install steps: .ci/run does them
+RUN_HERE = {"python -m training --model my_model.joblib --sample sample.csv --out models-mine"}
+
+
+def readme_commands() -> list[str]:
+    """Each command of the README's ``bash`` blocks (``&&`` chains split, comments dropped)."""
+    commands, inside = [], False
+    for line in README.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            inside = line.strip() == "```bash"
+            continue
+        if inside and line.strip():
+            for part in line.split("#", 1)[0].split("&&"):
+                if part.strip() and not part.strip().startswith(
+                    (". .venv", "python3 -m venv", "pip install")
+                ):
+                    commands.append(" ".join(part.split()))
+    return commands
+
+
+def test_every_readme_command_is_run_by_a_test():
+    commands = readme_commands()
+    assert commands, "no command found in the README"
+    unknown = [command for command in commands if command not in RUN_ELSEWHERE and command not in RUN_HERE]
+    assert unknown == [], f"README commands no test runs: {unknown}"
+    for where in RUN_ELSEWHERE.values():
+        path = where.split(" ", 1)[0].split("::", 1)[0]
+        assert (PROJECT_ROOT / path).exists(), f"{path} (named for a README command) does not exist"
+
+
+@pytest.mark.slow
+def test_the_readme_s_own_model_command_works_as_written(tmp_path: Path):
+    """``python -m training --model my_model.joblib --sample sample.csv --out models-mine``, word
+    for word, beside a user's forest saved with joblib and a sample of its inputs."""
+    import joblib
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+
+    data = load_breast_cancer(as_frame=True)
+    frame = data.frame.drop(columns=["target"])
+    model = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(frame, data.target)
+    joblib.dump(model, tmp_path / "my_model.joblib")
+    frame.head(200).to_csv(tmp_path / "sample.csv", index=False)
+    (command,) = RUN_HERE
+    completed = run_command([sys.executable, *shlex.split(command)[1:]], cwd=tmp_path, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    written = {path.name for path in (tmp_path / "models-mine").iterdir()}
+    assert {"manifest.json", "requests.jsonl", "reference.joblib", "model.onnx"} <= written, written
