@@ -51,7 +51,7 @@ def run_child(variant_name: str, calls: int, warmup: int, models_dir: str) -> di
     module_name, function_name = variant.handler.rsplit(".", 1)
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
         handler = getattr(importlib.import_module(module_name), function_name)
-        event = {"queryStringParameters": dict(TUTORIAL_QUERY)}
+        event = model_event(Path(models_dir)) or {"queryStringParameters": dict(TUTORIAL_QUERY)}
         for _ in range(warmup):
             handler(event, None)
         durations = [0] * calls
@@ -76,6 +76,19 @@ def run_child(variant_name: str, calls: int, warmup: int, models_dir: str) -> di
         "handler_ns": whole.encode(),
         "predict_ns": predict.encode() if predict.count else None,
     }
+
+
+def model_event(models_dir: Path) -> dict | None:
+    """A user's model: the first line of its ``requests.jsonl`` as the event every call gets
+    (the tutorial's query is not its input); None for the tutorial's model."""
+    from bench.coldstart.profiler import model_requests
+
+    requests = model_requests(models_dir)
+    if requests is None:
+        return None
+    from bench.requests import invoke_payload, read_requests
+
+    return json.loads(invoke_payload(read_requests(requests).lines[0], "function"))
 
 
 def _spawn(variant: str, config: InprocessConfig) -> dict:
@@ -151,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_child(args.child, args.calls, args.warmup, str(args.models))))
         return 0
     try:
-        variants = tuple(variant.name for variant in select(args.variants))
+        variants = tuple(variant.name for variant in select(args.variants, args.models))
     except ValueError as exc:
         parser.error(f"--variants {args.variants!r}: {exc}")
     if not (args.models / "manifest.json").is_file():

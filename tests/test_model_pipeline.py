@@ -133,3 +133,21 @@ def test_the_profile_of_a_user_s_model_sends_its_requests_and_refuses_an_error_a
     bad.write_text('{"query": {"G1": "1"}}\n')
     refused = run_module("bench.coldstart", "--variants", "numpy", *common, "--requests", str(bad))
     assert refused.returncode == 1 and "the first call answered 400" in refused.stderr
+
+
+@pytest.mark.slow
+def test_inprocess_measures_every_variant_of_a_user_s_model_on_its_own_requests(tmp_path):
+    model, sample = _forest(tmp_path)
+    models = tmp_path / "models"
+    trained = run_module("training", "--model", str(model), "--sample", str(sample), "--out", str(models))
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    results = tmp_path / "inprocess.json"
+    measured = run_module(
+        "bench.inprocess", "--variants", "all", "--calls", "50", "--warmup", "5",
+        "--models", str(models), "--results", str(results),
+    )  # fmt: skip
+    assert measured.returncode == 0, measured.stderr[-2000:]
+    rows = {row.name: row for row in read_document(results).variants}
+    assert "tutorial" not in rows and {"reference", "numpy", "onnx"} <= set(rows), set(rows)
+    for row in rows.values():  # every call answered the model's own request with a prediction
+        assert json.loads(row.response_body)["prediction"] is not None, (row.name, row.response_body)
