@@ -130,3 +130,21 @@ def fetch_verified(uri: str, expected_sha256: str | None = None) -> Artifact:
         # its input schema cannot be trusted for this model.
         raise ModelLoadError(f"{where} describes another {name} (sha256 {entry.sha256[:16]}…); refusing it")
     return Artifact(uri, data, actual, manifest)
+
+
+def user_code_on_path(artifact: Artifact) -> None:
+    """The manifest's ``code_dir`` (the user's own modules, copied beside the model by
+    ``python -m training --code-dir``) first on ``sys.path``, so the pickle finds them."""
+    code_dir = artifact.manifest.training.get("code_dir") if artifact.manifest is not None else None
+    if not isinstance(code_dir, str) or not code_dir:
+        return
+    import os
+    import sys
+
+    if artifact.uri.startswith("s3://"):
+        raise ModelLoadError(f"{artifact.uri}: the model needs its code_dir {code_dir!r}; ship it locally")
+    path = os.path.join(os.path.dirname(os.path.abspath(artifact.uri)), code_dir)
+    if not os.path.isdir(path):
+        raise ModelLoadError(f"{artifact.uri}: the model's code_dir {path} is missing")
+    if path not in sys.path:
+        sys.path.insert(0, path)

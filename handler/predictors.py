@@ -32,7 +32,7 @@ import math
 import operator
 from collections.abc import Callable
 
-from handler.artifacts import Artifact, ModelLoadError
+from handler.artifacts import Artifact, ModelLoadError, user_code_on_path
 from handler.manifest import BINARY_0_1, InputSpec, Task
 
 Predict = Callable[[list], object]
@@ -100,6 +100,7 @@ def _schema(artifact: Artifact, features, task: Task | None) -> tuple[list[Input
 
 
 def _deserialize_sklearn(fmt: str, artifact: Artifact) -> object:
+    user_code_on_path(artifact)
     if fmt == "pickle":
         import pickle
 

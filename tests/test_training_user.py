@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from tests.conftest import run_module
+from tests.conftest import run_command, run_module
 from training import linear_json
 from training.schema import outputs, task_of
 
@@ -285,6 +285,22 @@ def test_the_users_own_module_is_refused_without_code_dir_and_shipped_with_it(tm
         code / "user_features.py"
     ).read_bytes()
     assert "user_features.log_abs" in manifest["unavailable"]["skops"]
+    # The code ships with the function: the handler finds it beside the model, the packager zips it.
+    models = tmp_path / "models"
+    line = json.loads((models / "requests.jsonl").read_text().splitlines()[0])
+    probe = (
+        "import json, sys; import handler.app as app; "
+        "event = {'httpMethod': 'GET', 'queryStringParameters': json.loads(sys.argv[1])}; "
+        "print(json.loads(app.lambda_handler(event, None)['body'])['prediction'])"
+    )
+    environment = {"MODEL_URI": str(models / "reference.joblib"), "MODEL_FORMAT": "joblib"}
+    environment["INPUT_PATH"] = "pandas"
+    served = run_command([sys.executable, "-c", probe, json.dumps(line["query"])], env=environment)
+    assert served.returncode == 0, served.stderr[-2000:]
+    assert json.loads(served.stdout.strip().replace("'", '"')) == pytest.approx(line["expected"])
+    from handler.aws.package import _code_dir_entries
+
+    assert [name for name, _path in _code_dir_entries(models)] == ["model/user_code/user_features.py"]
 
 
 def test_data_with_a_label_trains_the_tutorials_kind_of_model_in_the_user_layout(tmp_path: Path):

@@ -140,7 +140,21 @@ def _files(config: PackageConfig, site: Path | None) -> list[tuple[str, Path]]:
             if not path.is_file():
                 raise PackageError(f"{path} is missing: run python -m training (or pass --models)")
             entries.append((f"{MODEL_DIR}/{path.name}", path))
+        entries += _code_dir_entries(config.models_dir)
     return sorted(entries)
+
+
+def _code_dir_entries(models_dir: Path) -> list[tuple[str, Path]]:
+    """The user's own modules the model needs (the manifest's ``code_dir``), beside the model."""
+    code_dir = read_manifest(models_dir / "manifest.json").training.get("code_dir")
+    if not isinstance(code_dir, str) or not code_dir:
+        return []
+    root = models_dir / code_dir
+    return [
+        (f"{MODEL_DIR}/{path.relative_to(models_dir).as_posix()}", path)
+        for path in root.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
 
 
 def _write_zip(entries: list[tuple[str, Path]], destination: Path) -> tuple[int, Path]:
