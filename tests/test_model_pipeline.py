@@ -151,3 +151,28 @@ def test_inprocess_measures_every_variant_of_a_user_s_model_on_its_own_requests(
     assert "tutorial" not in rows and {"reference", "numpy", "onnx"} <= set(rows), set(rows)
     for row in rows.values():  # every call answered the model's own request with a prediction
         assert json.loads(row.response_body)["prediction"] is not None, (row.name, row.response_body)
+
+
+@pytest.mark.slow
+def test_the_fuzzer_takes_a_user_s_model_and_catches_a_wrong_prediction(tmp_path):
+    from bench.hardening.fuzz import fuzz_model_handlers
+
+    model, sample = _forest(tmp_path)
+    models = tmp_path / "models"
+    trained = run_module("training", "--model", str(model), "--sample", str(sample), "--out", str(models))
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    results = tmp_path / "fuzz.json"
+    fuzzed = run_module(
+        "bench.hardening.fuzz", "--models", str(models), "--cases", "200", "--seed", "1",
+        "--results", str(results),
+    )  # fmt: skip
+    assert fuzzed.returncode == 0, fuzzed.stdout[-2000:] + fuzzed.stderr[-2000:]
+    (campaign,) = read_document(results).campaigns  # the handler's: the gateway's cases are the tutorial's
+    assert campaign.surface == "handler" and {"reference", "onnx"} <= set(campaign.variants)
+
+    def off_by_a_little(event, context):  # a 200 whose prediction is not the model's
+        body = json.dumps({"prediction": 0.123456, "model": "x"})
+        return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": body}
+
+    caught = fuzz_model_handlers({"reference": off_by_a_little}, models, 200, seed=1)
+    assert caught.failure is not None and "prediction" in caught.failure, caught.failure

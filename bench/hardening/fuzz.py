@@ -52,7 +52,7 @@ from bench.machine import collect_metadata
 from bench.results import EXIT_CODES, FuzzRun, utc_stamp, write_json_atomic
 from bench.results.gate import goal, judge
 from bench.results.hardening import FuzzCampaign
-from handler.variants import APP_HANDLER, VARIANTS
+from handler.variants import APP_HANDLER, VARIANTS, applicability
 
 DEFAULT_VARIANTS = "lean,numpy,pandas"
 TRACEBACK = "Traceback (most recent call last)"
@@ -140,6 +140,39 @@ def fuzz_handlers(
             reply = handler(event, None)
             outcomes[str(reply.get("statusCode")) if isinstance(reply, dict) else "not a dict"] += 1
             problems = check_handler_reply(event, reply, reference)
+            if problems:
+                raise RuleBroken(f"{name}: {'; '.join(problems)} for event {event!r:.500}")
+
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
+    _run(campaign, test)
+    campaign.checks["every reply well-formed"] = campaign.failure is None
+    campaign.outcomes = dict(sorted(outcomes.items()))
+    return campaign
+
+
+def fuzz_model_handlers(
+    handlers: dict[str, Callable], models: Path, cases: int, seed: int | None
+) -> Campaign:
+    """A user's model (:mod:`bench.hardening.fuzzmodel`): events from its own requests."""
+    from bench.hardening.fuzzmodel import check_model_reply, model_events, model_lines, tolerances
+
+    lines = model_lines(models)
+    if not lines:
+        raise ValueError(f"{models}: requests.jsonl has no GET line with an expected prediction")
+    allowed = tolerances(models, {name: VARIANTS[name].artifact_in(models) for name in handlers})
+    campaign = Campaign("handler", variants=sorted(handlers))
+    outcomes: Counter[str] = Counter()
+
+    @_settings(cases)
+    @given(model_events(lines))
+    def test(case: tuple[dict, object, bool]) -> None:
+        event, expected, recorded = case
+        campaign.cases += 1
+        for name, handler in handlers.items():
+            reply = handler(event, None)
+            outcomes[str(reply.get("statusCode")) if isinstance(reply, dict) else "not a dict"] += 1
+            problems = check_model_reply(reply, expected, recorded, allowed[name])
             if problems:
                 raise RuleBroken(f"{name}: {'; '.join(problems)} for event {event!r:.500}")
 
@@ -263,21 +296,33 @@ def main(argv: list[str] | None = None) -> int:
     surfaces = [part.strip() for part in args.surfaces.split(",") if part.strip()]
     if not surfaces or set(surfaces) - {"handler", "gateway"}:
         parser.error(f"--surfaces: expected handler and/or gateway, not {args.surfaces!r}")
-    names = [part.strip() for part in args.variants.split(",") if part.strip()]
+    user_model = _user_model(args.models)
+    if user_model and args.variants == DEFAULT_VARIANTS:  # every handler.app variant that applies
+        names = available_app_variants(args.models)
+    else:
+        names = [part.strip() for part in args.variants.split(",") if part.strip()]
+    if user_model and "gateway" in surfaces:
+        print("gateway: not fuzzed for a user's model (its cases are the tutorial's ten features)")
+        surfaces.remove("gateway")
+    if not surfaces:
+        parser.error("--surfaces: nothing left to fuzz for a user's model (use handler)")
     for name in names:
         if name not in VARIANTS or VARIANTS[name].handler != APP_HANDLER or not VARIANTS[name].available():
             parser.error(f"--variants: {name!r} is not an available handler.app variant")
     manifest = args.models / "manifest.json"
     if not manifest.is_file():
         parser.error(f"--models {str(args.models)!r}: no manifest.json (run python -m training)")
-    coefficients = json.loads((args.models / "logit.json").read_text(encoding="utf-8"))
+    coefficients = {} if user_model else json.loads((args.models / "logit.json").read_text(encoding="utf-8"))
     campaigns: list[Campaign] = []
     if "handler" in surfaces:
         with contextlib.ExitStack() as stack:
             handlers = {
                 name: stack.enter_context(loaded_handler(name, args.models.resolve())) for name in names
             }
-            campaign = fuzz_handlers(handlers, coefficients, args.cases, args.seed)
+            if user_model:
+                campaign = fuzz_model_handlers(handlers, args.models.resolve(), args.cases, args.seed)
+            else:
+                campaign = fuzz_handlers(handlers, coefficients, args.cases, args.seed)
         campaigns.append(campaign)
         _print(campaign)
     if "gateway" in surfaces:
@@ -305,6 +350,27 @@ def main(argv: list[str] | None = None) -> int:
     write_json_atomic(path, document)
     print(f"{document.status}: results in {path}")
     return EXIT_CODES[document.status]
+
+
+def _user_model(models: Path) -> bool:
+    """The models directory holds a user's model, not the tutorial's (its manifest says)."""
+    from handler.manifest import ManifestError
+    from handler.manifest import read as read_manifest
+    from handler.tutorial import is_tutorial
+
+    try:
+        return not is_tutorial(read_manifest(models / "manifest.json").features)
+    except ManifestError:
+        return False
+
+
+def available_app_variants(models: Path) -> list[str]:
+    """The handler.app variants that apply to the model in ``models``."""
+    return [
+        entry.variant.name
+        for entry in applicability(models)
+        if entry.reason is None and entry.variant.handler == APP_HANDLER and entry.variant.available()
+    ]
 
 
 def _print(campaign: Campaign) -> None:
