@@ -74,6 +74,15 @@ def _forest(folder: Path, shuffled: bool = False) -> tuple[Path, Path]:
     return folder / "forest.joblib", folder / "forest.csv"
 
 
+def _trained_forest(folder: Path) -> Path:
+    """``python -m training --model`` on :func:`_forest`: the models directory."""
+    model, sample = _forest(folder)
+    models = folder / "models"
+    trained = run_module("training", "--model", str(model), "--sample", str(sample), "--out", str(models))
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    return models
+
+
 @pytest.mark.slow
 def test_the_main_job_on_a_user_s_forest(tmp_path):
     model, sample = _forest(tmp_path)
@@ -118,10 +127,7 @@ def test_a_shuffled_sample_exits_2_naming_the_columns(tmp_path):
 
 @pytest.mark.slow
 def test_the_profile_of_a_user_s_model_sends_its_requests_and_refuses_an_error_answer(tmp_path):
-    model, sample = _forest(tmp_path)
-    models = tmp_path / "models"
-    trained = run_module("training", "--model", str(model), "--sample", str(sample), "--out", str(models))
-    assert trained.returncode == 0, trained.stderr[-2000:]
+    models = _trained_forest(tmp_path)
     results = tmp_path / "profile.json"
     common = ["--trials", "1", "--warm", "5", "--no-progress", "--models", str(models)]
     profiled = run_module("bench.coldstart", "--variants", "numpy", *common, "--results", str(results))
@@ -137,10 +143,7 @@ def test_the_profile_of_a_user_s_model_sends_its_requests_and_refuses_an_error_a
 
 @pytest.mark.slow
 def test_inprocess_measures_every_variant_of_a_user_s_model_on_its_own_requests(tmp_path):
-    model, sample = _forest(tmp_path)
-    models = tmp_path / "models"
-    trained = run_module("training", "--model", str(model), "--sample", str(sample), "--out", str(models))
-    assert trained.returncode == 0, trained.stderr[-2000:]
+    models = _trained_forest(tmp_path)
     results = tmp_path / "inprocess.json"
     measured = run_module(
         "bench.inprocess", "--variants", "all", "--calls", "50", "--warmup", "5",
@@ -157,10 +160,7 @@ def test_inprocess_measures_every_variant_of_a_user_s_model_on_its_own_requests(
 def test_the_fuzzer_takes_a_user_s_model_and_catches_a_wrong_prediction(tmp_path):
     from bench.hardening.fuzz import fuzz_model_handlers
 
-    model, sample = _forest(tmp_path)
-    models = tmp_path / "models"
-    trained = run_module("training", "--model", str(model), "--sample", str(sample), "--out", str(models))
-    assert trained.returncode == 0, trained.stderr[-2000:]
+    models = _trained_forest(tmp_path)
     results = tmp_path / "fuzz.json"
     fuzzed = run_module(
         "bench.hardening.fuzz", "--models", str(models), "--cases", "200", "--seed", "1",

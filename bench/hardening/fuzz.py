@@ -136,13 +136,24 @@ def fuzz_handlers(
         campaign.cases += 1
         params = valid_params(event)
         reference = reference_prediction(coefficients, params) if params is not None else None
-        for name, handler in handlers.items():
-            reply = handler(event, None)
-            outcomes[str(reply.get("statusCode")) if isinstance(reply, dict) else "not a dict"] += 1
-            problems = check_handler_reply(event, reply, reference)
-            if problems:
-                raise RuleBroken(f"{name}: {'; '.join(problems)} for event {event!r:.500}")
+        _ask(handlers, event, outcomes, lambda _name, reply: check_handler_reply(event, reply, reference))
 
+    return _finish(campaign, test, seed, outcomes)
+
+
+def _ask(handlers: dict[str, Callable], event: object, outcomes: Counter[str], rules: Callable) -> None:
+    """Every handler answers ``event``; RuleBroken names the first whose reply breaks ``rules``."""
+    for name, handler in handlers.items():
+        reply = handler(event, None)
+        outcomes[str(reply.get("statusCode")) if isinstance(reply, dict) else "not a dict"] += 1
+        problems = rules(name, reply)
+        if problems:
+            raise RuleBroken(f"{name}: {'; '.join(problems)} for event {event!r:.500}")
+
+
+def _finish(
+    campaign: Campaign, test: Callable[[], None], seed: int | None, outcomes: Counter[str]
+) -> Campaign:
     if seed is not None:
         test = hypothesis_seed(seed)(test)
     _run(campaign, test)
@@ -169,19 +180,14 @@ def fuzz_model_handlers(
     def test(case: tuple[dict, object, bool]) -> None:
         event, expected, recorded = case
         campaign.cases += 1
-        for name, handler in handlers.items():
-            reply = handler(event, None)
-            outcomes[str(reply.get("statusCode")) if isinstance(reply, dict) else "not a dict"] += 1
-            problems = check_model_reply(reply, expected, recorded, allowed[name])
-            if problems:
-                raise RuleBroken(f"{name}: {'; '.join(problems)} for event {event!r:.500}")
+        _ask(
+            handlers,
+            event,
+            outcomes,
+            lambda name, reply: check_model_reply(reply, expected, recorded, allowed[name]),
+        )
 
-    if seed is not None:
-        test = hypothesis_seed(seed)(test)
-    _run(campaign, test)
-    campaign.checks["every reply well-formed"] = campaign.failure is None
-    campaign.outcomes = dict(sorted(outcomes.items()))
-    return campaign
+    return _finish(campaign, test, seed, outcomes)
 
 
 def send(base_url: str, case: HttpCase, timeout_s: float = 35.0) -> tuple[int, str, bytes]:
