@@ -201,3 +201,33 @@ def select(names: str, models_dir=None) -> list[Variant]:
     if not chosen:
         raise ValueError("no variant selected")
     return chosen
+
+
+# The tutorial's functions: memory_mb and the measurement behind it (docs/benchmarks.md,
+# "Resource model": Max Memory Used at 1,024 MB on AWS, and here).
+TUTORIAL_MEMORY = {
+    "tutorial": (256, "Max Memory Used 166 MB at 1,024 MB, 154 here"),
+    "pandas": (256, "Max Memory Used 167 MB at 1,024 MB, 155 here"),
+    "numpy": (256, "Max Memory Used 164 MB at 1,024 MB, 153 here"),
+    "pickle": (256, "Max Memory Used 164 MB at 1,024 MB, 153 here"),
+    "pickle-pandas": (256, "Max Memory Used 167 MB at 1,024 MB, 155 here"),
+    "skops": (256, "Max Memory Used 186 MB at 1,024 MB, 174 here"),
+    "skops-pandas": (256, "Max Memory Used 188 MB at 1,024 MB, 176 here"),
+    "lean": (128, "Max Memory Used 19 MB at 1,024 MB, 19 here"),
+    "json-numpy": (128, "Max Memory Used 36 MB at 1,024 MB, 32 here"),
+    "onnx": (128, "Max Memory Used 67 MB at 1,024 MB, 63 here"),
+}
+DEFAULT_USER_MEMORY_MB = 256
+
+
+def memory_size(variant: Variant, manifest: Manifest | None) -> tuple[int, str]:
+    """A function's default memory size (MB) and why: the tutorial's measured sizes; for a user's
+    model the manifest's (training measured its peak at init and first prediction, with
+    headroom), 128 MB for the pure-Python / numpy path, never a blind 128 for scikit-learn."""
+    if manifest is None or tutorial.is_tutorial(manifest.features):
+        return TUTORIAL_MEMORY.get(variant.name, TUTORIAL_MEMORY[TUTORIAL])
+    if variant.model_format == "json":
+        return 128, "the pure-Python / numpy path: no scikit-learn"
+    if manifest.memory_size_mb:
+        return manifest.memory_size_mb, "from the manifest: peak at init + first prediction, with headroom"
+    return DEFAULT_USER_MEMORY_MB, "not measured (no memory in the manifest)"

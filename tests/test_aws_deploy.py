@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from handler.aws import package as packaging
-from handler.variants import VARIANTS
+from handler.variants import VARIANTS, memory_size
 from tests.conftest import PROJECT_ROOT, TUTORIAL_QUERY, run_module, start_emulator
 
 BUCKET = "logit-bench-test"
@@ -227,7 +227,8 @@ def test_sam_template_matches_what_deploy_creates():
     api = template["Resources"]["LogitApi"]["Properties"]
     assert function["FunctionName"] == defaults.function and function["Runtime"] == "python3.12"
     assert function["Handler"] == variant.handler and function["Architectures"] == [defaults.arch]
-    assert function["MemorySize"] == defaults.memory and function["Timeout"] == defaults.timeout
+    assert defaults.memory is None  # the variant's own size (the tutorial's lean: 128 MB)
+    assert function["MemorySize"] == memory_size(variant, None)[0] and function["Timeout"] == defaults.timeout
     variables = function["Environment"]["Variables"]
     assert {k: v for k, v in variables.items() if k != "MODEL_SHA256"} == variant.environment("model")
     assert function["CodeUri"] == f"dist/logit-{defaults.variant}-{defaults.arch}.zip"

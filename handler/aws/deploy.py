@@ -201,7 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bucket", required=True, help="S3 bucket for the package and the model")
     parser.add_argument("--region", help="default: the AWS configuration's (us-east-1 with --endpoint-url)")
     parser.add_argument("--endpoint-url", help="an AWS-compatible server, e.g. http://127.0.0.1:5000 (moto)")
-    parser.add_argument("--memory", type=positive_int, default=128, help="MB (default 128)")
+    parser.add_argument(
+        "--memory",
+        type=positive_int,
+        default=None,
+        help="MB (default: the variant's size for this model: handler.variants.memory_size)",
+    )
     parser.add_argument("--timeout", type=positive_int, default=3, help="seconds (default 3)")
     parser.add_argument("--role", help="execution role ARN (default: create a minimal one)")
     parser.add_argument(
@@ -220,6 +225,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--teardown", action="store_true", help="remove what this tool created for --function"
     )
     return parser
+
+
+def _default_memory(variant, models: Path) -> int:
+    """The variant's memory size for the model in ``models`` (said in one line)."""
+    from handler.manifest import ManifestError
+    from handler.manifest import read as read_manifest
+    from handler.variants import memory_size
+
+    try:
+        manifest = read_manifest(models / "manifest.json")
+    except ManifestError:
+        manifest = None
+    memory_mb, why = memory_size(variant, manifest)
+    print(f"memory: {memory_mb} MB ({why})")
+    return memory_mb
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         bucket=args.bucket,
         region=args.region,
         endpoint_url=args.endpoint_url,
-        memory_mb=args.memory,
+        memory_mb=args.memory or _default_memory(variant, args.models),
         timeout_s=args.timeout,
         role_arn=args.role,
         throttle_rate=args.throttle_rate,

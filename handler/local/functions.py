@@ -7,7 +7,7 @@ uses it for a user's model. With no ``--models`` it regenerates ``handler/local/
 the tutorial's config (a test checks the file is what this writes). Bad arguments: one line on
 stderr, exit 2.
 
-Memory: the tutorial's functions keep their measured sizes (:data:`TUTORIAL_MEMORY`); a user's
+Memory: the tutorial's functions keep their measured sizes (`handler.variants.memory_size`); a user's
 function takes the manifest's ``memory.memory_size_mb`` (training measured its peak at init and
 first prediction, with headroom), 128 MB for the pure-Python path, 256 MB when not recorded.
 """
@@ -25,7 +25,15 @@ from handler import tutorial
 from handler.local.config import DEFAULT_CONFIG, ConfigError, EmulatorConfig, load_config
 from handler.manifest import FILE_NAME, ManifestError
 from handler.manifest import read as read_manifest
-from handler.variants import REFERENCE, SEED_HANDLER, TUTORIAL, VARIANTS, Applicability, applicability
+from handler.variants import (
+    REFERENCE,
+    SEED_HANDLER,
+    TUTORIAL,
+    VARIANTS,
+    Applicability,
+    applicability,
+    memory_size,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 HEADER = """# The emulator's default configuration: `python -m handler.serve` loads it.
@@ -62,21 +70,6 @@ burst = 5000
 # burst = 50
 
 """
-# The tutorial's functions: memory_mb and the measurement behind it (docs/benchmarks.md,
-# "Resource model": Max Memory Used at 1,024 MB on AWS, and here).
-TUTORIAL_MEMORY = {
-    "tutorial": (256, "Max Memory Used 166 MB at 1,024 MB, 154 here"),
-    "pandas": (256, "Max Memory Used 167 MB at 1,024 MB, 155 here"),
-    "numpy": (256, "Max Memory Used 164 MB at 1,024 MB, 153 here"),
-    "pickle": (256, "Max Memory Used 164 MB at 1,024 MB, 153 here"),
-    "pickle-pandas": (256, "Max Memory Used 167 MB at 1,024 MB, 155 here"),
-    "skops": (256, "Max Memory Used 186 MB at 1,024 MB, 174 here"),
-    "skops-pandas": (256, "Max Memory Used 188 MB at 1,024 MB, 176 here"),
-    "lean": (128, "Max Memory Used 19 MB at 1,024 MB, 19 here"),
-    "json-numpy": (128, "Max Memory Used 36 MB at 1,024 MB, 32 here"),
-    "onnx": (128, "Max Memory Used 67 MB at 1,024 MB, 63 here"),
-}
-DEFAULT_USER_MEMORY_MB = 256
 # The floor: a no-op measured beside every Duration (bench.powertune, the cold-start profiler).
 FLOOR_FUNCTION = """
 [[functions]]       # the floor: a no-op (bench/floorfunction), measured beside every Duration
@@ -126,7 +119,7 @@ def tutorial_config_text() -> str:
         uri = f"models/{variant.artifact}"
         parts.append(
             ("" if variant.name == TUTORIAL else "\n")
-            + _function(entry, variant.function_name, "../..", uri, TUTORIAL_MEMORY[variant.name])
+            + _function(entry, variant.function_name, "../..", uri, memory_size(variant, None))
         )
     parts.append(FLOOR_FUNCTION.format(code_dir=_string("../../bench/floorfunction")))
     return "".join(parts)
@@ -137,7 +130,6 @@ def config_text(models_dir: Path) -> str:
     (absolute paths, so the file can live anywhere); the others in comments, with the reason.
     ManifestError when the directory's manifest cannot be read."""
     manifest = read_manifest(models_dir / FILE_NAME)
-    is_tutorial = tutorial.is_tutorial(manifest.features)
     parts = [HEADER]
     skipped = []
     for entry in applicability(models_dir):
@@ -146,17 +138,7 @@ def config_text(models_dir: Path) -> str:
             skipped.append(f"# {entry.describe()}")
             continue
         uri = str(models_dir.resolve() / entry.artifact)
-        if is_tutorial:
-            memory = TUTORIAL_MEMORY[variant.name]
-        elif variant.model_format == "json":
-            memory = (128, "the pure-Python / numpy path: no scikit-learn")
-        else:
-            measured = manifest.memory_size_mb
-            memory = (
-                (measured, "from the manifest: peak at init + first prediction, with headroom")
-                if measured
-                else (DEFAULT_USER_MEMORY_MB, "not measured (no memory in the manifest)")
-            )
+        memory = memory_size(variant, manifest)
         parts.append(
             "\n" + _function(entry, variant.function_name_for(manifest), str(PROJECT_ROOT), uri, memory)
         )
