@@ -163,12 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(run_child(args.child, args.calls, args.warmup, str(args.models))))
         return 0
+    if not (args.models / "manifest.json").is_file():
+        parser.error(f"--models {str(args.models)!r}: no manifest.json; run python -m training")
     try:
         variants = tuple(variant.name for variant in select(args.variants, args.models))
     except ValueError as exc:
         parser.error(f"--variants {args.variants!r}: {exc}")
-    if not (args.models / "manifest.json").is_file():
-        parser.error(f"--models {str(args.models)!r}: no manifest.json; run python -m training")
     results = args.results or Path("results") / f"inprocess-{utc_stamp()}.json"
     config = InprocessConfig(variants, args.calls, args.warmup, args.models.resolve(), results)
     try:
