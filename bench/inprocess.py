@@ -163,9 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(run_child(args.child, args.calls, args.warmup, str(args.models))))
         return 0
-    if not (args.models / "manifest.json").is_file():
-        parser.error(f"--models {str(args.models)!r}: no manifest.json; run python -m training")
-    try:
+    try:  # the names first (they need no models), then the models, then "all" in them
+        variants = tuple(variant.name for variant in select(args.variants))
+        if not (args.models / "manifest.json").is_file():
+            parser.error(f"--models {str(args.models)!r}: no manifest.json; run python -m training")
         variants = tuple(variant.name for variant in select(args.variants, args.models))
     except ValueError as exc:
         parser.error(f"--variants {args.variants!r}: {exc}")
