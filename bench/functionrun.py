@@ -62,11 +62,15 @@ def cold_start_lines(functions: tuple[str, ...], documents: dict[str, Document])
             )
         endpoint = documents.get(f"coldstart-endpoint-{function}.json")
         if isinstance(endpoint, ColdstartEndpointRun) and endpoint.first_request_us is not None:
-            init = endpoint.init_us
-            init_text = f", Init Duration p50 {init.p50 / 1_000:,.1f} ms" if init is not None else ""
+            init, with_init = endpoint.init_duration_us, endpoint.trials_with_init_duration
+            trials = endpoint.first_request_us.samples
+            init_text = (
+                f"Init Duration p50 {init.p50 / 1_000:,.1f} ms ({with_init} of {trials} trials had one)"
+                if init is not None
+                else f"no Init Duration in {trials} trials"
+            )
             lines.append(
                 f"cold starts through the emulator: {function} first request p50 "
-                f"{endpoint.first_request_us.p50 / 1_000:,.1f} ms{init_text} "
-                f"({endpoint.first_request_us.samples} trials)"
+                f"{endpoint.first_request_us.p50 / 1_000:,.1f} ms ({trials} trials), {init_text}"
             )
     return lines

@@ -208,7 +208,7 @@ def coldstart_phases(runs: list[Run], path: Path) -> Path | None:
             total, rest_label, mode = document.cold_start_us.p50, "first Duration", "cloudwatch"
         else:
             continue
-        init = document.init_us.p50 if document.init_us is not None else 0.0
+        init = document.init_duration_us.p50 if document.init_duration_us is not None else 0.0
         label = f"{prefix}{document.function} ({mode})"
         bars.append((label, {"Init Duration": init / 1_000, rest_label: max(total - init, 0.0) / 1_000}))
     if not bars:

@@ -121,6 +121,13 @@ def locust_section(runs: list[Run]) -> str:
                     f"{outcomes['connection_error']:,}",
                     f"{endpoint.cold_starts.count:,}",
                     *(
+                        _ms_of_us(series.p50) if series.count else "–"
+                        for series in (
+                            endpoint.cold_starts.handler_init_us,
+                            endpoint.cold_starts.init_duration_us,
+                        )
+                    ),
+                    *(
                         _us(getattr(e2e, q)) if e2e.count else "–"
                         for q in ("p50", "p90", "p99", "p999", "max")
                     ),
@@ -152,6 +159,8 @@ def locust_section(runs: list[Run]) -> str:
             notes.append(f"{_e(run.label)}: WARNING: {_e(schedule.warning)}")
     headers = ["run", "function", "sent", "2xx", "4xx", "429 throttled", "5xx", "conn. errors", "cold starts"]
     headers += [
+        "handler init p50 ms",
+        "Init Duration p50 ms",
         "p50 µs",
         "p90 µs",
         "p99 µs",
@@ -198,6 +207,7 @@ def coldstart_section(runs: list[Run]) -> str:
                 _ms_of_us(variant.cold_start_us.p50),
                 f"{_ms_of_us(variant.cold_start_us.min)}–{_ms_of_us(variant.cold_start_us.max)}",
                 _ms_of_us(variant.cold_start_us.mad),
+                _ms_of_us(variant.start_to_ready_us),
                 *(_ms_of_us(getattr(variant.phases_us, phase)) for phase in PHASES),
                 _us(variant.warm_us.p50),
                 _us(variant.warm_us.p99),
@@ -210,7 +220,7 @@ def coldstart_section(runs: list[Run]) -> str:
             ]
             for variant in variants
         ]
-        headers = ["variant", "format + input", "cold p50 ms", "min–max ms", "MAD ms"]
+        headers = ["variant", "format + input", "cold p50 ms", "min–max ms", "MAD ms", "start to ready ms"]
         headers += [f"{phase.replace('_', ' ')} ms" for phase in PHASES]
         headers += ["warm p50 µs", "warm p99 µs", "peak RSS MB", "$ per million", "cold vs tutorial"]
         headers += ["verdict"]
@@ -225,7 +235,7 @@ def coldstart_section(runs: list[Run]) -> str:
         )
     for run in of_kind(runs, "coldstart-endpoint"):
         document = run.document
-        init = document.init_us
+        init = document.init_duration_us
         rows = [
             [
                 _e(document.function),
@@ -252,7 +262,7 @@ def coldstart_section(runs: list[Run]) -> str:
                 _e(document.function),
                 f"{document.invocations:,}",
                 f"{document.cold_invocations:,} ({document.cold_share:.1%})",
-                _ms_of_us(document.init_us.p50 if document.init_us else None),
+                _ms_of_us(document.init_duration_us.p50 if document.init_duration_us else None),
                 _ms_of_us(document.cold_start_us.p50 if document.cold_start_us else None),
                 _us(document.warm_us.p50),
                 _us(document.warm_us.p99),

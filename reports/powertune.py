@@ -121,6 +121,7 @@ def _row(size: SizeResult, architecture: str) -> list[str]:
         _ms(cold.p50 if cold else None),
         _ms(cold.p90 if cold else None),
         f"{len(size.cold_trials)} of {size.cold_trials_run or len(size.cold_trials)}",
+        _ms(size.init_duration_us.p50 if size.init_duration_us else None),
         _ms(size.init_cpu_us.p50 if size.init_cpu_us else None),
         *(_us(getattr(warm, q)) if measured else "–" for q in ("p50", "p90", "p99")),
         *_floor(size),
@@ -147,10 +148,23 @@ def _floor(size: SizeResult) -> list[str]:
 
 
 HEADERS = ["memory MB", "vCPU", "fits", "cold p50 ms", "cold p90 ms", "cold trials with Init Duration"]
-HEADERS += ["init CPU p50 ms", "warm p50 µs", "warm p90 µs", "warm p99 µs", "floor p50 µs"]
+HEADERS += [
+    "Init Duration p50 ms",
+    "init CPU p50 ms",
+    "warm p50 µs",
+    "warm p90 µs",
+    "warm p99 µs",
+    "floor p50 µs",
+]
 HEADERS += ["floor p-target µs", "floor rounds µs", "warm calls", "billed ms (mean)", "max memory MB"]
 HEADERS += ["$ per million", "$ per million on arm64", "contended", "verdict"]
-CALIBRATION_HEADERS = ["function", "memory MB", "cold starts", "Init mean ms", "Init p50 ms"]
+CALIBRATION_HEADERS = [
+    "function",
+    "memory MB",
+    "cold starts",
+    "Init Duration mean ms",
+    "Init Duration p50 ms",
+]
 CALIBRATION_HEADERS += ["lambda-perf mean ms", "lambda-perf range ms", "reference", "ratio"]
 
 
@@ -206,8 +220,8 @@ def powertune_section(runs: list[Run]) -> str:
                             _e(calibration.function),
                             f"{calibration.memory_mb}",
                             f"{calibration.trials}",
-                            _ms(calibration.init_mean_us),
-                            _ms(calibration.init_us.p50),
+                            _ms(calibration.init_duration_mean_us),
+                            _ms(calibration.init_duration_us.p50),
                             f"{calibration.reference_mean_ms:g}",
                             f"{calibration.reference_min_ms:g}–{calibration.reference_max_ms:g}",
                             _e(

@@ -379,11 +379,11 @@ def test_cloudwatch_report_lines_become_a_coldstart_result(moto_server, tmp_path
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
     document = json.loads(results.read_text())
-    assert document["kind"] == "coldstart-cloudwatch" and document["schema_version"] == 1
+    assert document["kind"] == "coldstart-cloudwatch" and document["schema_version"] == 2
     assert (
         document["invocations"] == 10 and document["cold_invocations"] == 1 and document["cold_share"] == 0.1
     )
-    assert document["init_us"]["p50"] == 37_100.0
+    assert document["init_duration_us"]["p50"] == 37_100.0
     assert document["cold_start_us"]["p50"] == pytest.approx(39_600.0)
     assert document["warm_us"]["count"] == 9 and document["warm_us"]["p50"] == 540.0
     assert document["peak_rss_mb"] == 41

@@ -135,7 +135,7 @@ def test_the_main_jobs_summary_has_the_power_tuning_sweep(tmp_path: Path):
 
     plan = Plan.default(target_ms=1.0)
     assert plan.powertune_memory == "256,1024,1769" and not Plan.quick(1.0).powertune_memory
-    golden = Path(__file__).parent / "golden" / "powertune-v2.json"
+    golden = Path(__file__).parent / "golden" / "powertune-v3.json"
     path = tmp_path / "powertune.json"
     shutil.copy(golden, path)
     sweep = read_document(path)

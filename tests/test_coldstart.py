@@ -122,9 +122,9 @@ def test_statistics_median_spread_and_warnings():
 @pytest.mark.parametrize(
     ("name", "cls"),
     [
-        ("coldstart-v3.json", ColdstartRun),
-        ("coldstart-endpoint-v1.json", ColdstartEndpointRun),
-        ("coldstart-cloudwatch-v1.json", ColdstartCloudwatchRun),
+        ("coldstart-v4.json", ColdstartRun),
+        ("coldstart-endpoint-v2.json", ColdstartEndpointRun),
+        ("coldstart-cloudwatch-v2.json", ColdstartCloudwatchRun),
     ],
 )
 def test_golden_files_read_back_unchanged(name, cls):
@@ -137,32 +137,33 @@ def test_golden_files_read_back_unchanged(name, cls):
 
 def test_every_coldstart_golden_file_is_tested():
     assert sorted(path.name for path in GOLDEN.glob("coldstart-*.json")) == [
-        "coldstart-cloudwatch-v1.json",
-        "coldstart-endpoint-v1.json",
-        "coldstart-v3.json",
+        "coldstart-cloudwatch-v2.json",
+        "coldstart-endpoint-v2.json",
+        "coldstart-v4.json",
     ]
 
 
 def test_a_renamed_field_or_an_old_version_is_refused():
-    data = json.loads((GOLDEN / "coldstart-v3.json").read_text(encoding="utf-8"))
+    data = json.loads((GOLDEN / "coldstart-v4.json").read_text(encoding="utf-8"))
     data["variants"][0]["cold_start_ms"] = data["variants"][0].pop("cold_start_us")
     with pytest.raises(ResultsError, match="unknown field 'cold_start_ms'"):
         ColdstartRun.from_dict(data)
-    old = {**json.loads((GOLDEN / "coldstart-v3.json").read_text(encoding="utf-8")), "schema_version": 1}
+    old = {**json.loads((GOLDEN / "coldstart-v4.json").read_text(encoding="utf-8")), "schema_version": 1}
     with pytest.raises(ResultsError, match="schema_version 1 is not supported"):
         ColdstartRun.from_dict(old)
 
 
 def test_version_2_without_skipped_is_read_as_none_skipped():
-    data = json.loads((GOLDEN / "coldstart-v3.json").read_text(encoding="utf-8"))
+    data = json.loads((GOLDEN / "older" / "coldstart-v3.json").read_text(encoding="utf-8"))
     del data["skipped"]
     old = ColdstartRun.from_dict({**data, "schema_version": 2})
-    assert old.skipped == [] and old.variants == ColdstartRun.from_dict(data).variants
-    assert old.to_dict()["schema_version"] == 3
+    current = read_document(GOLDEN / "coldstart-v4.json")
+    assert old.skipped == [] and old.variants == current.variants  # init_us read as start_to_ready_us
+    assert old.to_dict()["schema_version"] == 4
 
 
 def test_the_console_table_reads_the_typed_documents():
-    process = read_document(GOLDEN / "coldstart-v3.json")
+    process = read_document(GOLDEN / "coldstart-v4.json")
     table = format_table(process).splitlines()
     assert table[0].startswith("variant") and table[0].endswith("verdict")
     rows = {line.split()[0]: line.split() for line in table[2:4]}
@@ -170,11 +171,11 @@ def test_the_console_table_reads_the_typed_documents():
     assert float(rows["lean"][1]) == pytest.approx(lean.cold_start_us.p50 / 1_000, abs=0.05)  # ms
     assert rows["lean"][-1] == lean.status
     assert all(gate.message in table for row in process.variants for gate in row.gates if not gate.passed)
-    endpoint = read_document(GOLDEN / "coldstart-endpoint-v1.json")
+    endpoint = read_document(GOLDEN / "coldstart-endpoint-v2.json")
     line = format_table(endpoint).splitlines()[0]
     first_ms = endpoint.first_request_us.p50 / 1_000
     assert line.startswith(f"{endpoint.function}: first request p50 {first_ms:.1f} ms")
-    watched = read_document(GOLDEN / "coldstart-cloudwatch-v1.json")
+    watched = read_document(GOLDEN / "coldstart-cloudwatch-v2.json")
     assert "Init Duration p50 37.1 ms" in format_line(watched)
 
 
@@ -224,7 +225,7 @@ def test_process_summary_in_us_with_its_gates():
     row = summarize_variant("lean", trials, _config(warm=2, cold_target_ms=10.0))
     assert row.cold_start_us.p50 == 11_000.0 and row.cold_start_us.min == 10_000.0
     assert row.phases_us.interpreter == 5_000.0 and row.phases_us.first_invoke == 30.0
-    assert row.imports_us == {"numpy": 1_100.0} and row.init_us == 11_000.0 - 30.0
+    assert row.imports_us == {"numpy": 1_100.0} and row.start_to_ready_us == 11_000.0 - 30.0
     assert (
         row.warm_us.count == 3
         and row.warm_us.p50 == pytest.approx(3.0, rel=1e-3)
@@ -285,14 +286,14 @@ def test_endpoint_trials_leave_out_the_ones_without_init_duration():
     assert [trial.first_request_ns for trial in trials] == [1_000_000] * 3 and warm.count == 6
     assert outcomes["2xx"] == 9 and sum(outcomes.values()) == 9
     document = summarize_endpoint(trials, warm, config, _metadata(), outcomes)
-    assert document.init_us is not None and document.trials_with_init_duration == 2
-    assert document.init_us.p50 == 110_000.0  # not the median of (0, 100, 120) ms
+    assert document.init_duration_us is not None and document.trials_with_init_duration == 2
+    assert document.init_duration_us.p50 == 110_000.0  # not the median of (0, 100, 120) ms
     assert document.first_request_us.p50 == 1_000.0 and document.billed_cold_us.p50 == 102_000.0
     assert document.peak_rss_mb == 31 and document.memory_mb == 128
     assert [gate.name for gate in document.gates] == ["f error rate", "f warm_us p99"]  # no cold target
     none = [EndpointTrial(5_000_000, ReportLine.measured("w", 1.0, 128, 30))]
     without = summarize_endpoint(none, warm, config, _metadata())
-    assert without.init_us is None and without.trials_with_init_duration == 0
+    assert without.init_duration_us is None and without.trials_with_init_duration == 0
     assert "no Init Duration on 0/1 trials" in format_table(without)
 
 
@@ -336,12 +337,12 @@ def test_cloudwatch_summary_in_us():
     logged = [LoggedReport(timestamp_ms=1_000 + i, report=line) for i, line in enumerate(lines)]
     document = summarize_reports("watched", logged, 0, 2_000, _metadata())
     assert document.invocations == 10 and document.cold_invocations == 1 and document.cold_share == 0.1
-    assert document.init_us is not None and document.init_us.p50 == pytest.approx(37_100.0)
+    assert document.init_duration_us is not None and document.init_duration_us.p50 == pytest.approx(37_100.0)
     assert document.cold_start_us is not None and document.cold_start_us.p50 == pytest.approx(39_600.0)
     assert document.warm_us.count == 9 and document.warm_us.p50 == 540.0 and document.peak_rss_mb == 41
     assert document.billed_ms_total == 40 + 9
     warm_only = summarize_reports("watched", logged[1:], 0, 2_000, _metadata())
-    assert warm_only.init_us is None and warm_only.cold_start_us is None
+    assert warm_only.init_duration_us is None and warm_only.cold_start_us is None
     assert "no Init Duration" in format_line(warm_only)
     assert ColdstartCloudwatchRun.from_dict(document.to_dict()) == document
 
@@ -432,10 +433,10 @@ def test_endpoint_mode_forces_a_cold_start_every_trial(emulator, tmp_path):
         "INVALID",
         "FAIL",
     ]  # errors; 15 warm calls: too few
-    assert document.trials_with_init_duration == 3 and document.init_us is not None
+    assert document.trials_with_init_duration == 3 and document.init_duration_us is not None
     assert all(trial.report.init_duration_ms > 0 for trial in document.trials)
     assert document.first_request_us.p50 > document.warm_us.p50 > 0
-    assert document.first_request_us.p50 > document.init_us.p50  # the client time holds the INIT
+    assert document.first_request_us.p50 > document.init_duration_us.p50  # the client time holds the INIT
     assert "FAIL: logit-lean first_request_us p50" in completed.stdout
 
 

@@ -18,7 +18,7 @@ from bench.results import CompareRun, read_document
 from tests.conftest import run_module
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
-LOCUST = json.loads((GOLDEN / "locust-v2.json").read_text(encoding="utf-8"))
+LOCUST = json.loads((GOLDEN / "locust-v3.json").read_text(encoding="utf-8"))
 FUNCTION = next(iter(LOCUST["endpoints"]))
 
 
@@ -186,7 +186,7 @@ def test_machines_that_differ_are_warned_about(tmp_path):
 
 
 def test_single_value_figures_print_no_interval_never_not_significant(tmp_path):
-    powertune = GOLDEN / "powertune-v2.json"
+    powertune = GOLDEN / "powertune-v3.json"
     runs = []
     for index in range(3):
         path = tmp_path / f"p{index}.json"
@@ -222,7 +222,7 @@ def test_a_pair_with_one_run_a_side_is_listed_as_not_judged_when_others_are(tmp_
     base = side(tmp_path, "base", [100.0, 101.0, 99.0])
     new = side(tmp_path, "new", [100.0, 102.0, 99.0])
     for folder in (base, new):  # a run folder of python -m bench --runs 3: one cold-start profile
-        (folder / "coldstart.json").write_bytes((GOLDEN / "coldstart-v3.json").read_bytes())
+        (folder / "coldstart.json").write_bytes((GOLDEN / "coldstart-v4.json").read_bytes())
     code, document = compare(tmp_path, str(base), "--", str(new), "--fail-on-regression", "10%")
     assert code == 0 and document.status == "PASS"
     coldstart = [pair for pair in document.pairs if pair.kind == "coldstart"]

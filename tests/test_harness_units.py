@@ -94,10 +94,34 @@ def test_recorder_records_handler_time_cold_starts_and_outcomes():
     assert record.outcomes["2xx"] == 2 and record.outcomes["connection_error"] == 1
     assert record.series["e2e"].summary().min == pytest.approx(234.0, abs=1)  # µs, not a whole ms
     assert record.series["handler"].summary().p50 == 4.0
-    assert record.series["cold_init"].summary().p50 == pytest.approx(31500, rel=1e-3)
+    assert record.series["cold_init_duration"].summary().p50 == pytest.approx(31500, rel=1e-3)
+    assert record.series["cold_handler_init"].count == 0  # the header never stands in for it
     assert record.series["cold_e2e"].count == 1
     assert record.timeline[100].requests == 2 and record.timeline[100].cold_starts == 1
     assert record.timeline[101].errors == 3
+
+
+def test_each_init_figure_has_its_own_series_and_either_makes_a_cold_start():
+    recorder = RunRecorder()
+    answers = [
+        {"Server-Timing": "handler;dur=0.004, init;dur=250.0"},  # the handler's own only
+        {"X-Emulator-Init-Duration-Ms": "300.0"},  # the emulator's only
+        {"Server-Timing": "handler;dur=0.004, init;dur=200.0", "X-Emulator-Init-Duration-Ms": "400.0"},
+        {"Server-Timing": "handler;dur=0.004"},  # warm
+    ]
+    for headers in answers:
+        recorder.note_sent("f")
+        recorder.record("f", status_code=200, response_time_ms=500.0, headers=Headers(headers), wall_second=7)
+    record = recorder.endpoints["f"]
+    handler_init, init_duration = record.series["cold_handler_init"], record.series["cold_init_duration"]
+    assert handler_init.count == 2 and init_duration.count == 2
+    assert (handler_init.summary().min, handler_init.summary().max) == pytest.approx(
+        (200_000, 250_000), rel=1e-3
+    )
+    assert (init_duration.summary().min, init_duration.summary().max) == pytest.approx(
+        (300_000, 400_000), rel=1e-3
+    )
+    assert record.series["cold_e2e"].count == 3 and record.timeline[7].cold_starts == 3
 
 
 def test_worker_payloads_add_up_exactly_on_the_master():

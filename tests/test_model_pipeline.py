@@ -43,7 +43,7 @@ def test_model_is_not_an_abbreviation_of_models(capsys):
 
 
 def test_fastest_is_the_lowest_measured_warm_p50_but_never_the_reference():
-    document = read_document(GOLDEN / "coldstart-v3.json")
+    document = read_document(GOLDEN / "coldstart-v4.json")
     assert isinstance(document, ColdstartRun)
     best, line = fastest(document)
     rows = {row.name: row.warm_us.p50 for row in document.variants}

@@ -229,7 +229,7 @@ def test_a_two_size_sweep_writes_results_recommends_and_renders(models_dir, tmp_
         # the floor beside the Duration: two rounds of 30 warm invocations of the no-op, judged
         assert size.floor.warm_duration_us.count == 60 and len(size.floor.rounds_us) == 2
         assert size.floor.warm_duration_us.p50 > 0 and [g.check for g in size.gates][-1] == "floor"
-        assert size.cold_start_us.p50 > size.init_us.p50 * 0.99 > 0 and size.init_cpu_us.count == 2
+        assert size.cold_start_us.p50 > size.init_duration_us.p50 * 0.99 > 0 and size.init_cpu_us.count == 2
         assert size.max_memory_used_mb > 5 and size.cost_per_million_usd["x86_64"] > 0.2
     assert sweep.sizes[0].cpu_share_vcpus == pytest.approx(128 / 1769, abs=1e-3)
     assert {r.strategy for r in sweep.recommendations} == {"cost", "speed", "balanced"}
@@ -361,7 +361,7 @@ def test_the_aws_path_updates_waits_and_restores_on_success_and_interruption(mot
 
 
 def test_the_golden_file_is_a_real_sweep():
-    document = read_document(PROJECT_ROOT / "tests" / "golden" / "powertune-v2.json")
+    document = read_document(PROJECT_ROOT / "tests" / "golden" / "powertune-v3.json")
     assert isinstance(document, PowertuneRun) and document.functions
     assert json.loads(json.dumps(document.to_dict()))["kind"] == "powertune"
     assert all(size.warm_duration_us.histogram for f in document.functions for size in f.sizes if size.fits)
@@ -386,7 +386,7 @@ def test_calibrate_sets_the_emulators_init_beside_lambda_perfs(tmp_path):
     document = read_document(results)
     calibration = document.calibration
     assert document.functions == [] and calibration.trials == 10 and calibration.memory_mb == 128
-    assert calibration.ratio == pytest.approx(calibration.init_mean_us / 1_000 / 94.936, abs=1e-3)
+    assert calibration.ratio == pytest.approx(calibration.init_duration_mean_us / 1_000 / 94.936, abs=1e-3)
     assert 0.05 < calibration.ratio < 20 and f"{calibration.ratio:.2f}x" in completed.stdout
     page = build_report(load_runs([results]), tmp_path / "report").read_text(encoding="utf-8")
     assert "Calibration against lambda-perf" in page and "2025-12-21" in page

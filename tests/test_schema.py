@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -61,7 +63,7 @@ def test_a_renamed_or_missing_field_fails_naming_it(path):
 
 
 def test_nested_type_errors_and_versions_are_refused():
-    data = _golden(GOLDEN / "locust-v2.json")
+    data = _golden(GOLDEN / "locust-v3.json")
     wrong = copy.deepcopy(data)
     name = next(iter(wrong["endpoints"]))
     wrong["endpoints"][name]["sent"] = "many"
@@ -116,3 +118,95 @@ def test_the_models_manifest_is_typed_and_its_readers_check_its_version(models_d
     (copy_dir / "manifest.json").write_text(future)
     with pytest.raises(ModelLoadError, match="schema_version 3"):  # the handler refuses it too
         fetch_verified(str(copy_dir / "logit.json"))
+
+
+# -- init figures: one name, one meaning ------------------------------------------------------
+OLDER = GOLDEN / "older"
+# what each kind's older version called an init figure, written out here apart from the
+# readers' own mapping (bench.results' ``upgrade``)
+INIT_RENAMES = {
+    "coldstart": {"init_us": "start_to_ready_us"},
+    "coldstart-endpoint": {"init_us": "init_duration_us"},
+    "coldstart-cloudwatch": {"init_us": "init_duration_us"},
+    "powertune": {"init_us": "init_duration_us", "init_mean_us": "init_duration_mean_us"},
+}
+
+
+def _renamed_everywhere(value, renames: dict[str, str]):
+    if isinstance(value, dict):
+        return {renames.get(key, key): _renamed_everywhere(item, renames) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_renamed_everywhere(item, renames) for item in value]
+    return value
+
+
+@pytest.mark.parametrize("path", sorted(OLDER.glob("*.json")), ids=lambda path: path.stem)
+def test_an_older_version_reads_as_the_current_one_with_its_init_fields_renamed(path):
+    data = _golden(path)
+    cls = KINDS[data["kind"]]
+    assert data["schema_version"] in cls.READS_OLDER and data["schema_version"] != cls.SCHEMA_VERSION
+    expected = _renamed_everywhere(data, INIT_RENAMES[data["kind"]])
+    expected["schema_version"] = cls.SCHEMA_VERSION
+    assert read_document(path).to_dict() == expected  # the same figures, under their new names
+    assert expected == _golden(GOLDEN / f"{cls.KIND}-v{cls.SCHEMA_VERSION}.json")
+
+
+def test_the_powertune_calibration_reads_its_older_names():
+    data = _golden(OLDER / "powertune-v2.json")
+    series = data["functions"][0]["sizes"][-1]["init_us"]
+    data["calibration"] = {
+        "function": "hello-world", "memory_mb": 128, "trials": 2, "init_us": series,
+        "init_mean_us": 90_000.0, "reference_mean_ms": 94.936, "reference_min_ms": 86.3,
+        "reference_max_ms": 108.53, "reference_trials": 10, "reference_runtime": "python3.12",
+        "reference_date": "2025-12-21", "reference_source": "lambda-perf", "ratio": 0.948,
+    }  # fmt: skip
+    calibration = document_from_dict(data, "v2").calibration
+    assert calibration.init_duration_mean_us == 90_000.0 and calibration.init_duration_us.to_dict() == series
+
+
+def test_locust_version_2_is_refused_its_init_series_mixed_two_figures():
+    data = {**_golden(GOLDEN / "locust-v3.json"), "schema_version": 2}
+    with pytest.raises(ResultsError, match="locust schema_version 2 is not supported"):
+        document_from_dict(data, "x")
+
+
+def _record_fields() -> dict[str, set[str]]:
+    """Every field name of every record reachable from a results kind → the records holding it."""
+    seen: set[type] = set()
+    names: dict[str, set[str]] = {}
+
+    def walk(cls: type) -> None:
+        if cls in seen:
+            return
+        seen.add(cls)
+        hints = typing.get_type_hints(cls)
+        for field in dataclasses.fields(cls):
+            names.setdefault(field.name, set()).add(cls.__name__)
+            stack = [hints[field.name]]
+            while stack:
+                hint = stack.pop()
+                if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+                    walk(hint)
+                stack.extend(typing.get_args(hint))
+
+    for cls in KINDS.values():
+        walk(cls)
+    return names
+
+
+def _documented_init_names() -> set[str]:
+    """The names in docs/results.md's "Init figures" table (its first column)."""
+    text = (GOLDEN.parent.parent / "docs" / "results.md").read_text(encoding="utf-8")
+    section = text.split("## Init figures", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    return {row.split("`")[1] for row in rows}
+
+
+def test_every_init_field_is_in_the_documented_vocabulary_and_none_is_a_bare_init_us():
+    fields = _record_fields()
+    assert "init_us" not in fields, f"a bare init_us in {fields.get('init_us')}: name what it measures"
+    documented = _documented_init_names()
+    init_like = {name for name in fields if re.match(r"init_|.*init_[mun]?s$", name)}
+    assert init_like - documented == set(), "init fields missing from docs/results.md, 'Init figures'"
+    assert documented - set(fields) == set(), "docs/results.md names init fields no kind has"
+    assert {"init_duration_us", "handler_init_us", "start_to_ready_us", "init_cpu_us"} <= documented

@@ -86,7 +86,7 @@ def summarize_reports(
         invocations=len(reports),
         cold_invocations=len(cold),
         cold_share=round(cold_share, 6),
-        init_us=init,
+        init_duration_us=init,
         cold_start_us=cold_total,
         warm_us=warm_series,
         billed_ms_total=sum(report.billed_duration_ms for report in reports),
@@ -100,8 +100,8 @@ def summarize_reports(
 def format_line(document: ColdstartCloudwatchRun) -> str:
     """The console summary (ms where Lambda reports ms)."""
     init = (
-        f"Init Duration p50 {document.init_us.p50 / 1_000:.1f} ms"
-        if document.init_us is not None
+        f"Init Duration p50 {document.init_duration_us.p50 / 1_000:.1f} ms"
+        if document.init_duration_us is not None
         else "no Init Duration (no cold start in this window)"
     )
     warm = document.warm_us

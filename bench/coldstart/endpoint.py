@@ -191,7 +191,7 @@ def summarize_endpoint(
         lambda_endpoint=config.lambda_endpoint,
         outcomes=outcomes,
         first_request_us=first,
-        init_us=init,
+        init_duration_us=init,
         trials_with_init_duration=len(inits),
         billed_cold_us=billed,
         warm_us=warm_series,

@@ -219,7 +219,7 @@ def summarize_variant(variant: str, trials: list[ProcessTrial], config: Coldstar
         cold_start_us=cold,
         phases_us=phases,
         imports_us=imports,
-        init_us=cold.p50 - phases.first_invoke,
+        start_to_ready_us=cold.p50 - phases.first_invoke,
         warm_us=warm_series,
         peak_rss_mb=round(max(trial.peak_rss_kb for trial in trials) / 1024, 1),
         model_bytes=_model_bytes(config, variant),

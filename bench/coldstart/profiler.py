@@ -60,7 +60,7 @@ def _failed_gates(gates: list) -> list[str]:
 def format_endpoint(document: ColdstartEndpointRun) -> str:
     """One line (ms where the table has always said ms), then every gate that did not pass,
     the error share first."""
-    first, init, warm = document.first_request_us, document.init_us, document.warm_us
+    first, init, warm = document.first_request_us, document.init_duration_us, document.warm_us
     if first is None:
         lines = [f"{document.function}: no cold Invoke succeeded; outcomes {document.outcomes}"]
     else:

@@ -4,8 +4,10 @@ Per request (Locust's ``request`` event; the exact float it carries, never its r
 buckets): the end-to-end time from the actual send (Locust's own ``perf_counter`` span:
 request written to body read), in µs; under open loop also the time from the *intended* send
 (schedule lag + end-to-end, as wrk2 and MLPerf LoadGen measure) and the lag itself; the
-handler's own time from ``Server-Timing`` (``handler``, else ``predict``); cold starts
-(``Server-Timing: init`` or the emulator's ``X-Emulator-Init-Duration-Ms``) apart. Every
+handler's own time from ``Server-Timing`` (``handler``, else ``predict``); cold starts apart:
+a request with either init figure, each kept in a series of its own (never one standing in for
+the other): the handler's ``Server-Timing: init`` (``cold_handler_init``) and the emulator's
+Init Duration, its ``X-Emulator-Init-Duration-Ms`` (``cold_init_duration``). Every
 request the harness sends is counted once in ``sent`` and, when it ends, in exactly one
 outcome: 2xx, 4xx (not 429), 429, 5xx, other (1xx/3xx), connection_error, or cancelled
 (still in flight when its user was stopped). Not measured: DNS and connection setup are
@@ -32,7 +34,16 @@ INIT_HEADER = "X-Emulator-Init-Duration-Ms"
 # The emulator's resource model flags an init or invocation whose wall time its CPU time at its
 # share does not explain while the host was saturated (handler.local): e.g. "invoke 1.8".
 CONTENDED_HEADER = "X-Emulator-Contended"
-SERIES = ("e2e", "e2e_intended", "handler", "cold_e2e", "cold_init", "schedule_lag", "throttled")
+SERIES = (
+    "e2e",
+    "e2e_intended",
+    "handler",
+    "cold_e2e",
+    "cold_handler_init",
+    "cold_init_duration",
+    "schedule_lag",
+    "throttled",
+)
 # The emulator's mark on its answer to a Lambda concurrency throttle (handler.local.pool).
 THROTTLED_HEADER = "X-Emulator-Throttled"
 COUNTERS = (
@@ -269,12 +280,13 @@ class RunRecorder:
             record.counters["init_wall_us"] += emulator_init_ns // 1_000
             record.counters["init_needed_us"] += round((needed_ns or emulator_init_ns) / 1_000)
             record.counters["init_figures_contended"] += needed_ns is not None
-        init_ns = duration_ns(timing, "init")
-        if init_ns is None:
-            init_ns = _header_ms_to_ns(headers.get(INIT_HEADER))  # type: ignore[attr-defined]
-        if init_ns is not None:
+        handler_init_ns = duration_ns(timing, "init")
+        if handler_init_ns is not None:
+            record.series["cold_handler_init"].record_ns(handler_init_ns)
+        if emulator_init_ns is not None:
+            record.series["cold_init_duration"].record_ns(emulator_init_ns)
+        if handler_init_ns is not None or emulator_init_ns is not None:  # a cold start
             record.series["cold_e2e"].record_ns(e2e_ns)
-            record.series["cold_init"].record_ns(init_ns)
             second.cold_starts += 1
 
     def drain(self, final: bool = False) -> dict:

@@ -1,13 +1,14 @@
 """The Locust harness's results document (kind ``locust``) and its console table, from a recorder.
 
-The document is :class:`bench.results.LocustRun` (``schema_version`` 2): ``metadata``;
+The document is :class:`bench.results.LocustRun` (``schema_version`` 3): ``metadata``;
 ``options``; ``endpoints.<function>`` with
 ``requests`` (= ``sent``), ``outcomes``, ``verify_failures``, ``missed_sends``, ``e2e_us``,
 ``e2e_intended_us`` and ``schedule_lag_us`` (open loop), ``handler_us``, ``throttled_us`` (the
-429 answers' end-to-end time), ``cold_starts`` (``count``, ``e2e_us``, ``init_us``),
-``timeline`` and ``stages`` (per wall-clock second and per scenario stage: requests, p50/p99
-in µs from 2-significant-digit histograms, errors, cold starts, and the 2xx answers alone:
-``ok``, ``ok_p50_us``, ``ok_p99_us``, with the 429 count ``throttled``) and ``verdict``;
+429 answers' end-to-end time), ``cold_starts`` (``count``, ``e2e_us``, ``handler_init_us``,
+``init_duration_us``), ``timeline`` and ``stages`` (per wall-clock second and per scenario
+stage: requests, p50/p99 in µs from 2-significant-digit histograms, errors, cold starts, and
+the 2xx answers alone: ``ok``, ``ok_p50_us``, ``ok_p99_us``, with the 429 count ``throttled``)
+and ``verdict``;
 top-level ``timeline``, ``stages``, ``verdict``, ``schedule``, ``locust_totals`` (Locust's
 own counts, to cross-check), ``distributed`` and ``partial``.
 """
@@ -191,7 +192,8 @@ def _endpoint(name: str, record: EndpointRecord, facts: RunFacts) -> LocustEndpo
         cold_starts=ColdStarts(
             count=series["cold_e2e"].count,
             e2e_us=series["cold_e2e"].series(),
-            init_us=series["cold_init"].series(),
+            handler_init_us=series["cold_handler_init"].series(),
+            init_duration_us=series["cold_init_duration"].series(),
         ),
         timeline=_timeline(record.timeline),
         stages=_stages(record.timeline, facts),

@@ -104,8 +104,8 @@ def calibrate(
         function=FUNCTION,
         memory_mb=reference.memory_mb,
         trials=len(inits_ms),
-        init_us=recorder.series(),
-        init_mean_us=round(mean_us, 1),
+        init_duration_us=recorder.series(),
+        init_duration_mean_us=round(mean_us, 1),
         reference_mean_ms=round(reference.mean_ms, 3),
         reference_min_ms=min(reference.init_durations_ms),
         reference_max_ms=max(reference.init_durations_ms),
@@ -120,7 +120,8 @@ def calibrate(
 def calibration_line(calibration: Calibration) -> str:
     return (
         f"calibration: {calibration.function} at {calibration.memory_mb} MB, Init Duration mean "
-        f"{calibration.init_mean_us / 1_000:,.1f} ms (p50 {calibration.init_us.p50 / 1_000:,.1f} ms, "
+        f"{calibration.init_duration_mean_us / 1_000:,.1f} ms "
+        f"(p50 {calibration.init_duration_us.p50 / 1_000:,.1f} ms, "
         f"{calibration.trials} cold starts) here vs {calibration.reference_mean_ms:g} ms on AWS "
         f"(lambda-perf, {calibration.reference_runtime}, {calibration.reference_date}, range "
         f"{calibration.reference_min_ms:g}–{calibration.reference_max_ms:g} ms): "

@@ -288,7 +288,7 @@ def summarize_size(
         cpu_share_vcpus=samples.cpu_share_vcpus,
         outcomes=samples.outcomes,
         cold_start_us=_series(cold_ms).series() if cold_ms else None,
-        init_us=_series([r.init_duration_ms or 0.0 for r in reports]).series() if reports else None,
+        init_duration_us=_series([r.init_duration_ms or 0.0 for r in reports]).series() if reports else None,
         cold_trials_run=samples.cold_run,
         init_cpu_us=_series(init_cpu).series() if init_cpu else None,
         cold_trials=cold_trials,

@@ -194,8 +194,10 @@ def size_line(function: str, size: SizeResult, config: PowertuneConfig, architec
     parts = []
     if size.cold_start_us is not None:
         cold = f"cold p50 {size.cold_start_us.p50 / 1_000:,.1f} ms from {cold_from(size)}"
-        if size.init_cpu_us is not None:
-            cold += f" (init CPU {size.init_cpu_us.p50 / 1_000:,.0f} ms)"
+        if size.init_duration_us is not None:
+            init_cpu = size.init_cpu_us
+            cpu = f", init CPU {init_cpu.p50 / 1_000:,.0f} ms" if init_cpu is not None else ""
+            cold += f" (Init Duration p50 {size.init_duration_us.p50 / 1_000:,.0f} ms{cpu})"
         parts.append(cold)
     elif size.cold_trials_run:
         parts.append(f"no cold figure: none of {size.cold_trials_run} trials reported an Init Duration")

@@ -35,6 +35,11 @@ change; tests/golden/ holds a document of each kind and version):
 - emulator-cost 2: adds the floor target, bench.truth.proxy (``floor``, ``floor_cpu_ratio``,
   ``floor_e2e_p50_ratio``).
 - fidelity 1: first version.
+- coldstart 4, coldstart-endpoint 2, coldstart-cloudwatch 2, powertune 3, locust 3: each init
+  figure named by what it measures (docs/results.md, "Init figures": ``init_duration_us``,
+  ``handler_init_us``, ``start_to_ready_us``, ``init_cpu_us``); the older versions of the first
+  four are read with the field renamed (:meth:`Document.upgrade`), locust 2 is not (its
+  ``init_us`` mixed two figures in one series).
 
 Records shared beyond one kind: :class:`~bench.results.gate.Gate` (every pass/fail check) and
 :class:`~bench.results.reportline.ReportLine` (Lambda's REPORT line: the emulator writes it,

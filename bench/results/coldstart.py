@@ -11,6 +11,10 @@ process, endpoint, cloudwatch) in ms, with a ``verdict`` string and ``misses`` s
 ``coldstart`` 2 is process mode only, in µs, with :class:`~bench.results.gate.Gate` records;
 ``coldstart`` 3 adds ``skipped``: the variants that do not apply to the model, each with why;
 ``coldstart-endpoint`` 1 and ``coldstart-cloudwatch`` 1 are the other two modes.
+``coldstart`` 4, ``coldstart-endpoint`` 2 and ``coldstart-cloudwatch`` 2 name each init figure by
+what it measures (docs/results.md, "Init figures"): process mode's ``init_us`` is
+``start_to_ready_us``, the other two kinds' ``init_us`` (the REPORT line's Init Duration) is
+``init_duration_us``. The older versions are read with the field renamed: the same figure.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import ClassVar
 
 from bench.latency import Series
 from bench.records import Record
-from bench.results.core import Document
+from bench.results.core import Document, renamed
 from bench.results.gate import Gate
 from bench.results.metadata import Metadata
 from bench.results.reportline import ReportLine
@@ -74,7 +78,9 @@ class ProcessVariant(Record):
     cold_start_us: TrialStats  # spawn → first prediction, over the trials
     phases_us: PhasesUs
     imports_us: dict[str, float]  # median per library
-    init_us: float  # cold_start_us.p50 - phases_us.first_invoke: start until ready to serve
+    # cold_start_us.p50 - phases_us.first_invoke, a difference of medians: from the spawn until
+    # the handler is ready to serve (interpreter, imports, model load); not Lambda's Init Duration
+    start_to_ready_us: float
     warm_us: Series  # every trial's warm calls merged (histogram unit ns)
     peak_rss_mb: float
     model_bytes: int | None  # the artifact's size from models/manifest.json
@@ -96,8 +102,9 @@ class SkippedVariant(Record):
 @dataclass(frozen=True)
 class ColdstartRun(Document):
     KIND: ClassVar[str] = "coldstart"
-    SCHEMA_VERSION: ClassVar[int] = 3
-    READS_OLDER: ClassVar[tuple[int, ...]] = (2,)  # version 2: no ``skipped`` (read as none)
+    SCHEMA_VERSION: ClassVar[int] = 4
+    # version 3: ``init_us`` for ``start_to_ready_us``; version 2: that, and no ``skipped`` (none)
+    READS_OLDER: ClassVar[tuple[int, ...]] = (2, 3)
 
     metadata: Metadata
     partial: bool  # interrupted: the complete rounds of trials only
@@ -105,6 +112,13 @@ class ColdstartRun(Document):
     trials: dict[str, list[ProcessTrial]]  # by variant name, in the order run
     status: str  # every variant's gates judged together: PASS, FAIL or INVALID
     skipped: list[SkippedVariant] = field(default_factory=list)  # in handler.variants.VARIANTS order
+
+    @classmethod
+    def upgrade(cls, data: dict, version: int) -> dict:
+        variants = data.get("variants")
+        if isinstance(variants, list):
+            data["variants"] = [renamed(variant, "init_us", "start_to_ready_us") for variant in variants]
+        return data
 
 
 # -- coldstart-endpoint: python -m bench.coldstart --function NAME ---------------------------
@@ -122,14 +136,15 @@ class ColdstartEndpointRun(Document):
     ``--cold-target-ms`` is given, the first request's p50 against it."""
 
     KIND: ClassVar[str] = "coldstart-endpoint"
-    SCHEMA_VERSION: ClassVar[int] = 1
+    SCHEMA_VERSION: ClassVar[int] = 2
+    READS_OLDER: ClassVar[tuple[int, ...]] = (1,)  # version 1: ``init_us`` for ``init_duration_us``
 
     metadata: Metadata
     function: str
     lambda_endpoint: str | None  # None: AWS itself
     outcomes: dict[str, int]  # every Invoke (cold and warm): 2xx, function_error, 4xx, 429, 5xx, ...
     first_request_us: TrialStats | None  # client time of the cold Invokes that succeeded
-    init_us: TrialStats | None  # REPORT Init Duration, trials that had one; None if none had
+    init_duration_us: TrialStats | None  # REPORT Init Duration, trials that had one; None if none had
     trials_with_init_duration: int
     billed_cold_us: TrialStats | None  # REPORT Billed Duration of the cold Invoke (INIT included)
     warm_us: Series  # client time of the warm Invokes (boto3 included), every answer
@@ -139,6 +154,10 @@ class ColdstartEndpointRun(Document):
     trials: list[EndpointTrial]
     gates: list[Gate]
     status: str
+
+    @classmethod
+    def upgrade(cls, data: dict, version: int) -> dict:
+        return renamed(data, "init_us", "init_duration_us")
 
 
 # -- coldstart-cloudwatch: python -m bench.coldstart.cloudwatch ------------------------------
@@ -155,7 +174,8 @@ class ColdstartCloudwatchRun(Document):
     """What AWS measured in a time window; cold = the invocations with an Init Duration."""
 
     KIND: ClassVar[str] = "coldstart-cloudwatch"
-    SCHEMA_VERSION: ClassVar[int] = 1
+    SCHEMA_VERSION: ClassVar[int] = 2
+    READS_OLDER: ClassVar[tuple[int, ...]] = (1,)  # version 1: ``init_us`` for ``init_duration_us``
 
     metadata: Metadata
     function: str
@@ -164,7 +184,7 @@ class ColdstartCloudwatchRun(Document):
     invocations: int
     cold_invocations: int
     cold_share: float
-    init_us: TrialStats | None  # Init Duration of the cold invocations; None if none
+    init_duration_us: TrialStats | None  # Init Duration of the cold invocations; None if none
     cold_start_us: TrialStats | None  # Init Duration + Duration of the cold invocations
     warm_us: Series  # Duration of the warm invocations (histogram unit µs)
     billed_ms_total: int  # the sum of every Billed Duration
@@ -172,6 +192,10 @@ class ColdstartCloudwatchRun(Document):
     memory_mb: int
     cost_per_million_usd: float  # at the observed cold share
     reports: list[LoggedReport]
+
+    @classmethod
+    def upgrade(cls, data: dict, version: int) -> dict:
+        return renamed(data, "init_us", "init_duration_us")
 
 
 __all__ = [

@@ -8,11 +8,14 @@ is one frozen dataclass, a subclass of :class:`Document` that names its ``KIND``
 ``from_dict`` reads one back, converting nested dataclasses from the field types and
 refusing (with a one-line :class:`ResultsError` naming the field) a missing field, a field
 it does not know, a value of the wrong type, an unknown kind or a schema version it does not
-read: a renamed field fails loudly instead of reading as absent.
+read: a renamed field fails loudly instead of reading as absent. An older version a kind still
+reads is listed in its ``READS_OLDER``; a field renamed since is mapped by its ``upgrade`` (only
+where the old field meant exactly what the new one does: the figure moves, it is not recomputed).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -33,6 +36,12 @@ class Document(Record):
     SCHEMA_VERSION: ClassVar[int]
     # older versions read as this one: each a subset of its fields, the new ones defaulted
     READS_OLDER: ClassVar[tuple[int, ...]] = ()
+
+    @classmethod
+    def upgrade(cls, data: dict, version: int) -> dict:
+        """An older version's document (one of ``READS_OLDER``) with this version's field names;
+        ``data`` is a copy the kind may change. Default: unchanged (the old fields a subset)."""
+        return data
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -62,7 +71,17 @@ def document_from_dict(data: object, where: str, expected: type[Document] | None
             f"{where}: {kind} schema_version {version!r} is not supported "
             f"(this version reads {cls.SCHEMA_VERSION})"
         )
+    if version != cls.SCHEMA_VERSION:
+        data = cls.upgrade(copy.deepcopy(data), version)
     return build(cls, data, where)
+
+
+def renamed(record: Any, old: str, new: str) -> Any:
+    """``record`` (a JSON object) with its key ``old`` called ``new``, in the same place; as is
+    when it has no ``old`` or is not an object (reading it then names what is wrong)."""
+    if not isinstance(record, dict):
+        return record
+    return {new if key == old else key: value for key, value in record.items()}
 
 
 def read_document(path: Path) -> Document:

@@ -1,6 +1,12 @@
 """The warm-latency kinds: ``inprocess``, ``endpoint`` and ``locust`` (the Locust harness).
 
 Every duration is in µs; a :class:`~bench.latency.Series` carries its HdrHistogram encoding.
+
+Format history of ``locust``: 2 has verdicts as :class:`~bench.results.gate.Gate` records; 3
+records a cold start's two init figures apart (``ColdStarts.handler_init_us``: the handler's
+``Server-Timing: init``; ``init_duration_us``: the emulator's Init Duration, its
+``X-Emulator-Init-Duration-Ms``). Version 2's ``init_us`` was the first, or the second when the
+first was absent, in one series: it cannot be split again, so version 2 is not read.
 """
 
 from __future__ import annotations
@@ -109,9 +115,12 @@ class StageRow(Record):
 
 @dataclass(frozen=True)
 class ColdStarts(Record):
+    """The requests that met a cold start: those with either init figure (or both)."""
+
     count: int
     e2e_us: Series
-    init_us: Series
+    handler_init_us: Series  # the handler's own Server-Timing "init" (module import to ready)
+    init_duration_us: Series  # X-Emulator-Init-Duration-Ms: the emulator's Init Duration (REPORT's)
 
 
 @dataclass(frozen=True)
@@ -159,7 +168,7 @@ class LocustVerdict(Record):
 @dataclass(frozen=True)
 class LocustRun(Document):
     KIND: ClassVar[str] = "locust"
-    SCHEMA_VERSION: ClassVar[int] = 2
+    SCHEMA_VERSION: ClassVar[int] = 3
 
     metadata: Metadata
     partial: bool

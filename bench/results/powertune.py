@@ -7,7 +7,10 @@ HdrHistograms), except where Lambda's own units are kept: REPORT lines
 USD. Format history: ``powertune`` 1 is the first version; 2 adds the floor beside each size
 (``SizeResult.floor``: a no-op function's warm Duration at the same size, in rounds),
 ``SizeResult.cold_trials_run`` (the cold figures come from the ``cold_trials`` that reported an
-Init Duration, out of this many) and ``PowertuneRun.floor_function``.
+Init Duration, out of this many) and ``PowertuneRun.floor_function``; 3 names each init figure
+by what it measures (docs/results.md, "Init figures"): ``SizeResult.init_us`` is
+``init_duration_us``, ``Calibration.init_us`` and ``init_mean_us`` are ``init_duration_us`` and
+``init_duration_mean_us``. Version 2 is read with those fields renamed (the same figures).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import ClassVar
 
 from bench.latency import Series
 from bench.records import Record
-from bench.results.core import Document
+from bench.results.core import Document, renamed
 from bench.results.gate import Gate
 from bench.results.metadata import Metadata
 from bench.results.reportline import ReportLine
@@ -68,7 +71,7 @@ class SizeResult(Record):
     cpu_share_vcpus: float | None  # the emulator's CPU share at this size; None on AWS
     outcomes: dict[str, int]  # every Invoke: 2xx, function_error, 4xx, 429, 5xx, connection_error
     cold_start_us: Series | None  # Init Duration + the first Duration, over the cold trials
-    init_us: Series | None  # Init Duration alone
+    init_duration_us: Series | None  # REPORT Init Duration alone, over the cold trials
     init_cpu_us: Series | None  # the emulator's Init CPU time; None on AWS
     cold_trials: list[ColdTrial]
     warm_duration_us: Series  # REPORT Duration of the warm invocations (what is judged)
@@ -117,8 +120,8 @@ class Calibration(Record):
     function: str
     memory_mb: int
     trials: int
-    init_us: Series
-    init_mean_us: float  # lambda-perf's statistic: the plain mean
+    init_duration_us: Series  # REPORT Init Duration of the trials that had one
+    init_duration_mean_us: float  # lambda-perf's statistic: the plain mean
     reference_mean_ms: float
     reference_min_ms: float
     reference_max_ms: float
@@ -126,13 +129,14 @@ class Calibration(Record):
     reference_runtime: str
     reference_date: str
     reference_source: str
-    ratio: float  # init_mean_us / 1000 / reference_mean_ms
+    ratio: float  # init_duration_mean_us / 1000 / reference_mean_ms
 
 
 @dataclass(frozen=True)
 class PowertuneRun(Document):
     KIND: ClassVar[str] = "powertune"
-    SCHEMA_VERSION: ClassVar[int] = 2
+    SCHEMA_VERSION: ClassVar[int] = 3
+    READS_OLDER: ClassVar[tuple[int, ...]] = (2,)  # version 2: the init fields' older names
 
     metadata: Metadata
     partial: bool  # interrupted: the sizes measured before it
@@ -146,6 +150,16 @@ class PowertuneRun(Document):
     calibration: Calibration | None
     status: str
     floor_function: str | None = None  # the no-op measured beside every size; None: no floor
+
+    @classmethod
+    def upgrade(cls, data: dict, version: int) -> dict:
+        for sweep in data.get("functions") or []:
+            if isinstance(sweep, dict) and isinstance(sweep.get("sizes"), list):
+                sweep["sizes"] = [renamed(size, "init_us", "init_duration_us") for size in sweep["sizes"]]
+        calibration = renamed(data.get("calibration"), "init_us", "init_duration_us")
+        if "calibration" in data:
+            data["calibration"] = renamed(calibration, "init_mean_us", "init_duration_mean_us")
+        return data
 
 
 __all__ = [
