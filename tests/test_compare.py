@@ -61,8 +61,11 @@ def test_same_versus_same_is_not_significant_and_exits_0(tmp_path, capsys):
     assert len(pair.baseline_files) == 3 and len(pair.new_files) == 3
     handler = next(f for f in pair.figures if f.figure == "in-handler p50")
     assert handler.significant is False and handler.words.endswith("(not significant)")
-    assert document.intervals == 5  # e2e p50/p99, in-handler p50/p99, cold start p50
-    assert handler.interval_confidence == pytest.approx(1 - 0.05 / 5)
+    # e2e p50/p99, in-handler p50/p99, cold request e2e p50, Init Duration p50, handler init p50
+    assert document.intervals == 7
+    figures = {figure.figure for figure in pair.figures}
+    assert {"cold request end-to-end p50", "Init Duration p50", "handler init p50"} <= figures
+    assert handler.interval_confidence == pytest.approx(1 - 0.05 / 7)
     assert "in-handler p50" in capsys.readouterr().out
 
 
@@ -80,7 +83,7 @@ def test_a_candidate_15_percent_slower_in_its_handler_exits_1_and_junit_names_th
     suite = ET.parse(junit).getroot()
     failures = suite.findall("testcase/failure")
     assert suite.get("failures") == "2" and len(failures) == 2  # p50 and p99 (set to twice p50)
-    assert suite.get("tests") == "5"
+    assert suite.get("tests") == "7"  # every figure of the pair (three cold ones)
     message = failures[0].get("message")
     assert "in-handler p50" in message and "baseline 100.0 µs" in message and "new 115.0 µs" in message
     assert "interval" in message
@@ -247,7 +250,7 @@ def test_reports_render_a_compare_document(tmp_path):
     assert "Is the new version slower? (bench.compare)" in page
     assert "1.16x slower (significant)" in page and "1.05x slower (not significant)" in page
     assert "Not paired:" in page and "scenario steady" in page
-    assert "Bonferroni: each at 99.00%" in page
+    assert "Bonferroni: each at 99.29%" in page  # 7 intervals
 
 
 def test_an_empty_folder_or_a_bad_percentage_is_bad_input(tmp_path, capsys):

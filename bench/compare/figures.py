@@ -7,6 +7,10 @@ and **load**: a step run is not a before/after of a steady one, nor a 50 req/s r
 100 req/s one. Every figure here is one the run already computed (percentiles from its
 HdrHistograms, the medians of its trials); none is computed here.
 
+A figure is named by what it measures, the same name meaning the same thing in every kind
+(docs/results.md, "Init figures"): ``Init Duration p50`` is Lambda's own Init Duration wherever it
+appears; the cold figures say from which instant to which.
+
 Figures with ``interval=False`` are not samples of a distribution (the largest Max Memory
 Used of a run, a cost derived from durations): they get a ratio and "no interval".
 """
@@ -60,6 +64,10 @@ def _percentiles(prefix: str, series: Series | None, unit: str = "µs") -> list[
     return [Figure(f"{prefix} p50", unit, series.p50), Figure(f"{prefix} p99", unit, series.p99)]
 
 
+def _p50(name: str, series: Series | None) -> list[Figure]:
+    return [Figure(f"{name} p50", "µs", series.p50)] if series is not None and series.count else []
+
+
 def _locust(document: LocustRun) -> list[tuple[PairKey, list[Figure]]]:
     scenario, load = run_conditions(document)
     subjects = []
@@ -68,8 +76,10 @@ def _locust(document: LocustRun) -> list[tuple[PairKey, list[Figure]]]:
         if document.verdict.series == "e2e_intended_us" and endpoint.e2e_intended_us is not None:
             e2e = endpoint.e2e_intended_us  # the series the run was judged on (open loop)
         figures = _percentiles("end-to-end", e2e) + _percentiles("in-handler", endpoint.handler_us)
-        if endpoint.cold_starts.count:
-            figures.append(Figure("cold start p50", "µs", endpoint.cold_starts.e2e_us.p50))
+        cold = endpoint.cold_starts
+        if cold.count:
+            figures.append(Figure("cold request end-to-end p50", "µs", cold.e2e_us.p50))
+        figures += _p50("Init Duration", cold.init_duration_us) + _p50("handler init", cold.handler_init_us)
         subjects.append((PairKey("locust", name, scenario, load), figures))
     return subjects
 
@@ -82,8 +92,8 @@ def _powertune(document: PowertuneRun) -> list[tuple[PairKey, list[Figure]]]:
             if not size.fits:
                 continue
             figures = _percentiles("REPORT Duration", size.warm_duration_us)
-            if size.cold_start_us is not None and size.cold_start_us.count:
-                figures.append(Figure("cold start p50", "µs", size.cold_start_us.p50))
+            figures += _p50("Init + first Duration", size.cold_start_us)
+            figures += _p50("Init Duration", size.init_duration_us)
             if size.max_memory_used_mb is not None:
                 figures.append(Figure("Max Memory Used", "MB", float(size.max_memory_used_mb), False))
             cost = size.cost_per_million_usd.get(sweep.architecture)
@@ -98,7 +108,8 @@ def _coldstart(document: ColdstartRun) -> list[tuple[PairKey, list[Figure]]]:
     scenario, load = run_conditions(document)
     subjects = []
     for variant in document.variants:
-        figures = [Figure("cold start p50", "µs", variant.cold_start_us.p50)]
+        figures = [Figure("spawn to first call p50", "µs", variant.cold_start_us.p50)]
+        figures.append(Figure("start to ready", "µs", variant.start_to_ready_us))
         figures += _percentiles("in-handler", variant.warm_us)
         figures.append(Figure("peak RSS", "MB", variant.peak_rss_mb, False))
         if variant.cost_per_million_usd:
@@ -110,7 +121,9 @@ def _coldstart(document: ColdstartRun) -> list[tuple[PairKey, list[Figure]]]:
 def _coldstart_endpoint(document: ColdstartEndpointRun) -> list[tuple[PairKey, list[Figure]]]:
     figures = []
     if document.first_request_us is not None:
-        figures.append(Figure("cold start p50", "µs", document.first_request_us.p50))
+        figures.append(Figure("first request p50", "µs", document.first_request_us.p50))
+    if document.init_duration_us is not None:
+        figures.append(Figure("Init Duration p50", "µs", document.init_duration_us.p50))
     figures += _percentiles("warm Invoke", document.warm_us)
     if document.peak_rss_mb is not None:
         figures.append(Figure("Max Memory Used", "MB", float(document.peak_rss_mb), False))
