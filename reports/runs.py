@@ -110,7 +110,8 @@ def _figures(run: Run) -> dict[str, dict[str, float]]:
     elif isinstance(document, ColdstartRun):
         for variant in document.variants:
             figures[variant.name] = {
-                "cold start p50 µs": variant.cold_start_us.p50,
+                "spawn to first call p50 µs": variant.cold_start_us.p50,
+                "start to ready µs": variant.start_to_ready_us,
                 "warm p50 µs": variant.warm_us.p50,
                 "warm p99 µs": variant.warm_us.p99,
             }
@@ -119,6 +120,8 @@ def _figures(run: Run) -> dict[str, dict[str, float]]:
             "first request p50 µs": document.first_request_us.p50,
             "warm p50 µs": document.warm_us.p50,
         }
+        if document.init_duration_us is not None:
+            figures[document.function]["Init Duration p50 µs"] = document.init_duration_us.p50
     elif isinstance(document, InprocessRun):
         for variant in document.variants:
             figures[variant.name] = {
