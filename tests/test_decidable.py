@@ -112,10 +112,11 @@ def test_cold_figures_use_only_trials_with_an_init_duration_and_say_how_many():
     assert size.cold_trials_run == 3 and len(size.cold_trials) == 2
     assert size.init_duration_us.count == 2 and size.init_duration_us.min >= 79_000  # no 0 ms init among them
     assert size.cold_start_us.count == 2 and size.cold_start_us.min >= 80_000
+    assert size.init_cpu_us.count == 2  # the Init CPU of the same two trials, not of all three
     assert "cold p50 " in size_line("f", size, config, "x86_64")
     assert "ms from 2 of 3 trials" in size_line("f", size, config, "x86_64")
     none = summarize_size("f", _samples(256, 0.5, 700, inits_ms=(None, None)), config, "x86_64")
-    assert none.cold_start_us is None and none.init_duration_us is None
+    assert none.cold_start_us is None and none.init_duration_us is None and none.init_cpu_us is None
     assert "none of 2 trials reported an Init Duration" in size_line("f", none, config, "x86_64")
 
 

@@ -258,7 +258,8 @@ def summarize_size(
     client = LatencyRecorder("us")
     for call in samples.warm:
         client.record_ns(call.client_ns)
-    init_cpu = [trial.init_cpu_ms for trial in samples.cold if trial.init_cpu_ms is not None]
+    # the Init CPU of the same trials as the Init Duration
+    init_cpu = [trial.init_cpu_ms for trial in cold_trials if trial.init_cpu_ms is not None]
     warm_mean, cold_mean = _mean(warm_billed), _mean(cold_billed)
     costs: dict[str, float] = {}
     figures = None
