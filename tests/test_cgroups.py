@@ -292,10 +292,32 @@ def test_a_failed_removal_still_tells_the_ticker_the_group_may_not_run(tmp_path,
     """kill_all thaws (running: True); a TimeoutError after it must not leave the CPU ticker on."""
     told: list[bool] = []
     now = iter(range(0, 10**12, 10**9))  # each reading 1 s later: the deadline passes at once
+    for name in ("cpu.cfs_quota_us", "cpu.cfs_period_us"):
+        (tmp_path / name).write_text("-1")
     group = cgroups.CgroupGroup("stuck", cgroups.V1, {"memory": tmp_path}, lambda: next(now), told.append)
+    group.set_cpu_quota(0.07)  # under one CPU: a group the ticker is for
     monkeypatch.setattr(group, "pids", lambda: [4_000_000])  # never leaves
     monkeypatch.setattr(group, "kill_all", lambda: group._set_running(True))  # as freeze, kill, thaw
     group._set_running(False)  # frozen, as between invocations
     with pytest.raises(TimeoutError):
         group.remove(timeout_s=0.5)
     assert told == [True, False, True, False] and not group.removed
+
+
+def test_only_a_group_with_a_quota_under_one_cpu_runs_the_ticker(tmp_path):
+    """The ticker checks quotas shorter than their period; at a whole CPU or more it would only
+    hand the host's other tasks a turn every 0.5 ms, so such a group never asks for it."""
+    for name in ("cpu.cfs_quota_us", "cpu.cfs_period_us"):
+        (tmp_path / name).write_text("-1")
+    told: list[bool] = []
+    group = cgroups.CgroupGroup("whole", cgroups.V1, {"cpu": tmp_path}, time.perf_counter_ns, told.append)
+    group.set_cpu_quota(1769 / 1769)  # 1,769 MB: 20 ms per 20 ms
+    group.set_cpu_quota(3008 / 1769)
+    group.set_cpu_quota(None)  # lifted
+    assert told == []
+    group.set_cpu_quota(128 / 1769)  # 1.45 ms per 20 ms, the group may run: tick
+    group._set_running(False)  # frozen
+    group._set_running(True)  # thawed
+    group.set_cpu_quota(1.0)  # a whole CPU while running: no more
+    assert told == [True, False, True, False]
+    assert (tmp_path / "cpu.cfs_quota_us").read_text() == "20000"

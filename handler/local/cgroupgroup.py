@@ -168,9 +168,10 @@ class CgroupGroup:
         on_run: Callable[[bool], None] | None = None,
     ) -> None:
         self.env_id, self.kind, self._d, self._clock = env_id, dialect.kind, dialect, clock
-        # Told True when the group may run (created, thawed) and False when it may not (frozen,
-        # removed), once per change: the CPU ticker runs only while some group may run.
-        self._on_run, self._running = on_run, False
+        # Told True when the group may run (created, thawed) with a quota under one CPU, and
+        # False when it may not (frozen, removed) or its quota is a whole CPU or more, once per
+        # change: the CPU ticker runs only while some such group may run (see set_cpu_quota).
+        self._on_run, self._running, self._sub_cpu, self._ticking = on_run, False, False, False
         self._set_running(True)
         self._dirs = dirs  # controller -> directory
         self.dirs = tuple(dict.fromkeys(dirs.values()))
@@ -180,10 +181,15 @@ class CgroupGroup:
         self.removed = False
 
     def _set_running(self, running: bool) -> None:
-        if running != self._running:
-            self._running = running
+        self._running = running
+        self._tell_ticker()
+
+    def _tell_ticker(self) -> None:
+        ticking = self._running and self._sub_cpu
+        if ticking != self._ticking:
+            self._ticking = ticking
             if self._on_run is not None:
-                self._on_run(running)
+                self._on_run(ticking)
 
     def _path(self, name: str) -> Path:
         return self._dirs.get(name.partition(".")[0], self.dirs[0]) / name
@@ -229,6 +235,14 @@ class CgroupGroup:
     def set_cpu_quota(self, vcpus: float | None) -> None:
         """A CFS quota of ``vcpus`` (see :func:`cpu_max`); None lifts it (for an init boost, say)."""
         limit = cpu_max(vcpus)
+        # The CPU ticker (handler.local.cputick) exists for quotas shorter than their period: a
+        # burst past 1.45 ms at 128 MB waits for a 4 ms tick. A quota of a whole period or more
+        # (1,769 MB and up) cannot be overrun by one thread, and there each real-time wake-up
+        # would only be a point where the host's other tasks take a turn: with a CPU-bound job
+        # beside it, the same 1 ms handler at 1,769 MB ran 1.4-1.8x slower in some 5 s runs with
+        # the ticker and never without it (docs/benchmarks.md, "Is the new version slower?").
+        self._sub_cpu = limit is not None and limit.quota_us < limit.period_us
+        self._tell_ticker()
         if self._d is V2:
             quota = "max" if limit is None else str(limit.quota_us)
             return _put(self._path("cpu.max"), f"{quota} {PERIOD_US if limit is None else limit.period_us}")

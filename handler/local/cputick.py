@@ -26,9 +26,11 @@ without and 474-522 ms with it. The cost: 4.5 % of one CPU in all on 2 CPUs (3,8
 second of 12 µs each, Python); at 250 µs about 6 % a CPU; at 1 ms, 3 % in all but a 1 ms overrun
 (69 % of 128 MB's quota).
 
-It ticks only while some environment may run: each cgroup tells it (one byte down a pipe)
-when it is created or thawed and when it is frozen or removed, so with the freeze on (the
-default) it sleeps between invocations; with it off, it ticks while any environment exists.
+It ticks only while some environment whose quota is under one CPU (under 1,769 MB) may run;
+a quota of a whole period cannot be overrun by one thread (``CgroupGroup.set_cpu_quota``).
+Each such group tells it (one byte down a pipe) when it is created or thawed and when it is
+frozen or removed, so with the freeze on (the default) it sleeps between invocations; with it
+off, it ticks while any such environment exists.
 The ticker runs in a process of its own (no GIL shared with the emulator) that exits when its
 standard input reaches EOF: when the emulator closes it, or dies (SIGKILL included). Where
 SCHED_FIFO is refused (not root, or no CAP_SYS_NICE and RLIMIT_RTPRIO 0) it cannot preempt: its
