@@ -246,7 +246,7 @@ def test_reports_render_a_compare_document(tmp_path):
     from reports.__main__ import build_report
     from reports.runs import load_runs
 
-    page = build_report(load_runs([GOLDEN / "compare-v1.json"]), tmp_path).read_text(encoding="utf-8")
+    page = build_report(load_runs([GOLDEN / "compare-v2.json"]), tmp_path).read_text(encoding="utf-8")
     assert "Is the new version slower? (bench.compare)" in page
     assert "1.16x slower (significant)" in page and "1.05x slower (not significant)" in page
     assert "Not paired:" in page and "scenario steady" in page
@@ -261,3 +261,78 @@ def test_an_empty_folder_or_a_bad_percentage_is_bad_input(tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
         main([str(base), "--", str(base), "--fail-on-regression", "lots"])
     assert exited.value.code == 2 and "not a percentage: 'lots'" in capsys.readouterr().err
+
+
+def duet_run(path: Path, base_p50: float, new_p50: float) -> Path:
+    """One Locust run that measured two functions together: ``staging/base`` and ``staging/new``."""
+    data = copy.deepcopy(LOCUST)
+    endpoint = data["endpoints"].pop(FUNCTION)
+    for name, p50 in (("staging/base", base_p50), ("staging/new", new_p50)):
+        copied = copy.deepcopy(endpoint)
+        copied["handler_us"]["p50"], copied["handler_us"]["p99"] = p50, p50 * 2
+        for series in ("e2e_us", "e2e_intended_us"):
+            if copied.get(series):
+                copied[series]["p50"], copied[series]["p99"] = p50 * 3, p50 * 30
+        data["endpoints"][name] = copied
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_side_by_side_runs_pair_run_by_run_and_catch_what_host_swings_hide(tmp_path, capsys):
+    """The host's speed swings 1.5x between runs, alike for both functions of a run: the two
+    sides read as separate runs see no regression; paired run by run, 1.15x is caught."""
+    speeds = (1.0, 1.5, 1.05)
+    runs = [
+        duet_run(tmp_path / f"locust-{index}.json", 1000.0 * speed, 1150.0 * speed * wobble)
+        for index, (speed, wobble) in enumerate(zip(speeds, (1.0, 1.01, 0.99), strict=True))
+    ]
+    paths = [str(run) for run in runs]
+    code, document = compare(
+        tmp_path, *paths, "--side-by-side", "staging/base", "staging/new", "--fail-on-regression", "5%",
+        "--junit", str(tmp_path / "duet.xml"),
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1 and document.status == "FAIL" and document.side_by_side
+    assert "paired run by run (side by side)" in out and "staging/base → staging/new" in out
+    (pair,) = document.pairs
+    figure = next(f for f in pair.figures if f.figure == "in-handler p50")
+    assert figure.ratio == pytest.approx(1.15, rel=0.01) and figure.interval_low > 1.05
+    failures = [
+        c.get("name")
+        for c in ET.parse(tmp_path / "duet.xml").getroot().iter("testcase")
+        if c.find("failure") is not None
+    ]
+    assert "in-handler p50" in failures
+    base = [duet_run(tmp_path / "base" / f"r{i}.json", 1000.0 * s, 1.0) for i, s in enumerate(speeds)]
+    new = [duet_run(tmp_path / "new" / f"r{i}.json", 1150.0 * s, 1.0) for i, s in enumerate(speeds[::-1])]
+    for run in (*base, *new):  # the same figures as separate runs of one function each
+        data = json.loads(run.read_text())
+        data["endpoints"] = {FUNCTION: data["endpoints"]["staging/base"]}
+        run.write_text(json.dumps(data))
+    code, _ = compare(tmp_path, *map(str, base), "--", *map(str, new), "--fail-on-regression", "5%")
+    assert code == 0  # not significant: the swings between runs are as large as the change
+
+
+def test_side_by_side_with_one_run_or_a_missing_function(tmp_path, capsys):
+    one = duet_run(tmp_path / "one.json", 1000.0, 1150.0)
+    code, _ = compare(tmp_path, str(one), "--side-by-side", "staging/base", "staging/new",
+                             "--fail-on-regression", "5%")  # fmt: skip
+    assert code == 3 and "at least 3 runs per side" in capsys.readouterr().out
+    assert main([str(one), "--side-by-side", "staging/base", "staging/other"]) == 2
+    assert "no run holds both staging/base and staging/other" in capsys.readouterr().err
+
+
+def test_figure_narrows_what_is_compared_and_the_bonferroni_family(tmp_path, capsys):
+    base = side(tmp_path, "base", [100.0, 104.0, 98.0])
+    new = side(tmp_path, "new", [112.0, 109.0, 114.0])
+    _, every = compare(tmp_path, str(base), "--", str(new))
+    code, narrowed = compare(tmp_path, str(base), "--", str(new), "--figure", "in-handler p50")
+    assert code == 0 and every.intervals > 1 and narrowed.intervals == 1
+    (pair,) = narrowed.pairs
+    assert [figure.figure for figure in pair.figures] == ["in-handler p50"]
+    assert any("not named by --figure" in note and "end-to-end p50" in note for note in pair.notes)
+    wide = next(f for f in every.pairs[0].figures if f.figure == "in-handler p50")
+    assert pair.figures[0].interval_low > wide.interval_low  # one interval, not four: narrower
+    assert main([str(base), "--", str(new), "--figure", "no such figure"]) == 2
+    assert "no pair has the figure(s) named by --figure: no such figure" in capsys.readouterr().err

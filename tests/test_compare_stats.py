@@ -9,6 +9,7 @@ import pytest
 
 from bench.compare.stats import (
     geometric_mean,
+    paired_ratio_interval,
     per_interval_confidence,
     ratio_interval,
     words,
@@ -115,3 +116,57 @@ def test_a_side_15_percent_slower_is_caught_with_three_runs_a_side():
         caught += interval.regression(0.0)
         assert interval.ratio == pytest.approx(1.15, rel=0.1)
     assert caught / trials >= 0.9
+
+
+def test_the_paired_interval_matches_a_hand_computed_paired_t_interval():
+    # Per-run log ratios ln 1.1 - 0.01, ln 1.1, ln 1.1 + 0.01: mean ln 1.1 = 0.0953102, SD 0.01,
+    # SE 0.01 / sqrt(3) = 0.0057735; t(0.975, 2 df) = 4.302653 (any t table); half-width
+    # 0.0248414: exp(0.0704688) = 1.073011, exp(0.1201516) = 1.127672.
+    base = [100.0, 1000.0, 50.0]
+    new = [value * 1.1 * math.exp(step) for value, step in zip(base, (-0.01, 0.0, 0.01), strict=True)]
+    interval = paired_ratio_interval(base, new, 0.95)
+    assert interval.ratio == pytest.approx(1.1)
+    assert interval.degrees_of_freedom == 2
+    assert interval.low == pytest.approx(1.073011, abs=1e-5)
+    assert interval.high == pytest.approx(1.127672, abs=1e-5)
+    assert interval.significant is True and interval.regression(0.05)
+
+
+def test_side_by_side_runs_cancel_a_host_that_changes_speed_between_runs():
+    """Known answer: the new version costs 1.15x; the host's speed changes run to run by up to
+    1.6x, alike for both versions of a run (measured together). Unpaired, the swings drown the
+    difference; paired, they cancel."""
+    rng = random.Random(7)
+    caught_paired = caught_unpaired = 0
+    for _ in range(200):
+        speeds = [rng.choice((1.0, 1.0, 1.45, 1.6)) for _ in range(3)]
+        base = [1000.0 * s * rng.lognormvariate(0, 0.01) for s in speeds]
+        new = [1150.0 * s * rng.lognormvariate(0, 0.01) for s in speeds]
+        caught_paired += paired_ratio_interval(base, new, 0.9875).regression(0.05)
+        caught_unpaired += ratio_interval(base, new, 0.9875).regression(0.05)
+    assert caught_paired >= 150 and caught_unpaired <= 40, (caught_paired, caught_unpaired)
+
+
+def test_paired_runs_need_three_and_a_spread():
+    assert paired_ratio_interval([1.0, 2.0], [1.1, 2.2], 0.95).low is None
+    same_ratio = paired_ratio_interval([1.0, 2.0, 4.0], [2.0, 4.0, 8.0], 0.95)
+    assert (
+        same_ratio.low is None
+        and "same ratio" in same_ratio.reason
+        and same_ratio.ratio == pytest.approx(2.0)
+    )
+    with pytest.raises(ValueError):
+        paired_ratio_interval([1.0, 2.0, 3.0], [1.0, 2.0], 0.95)
+
+
+def test_same_versus_same_side_by_side_keeps_its_false_alarm_rate():
+    """Synthetic same-vs-same pairs with host swings: a one-sided false regression at family 95 %
+    (one interval, 97.5 % on the high side) in at most ~2.5 % of comparisons."""
+    rng = random.Random(11)
+    alarms = 0
+    for _ in range(2000):
+        speeds = [rng.choice((1.0, 1.45)) for _ in range(3)]
+        base = [s * rng.lognormvariate(0, 0.02) for s in speeds]
+        new = [s * rng.lognormvariate(0, 0.02) for s in speeds]
+        alarms += paired_ratio_interval(base, new, 0.95).regression(0.0)
+    assert alarms <= 2000 * 0.035, alarms

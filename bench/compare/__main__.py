@@ -1,5 +1,8 @@
 """``python -m bench.compare BASELINE… -- NEW…``: is the new version slower?
 
+``python -m bench.compare RUN… --side-by-side BASELINE_FUNCTION NEW_FUNCTION``: the same
+question of runs that measured both versions together (two functions under one load run).
+
 Results files or run folders (``results/run-<UTC>/``), one or more runs per side; runs are
 paired like with like (same kind, function, scenario and load). Per pair and figure: both
 values, the ratio new/baseline, and its confidence interval over the runs (at least 3 per
@@ -57,6 +60,8 @@ class CompareConfig:
     markdown: Path | None
     results: Path
     family_confidence: float
+    side_by_side: tuple[str, ...] | None = None  # (baseline function, new function)
+    figures: tuple[str, ...] = ()  # --figure: only these
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--results", type=Path, help="the compare document (default results/compare-<UTC>.json)"
     )
     parser.add_argument(
+        "--side-by-side",
+        nargs=2,
+        metavar=("BASELINE_FUNCTION", "NEW_FUNCTION"),
+        help="runs that measured both functions together (one load run against both): pair run i "
+        "of one with run i of the other; give the runs without --",
+    )
+    parser.add_argument(
+        "--figure",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="compare only this figure (repeatable; e.g. 'in-handler p50'): the false-alarm rate is "
+        "then shared by the figures you gate on only",
+    )
+    parser.add_argument(
         "--confidence",
         type=confidence,
         default=FAMILY_CONFIDENCE,
@@ -86,6 +106,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse(argv: list[str]) -> CompareConfig:
     parser = build_parser()
+    if "--side-by-side" in argv and "--" not in argv:
+        given = parser.parse_args(argv)
+        if not given.paths:
+            parser.error("give the runs that hold both functions (results files or run folders)")
+        return CompareConfig(
+            baseline=tuple(given.paths),
+            new=tuple(given.paths),
+            fail_on_regression=given.fail_on_regression,
+            junit=given.junit,
+            markdown=given.markdown,
+            results=given.results or Path("results") / f"compare-{utc_stamp()}.json",
+            family_confidence=given.confidence,
+            side_by_side=tuple(given.side_by_side),
+            figures=tuple(given.figure),
+        )
     if "--" not in argv:
         parser.error("separate the baseline from the new runs with --: BASELINE… -- NEW…")
     split = argv.index("--")
@@ -106,6 +141,8 @@ def parse(argv: list[str]) -> CompareConfig:
         markdown=merged["markdown"],
         results=merged["results"] or Path("results") / f"compare-{utc_stamp()}.json",
         family_confidence=merged["confidence"],
+        side_by_side=tuple(merged["side_by_side"]) if merged["side_by_side"] else None,
+        figures=tuple(left.figure + right.figure),
     )
 
 
@@ -117,6 +154,8 @@ def run(config: CompareConfig, argv: list[str]) -> int:
             "confidence": config.family_confidence,
             "junit": str(config.junit) if config.junit else None,
             "markdown": str(config.markdown) if config.markdown else None,
+            "side_by_side": list(config.side_by_side) if config.side_by_side else None,
+            "figures": list(config.figures),
         }
         document = compare(
             baseline,
@@ -125,6 +164,8 @@ def run(config: CompareConfig, argv: list[str]) -> int:
             ([str(p) for p in config.baseline], [str(p) for p in config.new]),
             config.fail_on_regression,
             config.family_confidence,
+            (config.side_by_side[0], config.side_by_side[1]) if config.side_by_side else None,
+            config.figures,
         )
     except ResultsError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)

@@ -15,6 +15,7 @@ from bench.compare.stats import (
     MIN_RUNS,
     RatioInterval,
     geometric_mean,
+    paired_ratio_interval,
     per_interval_confidence,
     ratio_interval,
     words,
@@ -27,6 +28,13 @@ from bench.results.metadata import resource_model_phrase
 METHOD = (
     "ratio of the geometric means of per-run values (new / baseline); interval: Student's "
     "two-sample t-interval with pooled variance on log per-run values (as pyperf's compare_to), "
+    "Bonferroni-corrected so that all intervals of the comparison hold together at the family "
+    "confidence"
+)
+METHOD_SIDE_BY_SIDE = (
+    "ratio of the geometric means of per-run values (new / baseline); runs measured side by side "
+    "(the two functions under the same load run, run i of each side together); interval: "
+    "Student's paired t-interval on the per-run log ratios (duet benchmarking), "
     "Bonferroni-corrected so that all intervals of the comparison hold together at the family "
     "confidence"
 )
@@ -57,7 +65,11 @@ def read_side(inputs: list[Path]) -> list[Loaded]:
     return loaded
 
 
-def _group(side: list[Loaded]) -> tuple[dict[PairKey, list[tuple[Path, list[Figure]]]], list[Loaded]]:
+def _group(
+    side: list[Loaded], function: str | None = None, label: str = ""
+) -> tuple[dict[PairKey, list[tuple[Path, list[Figure]]]], list[Loaded]]:
+    """The side's runs by pair key; with ``function``, only that function's, keyed as ``label``
+    (side by side: both functions of each run file, under one name so that they pair)."""
     groups: dict[PairKey, list[tuple[Path, list[Figure]]]] = defaultdict(list)
     ignored = []
     for loaded in side:
@@ -65,8 +77,26 @@ def _group(side: list[Loaded]) -> tuple[dict[PairKey, list[tuple[Path, list[Figu
         if not found:
             ignored.append(loaded)
         for key, figures in found:
+            if function is not None:
+                if key.function != function:
+                    continue
+                key = PairKey(key.kind, label, key.scenario, key.load)
             groups[key].append((loaded.path, figures))
     return dict(groups), ignored
+
+
+def side_by_side_label(baseline_function: str, new_function: str) -> str:
+    return f"{baseline_function} → {new_function}"
+
+
+def _same_runs(base_runs: list, new_runs: list, notes: list[str]) -> tuple[list, list]:
+    """Side by side: the runs (files) that hold both functions, in the same order on each side."""
+    new_by_path = {path: figures for path, figures in new_runs}
+    common = [(path, figures) for path, figures in base_runs if path in new_by_path]
+    left_out = len(base_runs) + len(new_runs) - 2 * len(common)
+    if left_out:
+        notes.append(f"{left_out} run(s) held only one of the two functions; not compared")
+    return common, [(path, new_by_path[path]) for path, _ in common]
 
 
 def _why_unpaired(key: PairKey, others: list[PairKey], other_side: str) -> str:
@@ -144,7 +174,13 @@ def _interval_count(pairs: list[tuple[PairKey, list, list, list[str]]]) -> int:
 
 
 def _compare_figure(
-    name: str, base: list[Figure], new: list[Figure], confidence: float, threshold: float | None, subject: str
+    name: str,
+    base: list[Figure],
+    new: list[Figure],
+    confidence: float,
+    threshold: float | None,
+    subject: str,
+    paired: bool = False,
 ) -> FigureComparison:
     unit = base[0].unit
     base_values, new_values = [f.value for f in base], [f.value for f in new]
@@ -161,7 +197,8 @@ def _compare_figure(
                                 None, "no ratio", note, gate)  # fmt: skip
     base_mean, new_mean = geometric_mean(base_values), geometric_mean(new_values)
     if base[0].interval:
-        interval = ratio_interval(base_values, new_values, confidence)
+        estimate = paired_ratio_interval if paired else ratio_interval
+        interval = estimate(base_values, new_values, confidence)
         note = interval.reason
     else:
         interval = RatioInterval(new_mean / base_mean, None, None, None, None)
@@ -227,10 +264,22 @@ def compare(
     inputs: tuple[list[str], list[str]],
     threshold: float | None = None,
     family_confidence: float = FAMILY_CONFIDENCE,
+    side_by_side: tuple[str, str] | None = None,
+    only: tuple[str, ...] = (),
 ) -> CompareRun:
-    """The ``compare`` document of two sides. Raises ``ResultsError`` when nothing pairs."""
-    base_groups, base_ignored = _group(baseline)
-    new_groups, new_ignored = _group(new)
+    """The ``compare`` document of two sides. Raises ``ResultsError`` when nothing pairs.
+
+    ``side_by_side`` (baseline function, new function): both sides are the same run files, each
+    holding both functions measured together; run i of one is paired with run i of the other.
+    ``only``: compare only these figures (``in-handler p50``, …), so that the Bonferroni family
+    is the figures a CI job gates on; the others are named in each pair's notes."""
+    if side_by_side is None:
+        base_groups, base_ignored = _group(baseline)
+        new_groups, new_ignored = _group(new)
+    else:
+        label = side_by_side_label(*side_by_side)
+        base_groups, base_ignored = _group(baseline, side_by_side[0], label)
+        new_groups, new_ignored = _group(new, side_by_side[1], label)
     unpaired = []
     for side, ignored in (("baseline", base_ignored), ("new", new_ignored)):
         for loaded in ignored:
@@ -248,9 +297,27 @@ def compare(
     planned = []
     for key in sorted(set(base_groups) & set(new_groups)):
         notes: list[str] = []
-        names = _figure_names(base_groups[key], new_groups[key], notes)
-        planned.append((key, base_groups[key], new_groups[key], names, notes))
+        base_runs, new_runs = base_groups[key], new_groups[key]
+        if side_by_side is not None:
+            base_runs, new_runs = _same_runs(base_runs, new_runs, notes)
+            if not base_runs:
+                continue
+        names = _figure_names(base_runs, new_runs, notes)
+        if only:
+            if left_out := [name for name in names if name not in only]:
+                notes.append(f"not compared (not named by --figure): {', '.join(left_out)}")
+            names = [name for name in names if name in only]
+            if not names:
+                continue
+        planned.append((key, base_runs, new_runs, names, notes))
+    if not planned and only:
+        raise ResultsError(f"no pair has the figure(s) named by --figure: {', '.join(only)}")
     if not planned:
+        if side_by_side is not None:
+            raise ResultsError(
+                f"no run holds both {side_by_side[0]} and {side_by_side[1]} (side by side: each run "
+                "file must hold both functions, as one load run against both does)"
+            )
         reasons = "; ".join(f"{u.side} {u.kind} {u.function}: {u.reason}" for u in unpaired[:3])
         raise ResultsError(f"nothing to pair between the two sides ({reasons or 'no runs'})")
     k = _interval_count([(key, b, n, names) for key, b, n, names, _ in planned])
@@ -259,8 +326,9 @@ def compare(
     for key, base_runs, new_runs, names, notes in planned:
         base_values, new_values = _values(base_runs), _values(new_runs)
         subject = f"{key.function} ({key.scenario})"
+        paired = side_by_side is not None
         figures = [
-            _compare_figure(name, base_values[name], new_values[name], confidence, threshold, subject)
+            _compare_figure(name, base_values[name], new_values[name], confidence, threshold, subject, paired)
             for name in names
         ]
         pairs.append(
@@ -273,7 +341,7 @@ def compare(
         metadata=metadata,
         baseline_inputs=inputs[0],
         new_inputs=inputs[1],
-        method=METHOD,
+        method=METHOD if side_by_side is None else METHOD_SIDE_BY_SIDE,
         family_confidence=family_confidence,
         intervals=k,
         min_runs=MIN_RUNS,
@@ -282,4 +350,5 @@ def compare(
         unpaired=unpaired,
         warnings=metadata_warnings(baseline, new),
         status=status,
+        side_by_side=side_by_side is not None,
     )

@@ -36,7 +36,8 @@ def header(document: CompareRun) -> str:
         each = document.figure_confidence()
         return (
             f"intervals: {document.family_confidence:.0%} for all {document.intervals} together "
-            f"(Bonferroni: each at {each:.2%}), over the runs of each side"
+            f"(Bonferroni: each at {each:.2%}), "
+            + ("paired run by run (side by side)" if document.side_by_side else "over the runs of each side")
         )
     return f"no intervals: a significance claim needs at least {document.min_runs} runs per side"
 

@@ -22,6 +22,14 @@ and benchstat do, the unit of replication is the run:
   true ratio is at most ``1 - family`` (Bonferroni's inequality; no independence needed). A
   regression claim (the whole interval above ``1 + threshold``) is one-sided, so the chance of a
   false regression anywhere in the comparison is at most half of that.
+- **Side by side** (:func:`paired_ratio_interval`): when run *i* of the baseline and run *i* of
+  the new version were measured at the same time (two functions of one emulator under one load
+  run, their requests interleaved), the host's changes of speed during a run hit both alike. The
+  interval is then Student's paired t-interval on the per-run log ratios (``n - 1`` degrees of
+  freedom): the spread that matters is that of the ratio between runs, not of each side. This is
+  "duet benchmarking" (Bulej, Horký, Tůma, Farquet, Prokopec: "Duet Benchmarking: Improving
+  Measurement Accuracy in the Cloud", Empirical Software Engineering 25, 2020), which runs the
+  two versions in parallel on one cloud machine for exactly this reason.
 - Fewer than :data:`MIN_RUNS` runs on either side: the ratio without an interval (two runs
   give 2 degrees of freedom and intervals too wide to mean anything).
 - Identical per-run values within each side (pooled variance 0; likely when every run's figure
@@ -123,3 +131,32 @@ def words(ratio: float, significant: bool | None, up: str = "slower", down: str 
     if ratio > 1.0:
         return f"{ratio:.2f}x {up} ({claim})"
     return f"{1.0 / ratio:.2f}x {down} ({claim})"
+
+
+def paired_ratio_interval(
+    baseline: Sequence[float], new: Sequence[float], confidence: float
+) -> RatioInterval:
+    """Runs measured side by side, ``baseline[i]`` with ``new[i]``: the ratio of geometric means
+    (the geometric mean of the per-run ratios) and Student's paired t-interval on the per-run log
+    ratios at ``confidence`` (``n - 1`` degrees of freedom); no interval with fewer than
+    :data:`MIN_RUNS` pairs of runs, or when every run gave the same ratio."""
+    if len(baseline) != len(new):
+        raise ValueError(f"side by side needs as many baseline runs as new ({len(baseline)}, {len(new)})")
+    ratio = geometric_mean(new) / geometric_mean(baseline)
+    runs = len(baseline)
+    if runs < MIN_RUNS:
+        reason = f"{runs} run(s) side by side: a significance claim needs at least {MIN_RUNS} runs per side"
+        return RatioInterval(ratio, None, None, None, None, reason)
+    logs = [math.log(n) - math.log(b) for b, n in zip(baseline, new, strict=True)]
+    mean = sum(logs) / runs
+    variance = sum((x - mean) ** 2 for x in logs) / (runs - 1)
+    if max(logs) - min(logs) < 1e-12:  # the same ratio every run, but for rounding
+        reason = (
+            "every run gave the same ratio (no spread between runs to judge a difference by), so "
+            "no significance claim"
+        )
+        return RatioInterval(ratio, None, None, None, runs - 1, reason)
+    quantile = float(student_t.ppf(1.0 - (1.0 - confidence) / 2.0, runs - 1))
+    half_width = quantile * math.sqrt(variance / runs)
+    low, high = math.exp(mean - half_width), math.exp(mean + half_width)
+    return RatioInterval(ratio, low, high, confidence, runs - 1)

@@ -68,7 +68,8 @@ class Unpaired(Record):
 @dataclass(frozen=True)
 class CompareRun(Document):
     KIND: ClassVar[str] = "compare"
-    SCHEMA_VERSION: ClassVar[int] = 1
+    SCHEMA_VERSION: ClassVar[int] = 2
+    READS_OLDER: ClassVar[tuple[int, ...]] = (1,)  # version 1: no ``side_by_side`` (read as False)
 
     metadata: Metadata
     baseline_inputs: list[str]  # files and run folders as given
@@ -82,6 +83,7 @@ class CompareRun(Document):
     unpaired: list[Unpaired]
     warnings: list[str]  # the sides differ in machine, CPU, resource model or CPU idle regime
     status: str  # PASS, FAIL (a regression), INVALID (cannot judge); PASS without a gate
+    side_by_side: bool = False  # True: run i of each side measured together, paired intervals
 
     def figure_confidence(self) -> float:
         """Each interval's own confidence: Bonferroni's ``1 - (1 - family) / k``."""

@@ -17,6 +17,10 @@ and writes ``summary.json`` in ``--out``. Every process started is stopped (by P
 ``finally``.
 
     python docs/scripts/compare_fidelity.py --pairs 10 --runs 3 --background-cpu 1
+
+``--side-by-side``: the three versions are three functions of one emulator and every Locust run
+sends to all three (``bench.compare --side-by-side``, paired run by run). ``--figure NAME``:
+only that figure is compared (``bench.compare --figure``).
 """
 
 from __future__ import annotations
@@ -39,13 +43,16 @@ SPIN_DIR = ROOT / "bench" / "compare" / "spinfunction"
 FUNCTION = "spin"
 
 
-def emulator_config(path: Path, iterations: int, memory_mb: int, timing: str = "wall") -> Path:
-    path.write_text(
-        f'stage = "staging"\nport = 0\n\n[[functions]]\nname = "{FUNCTION}"\nhandler = "spin.handler"\n'
-        f'code_dir = "{SPIN_DIR}"\nmemory_mb = {memory_mb}\n\n[functions.env]\n'
-        f'SPIN_ITERATIONS = "{iterations}"\nSPIN_TIMING = "{timing}"\n',
-        encoding="utf-8",
+def function_block(name: str, iterations: int, memory_mb: int, timing: str) -> str:
+    return (
+        f'\n[[functions]]\nname = "{name}"\nhandler = "spin.handler"\ncode_dir = "{SPIN_DIR}"\n'
+        f'memory_mb = {memory_mb}\n\n[functions.env]\nSPIN_ITERATIONS = "{iterations}"\n'
+        f'SPIN_TIMING = "{timing}"\n'
     )
+
+
+def emulator_config(path: Path, iterations: int, memory_mb: int, timing: str = "wall") -> Path:
+    path.write_text('stage = "staging"\nport = 0\n' + function_block(FUNCTION, iterations, memory_mb, timing))
     return path
 
 
@@ -78,7 +85,7 @@ def measure_pair(folder: Path, args: argparse.Namespace) -> dict[str, Path]:
     """The three sides, each with its own emulator, their runs interleaved round by round
     (base, same, slower; the order rotating) so that a change in the machine's load over the
     minutes hits every side alike rather than one side's runs."""
-    work = {"base": args.iterations, "same": args.iterations, "slower": round(args.iterations * args.slower)}
+    work = work_of(args)
     emulators: dict[str, process.EmulatorProcess] = {}
     try:
         for side, iterations in work.items():
@@ -93,9 +100,55 @@ def measure_pair(folder: Path, args: argparse.Namespace) -> dict[str, Path]:
     return {side: folder / side for side in work}
 
 
-def compare(base: Path, new: Path, out: Path, args: argparse.Namespace) -> dict:
+def measure_side_by_side(folder: Path, args: argparse.Namespace) -> list[Path]:
+    """The three versions as three functions of one emulator (``spin-base``, ``spin-same``,
+    ``spin-slower``), every Locust run sending to all three, their requests interleaved at
+    random: each run measures the three together (duet benchmarking)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = 'stage = "staging"\nport = 0\n'
+    for side, iterations in work_of(args).items():
+        text += function_block(f"{FUNCTION}-{side}", iterations, args.memory_mb, args.timing)
+    config = folder / "emulator.toml"
+    config.write_text(text, encoding="utf-8")
+    emulator = process.start_emulator(None, folder / "emulator.log", "--config", str(config))
+    runs = []
+    try:
+        for side in work_of(args):
+            warm_up(emulator.base_url, f"{FUNCTION}-{side}", concurrency=2)
+        paths = tuple(f"staging/{FUNCTION}-{side}" for side in work_of(args))
+        for run in range(1, args.runs + 1):
+            results = folder / f"locust-side-by-side-{run}.json"
+            command = LocustCommand(
+                emulator.base_url, paths, results, users=1, spawn_rate=1, run_time_s=args.seconds,
+                arrival="open", rate=args.rate * len(paths), target_ms=100,
+            )  # fmt: skip
+            log = folder / f"locust-{run}.log"
+            completed = process.run_to_completion(command.argv(), log, args.seconds + 120, name="locust")
+            if completed.returncode not in (0, 1, 3) or not results.is_file():
+                raise RuntimeError(f"locust run {run} in {folder}: exit {completed.returncode} (log {log})")
+            runs.append(results)
+    finally:
+        emulator.stop()
+    return runs
+
+
+def work_of(args: argparse.Namespace) -> dict[str, int]:
+    return {"base": args.iterations, "same": args.iterations, "slower": round(args.iterations * args.slower)}
+
+
+def compare_command(base: Path | list[Path], new: Path | str, args: argparse.Namespace) -> list[str]:
+    if isinstance(base, list):  # side by side: the run files, and the two functions
+        command = [*map(str, base), "--side-by-side", f"staging/{FUNCTION}-base", f"staging/{FUNCTION}-{new}"]
+    else:
+        command = [str(base), "--", str(new)]
+    for figure in args.figure:
+        command += ["--figure", figure]
+    return [sys.executable, "-m", "bench.compare", *command]
+
+
+def compare(base: Path | list[Path], new: Path | str, out: Path, args: argparse.Namespace) -> dict:
     junit = out.with_suffix(".xml")
-    command = [sys.executable, "-m", "bench.compare", str(base), "--", str(new)]
+    command = compare_command(base, new, args)
     command += ["--fail-on-regression", args.fail_on_regression, "--junit", str(junit)]
     command += ["--confidence", str(args.confidence), "--results", str(out.with_suffix(".json"))]
     completed = process.run_to_completion(command, out.with_suffix(".log"), 120, name="bench.compare")
@@ -128,6 +181,15 @@ def main(argv: list[str] | None = None) -> int:
         default="wall",
         help="what the function reports as its in-handler time: wall (as real handlers) or thread CPU",
     )
+    parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="the three versions as functions of one emulator, measured together in each run "
+        "(bench.compare --side-by-side); --rate is then each function's",
+    )
+    parser.add_argument(
+        "--figure", action="append", default=[], help="passed to bench.compare --figure (repeatable)"
+    )
     parser.add_argument("--fail-on-regression", default="5%")
     parser.add_argument("--confidence", type=float, default=0.95)
     parser.add_argument("--background-cpu", type=int, default=0, help="CPU-bound processes to run meanwhile")
@@ -141,12 +203,20 @@ def main(argv: list[str] | None = None) -> int:
             burners.append(process.start(burner, args.out / f"cpu-{index}.out", name="CPU-bound job"))
         for pair in range(1, args.pairs + 1):
             folder = args.out / f"pair-{pair}"
-            sides = measure_pair(folder, args)
-            result = {
-                "pair": pair,
-                "same": compare(sides["base"], sides["same"], folder / "same-vs-base", args),
-                "slower": compare(sides["base"], sides["slower"], folder / "slower-vs-base", args),
-            }
+            if args.side_by_side:
+                runs = measure_side_by_side(folder, args)
+                result = {
+                    "pair": pair,
+                    "same": compare(runs, "same", folder / "same-vs-base", args),
+                    "slower": compare(runs, "slower", folder / "slower-vs-base", args),
+                }
+            else:
+                sides = measure_pair(folder, args)
+                result = {
+                    "pair": pair,
+                    "same": compare(sides["base"], sides["same"], folder / "same-vs-base", args),
+                    "slower": compare(sides["base"], sides["slower"], folder / "slower-vs-base", args),
+                }
             pairs.append(result)
             same_exit, slower_exit = result["same"], result["slower"]
             print(
