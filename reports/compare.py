@@ -50,8 +50,11 @@ def compare_section(runs: list[Run]) -> str:
     for run in of_kind(runs, "compare"):
         document: CompareRun = run.document  # type: ignore[assignment]
         if document.intervals:
+            over = (
+                "paired run by run (side by side)" if document.side_by_side else "over the runs of each side"
+            )
             claim = (
-                f"intervals over the runs of each side, {document.family_confidence:.0%} for all "
+                f"intervals {over}, {document.family_confidence:.0%} for all "
                 f"{document.intervals} together (Bonferroni: each at {document.figure_confidence():.2%})"
             )
         else:

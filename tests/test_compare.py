@@ -335,4 +335,52 @@ def test_figure_narrows_what_is_compared_and_the_bonferroni_family(tmp_path, cap
     wide = next(f for f in every.pairs[0].figures if f.figure == "in-handler p50")
     assert pair.figures[0].interval_low > wide.interval_low  # one interval, not four: narrower
     assert main([str(base), "--", str(new), "--figure", "no such figure"]) == 2
-    assert "no pair has the figure(s) named by --figure: no such figure" in capsys.readouterr().err
+    assert "--figure names no figure of these runs: no such figure" in capsys.readouterr().err
+
+
+def test_side_by_side_command_lines_that_mix_modes_are_refused_or_read_alike(tmp_path, capsys):
+    speeds = ((1.0, 1.0), (1.4, 1.01), (1.1, 0.99))  # the host's speed, and a small wobble
+    runs = [
+        str(duet_run(tmp_path / f"r{i}.json", 1000.0 * s, 1150.0 * s * w)) for i, (s, w) in enumerate(speeds)
+    ]
+    for argv in (
+        [runs[0], runs[1], "--", runs[2], "--side-by-side", "staging/base", "staging/new"],
+        ["--side-by-side", "staging/base", "staging/new", "--", *runs],
+    ):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 2 and "without --" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # no abbreviation passes for the option
+        main([*runs, "--side", "staging/base", "staging/new"])
+    capsys.readouterr()
+    # options between the runs, and a file named twice (one run, not two)
+    code, document = compare(tmp_path, runs[0], "--side-by-side", "staging/base", "staging/new", runs[1],
+                             runs[2], runs[2], "--fail-on-regression", "5%")  # fmt: skip
+    assert code == 1 and len(document.pairs[0].baseline_files) == 3
+
+
+def test_a_misspelt_figure_is_bad_input_even_beside_a_good_one(tmp_path, capsys):
+    base = side(tmp_path, "base", [100.0, 104.0, 98.0])
+    new = side(tmp_path, "new", [112.0, 109.0, 114.0])
+    argv = [str(base), "--", str(new), "--figure", "in-handler p50", "--figure", "end-to-end P99"]
+    assert main(argv) == 2
+    assert "--figure names no figure of these runs: end-to-end P99" in capsys.readouterr().err
+
+
+def test_the_report_says_a_side_by_side_comparison_was_paired(tmp_path):
+    from reports.__main__ import build_report
+    from reports.runs import load_runs
+
+    speeds = ((1.0, 1.0), (1.5, 1.01), (1.05, 0.99))
+    runs = [
+        str(duet_run(tmp_path / f"r{i}.json", 1e3 * s, 1150.0 * s * w)) for i, (s, w) in enumerate(speeds)
+    ]
+    code, _ = compare(
+        tmp_path, *runs, "--side-by-side", "staging/base", "staging/new", "--figure", "in-handler p50"
+    )
+    assert code == 0
+    page = build_report(load_runs([tmp_path / "compare.json"]), tmp_path / "report").read_text(
+        encoding="utf-8"
+    )
+    assert "intervals paired run by run (side by side), 95% for all 1 together" in page
+    assert "staging/base → staging/new" in page and "paired t-interval" in page

@@ -66,7 +66,10 @@ class CompareConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=PROG,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # "--side" must not pass for --side-by-side: parse() looks for it
     )
     parser.add_argument("paths", nargs="*", type=Path, help="results files or run folders")
     parser.add_argument(
@@ -106,8 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse(argv: list[str]) -> CompareConfig:
     parser = build_parser()
-    if "--side-by-side" in argv and "--" not in argv:
-        given = parser.parse_args(argv)
+    if "--side-by-side" in argv:
+        if "--" in argv:
+            parser.error("--side-by-side takes the runs that hold both functions, without --")
+        given = parser.parse_intermixed_args(argv)
         if not given.paths:
             parser.error("give the runs that hold both functions (results files or run folders)")
         return CompareConfig(
@@ -119,13 +124,13 @@ def parse(argv: list[str]) -> CompareConfig:
             results=given.results or Path("results") / f"compare-{utc_stamp()}.json",
             family_confidence=given.confidence,
             side_by_side=tuple(given.side_by_side),
-            figures=tuple(given.figure),
+            figures=tuple(dict.fromkeys(given.figure)),
         )
     if "--" not in argv:
         parser.error("separate the baseline from the new runs with --: BASELINE… -- NEW…")
     split = argv.index("--")
-    left = parser.parse_args(argv[:split])
-    right = parser.parse_args(argv[split + 1 :])
+    left = parser.parse_intermixed_args(argv[:split])
+    right = parser.parse_intermixed_args(argv[split + 1 :])
     defaults = parser.parse_args([])
     merged = {
         name: getattr(right, name) if getattr(right, name) != getattr(defaults, name) else getattr(left, name)
@@ -141,8 +146,7 @@ def parse(argv: list[str]) -> CompareConfig:
         markdown=merged["markdown"],
         results=merged["results"] or Path("results") / f"compare-{utc_stamp()}.json",
         family_confidence=merged["confidence"],
-        side_by_side=tuple(merged["side_by_side"]) if merged["side_by_side"] else None,
-        figures=tuple(left.figure + right.figure),
+        figures=tuple(dict.fromkeys(left.figure + right.figure)),
     )
 
 

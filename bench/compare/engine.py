@@ -52,7 +52,8 @@ class Loaded:
 def read_side(inputs: list[Path]) -> list[Loaded]:
     """Every results file named, and every ``*.json`` directly in each run folder named; a
     :class:`ResultsError` names the first one that cannot be read."""
-    loaded = []
+    loaded: list[Loaded] = []
+    seen: set[Path] = set()
     for given in inputs:
         path = Path(given)
         if path.is_dir():
@@ -61,7 +62,8 @@ def read_side(inputs: list[Path]) -> list[Loaded]:
                 raise ResultsError(f"{path}: a folder with no results files (*.json)")
         else:
             files = [path]
-        loaded += [Loaded(file, read_document(file)) for file in files]
+        loaded += [Loaded(file, read_document(file)) for file in files if file not in seen]
+        seen.update(files)  # a file named twice (a folder and a glob) is one run, not two
     return loaded
 
 
@@ -295,6 +297,7 @@ def compare(
             reason = _why_unpaired(key, list(others), other_side)
             unpaired.append(Unpaired(side, key.kind, key.function, key.scenario, key.load, files, reason))
     planned = []
+    seen: set[str] = set()  # every figure the pairs have, to check --figure's names against
     for key in sorted(set(base_groups) & set(new_groups)):
         notes: list[str] = []
         base_runs, new_runs = base_groups[key], new_groups[key]
@@ -304,14 +307,23 @@ def compare(
                 continue
         names = _figure_names(base_runs, new_runs, notes)
         if only:
+            seen.update(names)
             if left_out := [name for name in names if name not in only]:
                 notes.append(f"not compared (not named by --figure): {', '.join(left_out)}")
             names = [name for name in names if name in only]
             if not names:
+                files = [str(path) for path, _ in base_runs]
+                reason = f"none of the figures named by --figure ({', '.join(only)})"
+                unpaired.append(
+                    Unpaired("baseline", key.kind, key.function, key.scenario, key.load, files, reason)
+                )
                 continue
         planned.append((key, base_runs, new_runs, names, notes))
-    if not planned and only:
-        raise ResultsError(f"no pair has the figure(s) named by --figure: {', '.join(only)}")
+    if only and (unknown := [name for name in only if name not in seen]):
+        known = ", ".join(sorted(seen)) or "none"
+        raise ResultsError(
+            f"--figure names no figure of these runs: {', '.join(unknown)} (they have: {known})"
+        )
     if not planned:
         if side_by_side is not None:
             raise ResultsError(

@@ -40,6 +40,8 @@ change; tests/golden/ holds a document of each kind and version):
   ``handler_init_us``, ``start_to_ready_us``, ``init_cpu_us``); the older versions of the first
   four are read with the field renamed (:meth:`Document.upgrade`), locust 2 is not (its
   ``init_us`` mixed two figures in one series).
+- compare 2: ``side_by_side`` (runs measured together, paired intervals); version 1 is read as
+  False.
 
 Records shared beyond one kind: :class:`~bench.results.gate.Gate` (every pass/fail check) and
 :class:`~bench.results.reportline.ReportLine` (Lambda's REPORT line: the emulator writes it,

@@ -240,7 +240,9 @@ class CgroupGroup:
         # (1,769 MB and up) cannot be overrun by one thread, and there each real-time wake-up
         # would only be a point where the host's other tasks take a turn: with a CPU-bound job
         # beside it, the same 1 ms handler at 1,769 MB ran 1.4-1.8x slower in some 5 s runs with
-        # the ticker and never without it (docs/benchmarks.md, "Is the new version slower?").
+        # the ticker and in none of 27 without it (docs/benchmarks.md, "Is the new version
+        # slower?"). The price: a handler running several threads at 1,769 MB or more can
+        # overrun its quota by up to a scheduler tick per thread in a period (repaid later).
         self._sub_cpu = limit is not None and limit.quota_us < limit.period_us
         self._tell_ticker()
         if self._d is V2:
