@@ -69,8 +69,25 @@ def test_throttling_rows_judge_each_size_against_its_tolerance():
 
 def test_a_contended_measurement_is_invalid_with_the_reason_not_a_fail():
     rows = table.throttling_rows([_run(128, 3.0, 0.01, 0.1, contended=True)])
-    assert {row.verdict for row in rows} == {INVALID}
-    assert all("host's other work" in row.note for row in rows)
+    judged = [row for row in rows if row.verdict != REPORTED]
+    assert len(judged) == 3 and {row.verdict for row in judged} == {INVALID}
+    assert all("host's other work" in row.note for row in judged)
+
+
+def test_the_cpu_per_iteration_row_explains_the_mean_wall_row_and_is_not_judged():
+    """AWS's own figures: at 128 MB an iteration cost 1.17x the unthrottled CPU; the mean-wall
+    ratio is that over the CPU share (16.2 = 1.17 / 0.0723)."""
+    aws = {size.memory_mb: size for size in ref.THROTTLING}
+    assert aws[128].cpu_per_iteration_ratio == pytest.approx(1.170, abs=1e-3)
+    assert aws[128].wall_ratio == pytest.approx(
+        aws[128].cpu_per_iteration_ratio / aws[128].cpu_share, rel=1e-9
+    )
+    run = ThrottleRun(
+        128, 5.0, 80, LatencyRecorder("us").series(), 60_000.0, 0.0725, 1.0, 3_600.0, 16.67, False
+    )
+    (row,) = [r for r in table.throttling_rows([run]) if "CPU per iteration" in r.figure]
+    assert row.verdict == REPORTED and row.tolerance is None
+    assert row.local == pytest.approx(60_000.0 * 0.0725 / 3_600.0, abs=1e-4)  # 1.2083: beyond the share
 
 
 def test_stability_rows_name_the_farthest_round_and_pass_only_if_every_round_is_within():

@@ -68,6 +68,24 @@ def throttling_rows(runs: list[ThrottleRun]) -> list[FidelityRow]:
             _judged("throttling", f"{run.memory_mb} MB: CPU share", "%", size.cpu_share * 100, src,
                     run.cpu_share * 100, ref.CPU_SHARE_TOLERANCE, contended=run.contended)
         )  # fmt: skip
+        cpu_per_iteration = run.mean_iteration_us * run.cpu_share / run.unthrottled_us
+        rows.append(
+            FidelityRow(
+                "throttling",
+                f"{run.memory_mb} MB: CPU per iteration / unthrottled",
+                "x",
+                round(size.cpu_per_iteration_ratio, 4),
+                _source(src),
+                src.date,
+                round(cpu_per_iteration, 4),
+                round(cpu_per_iteration / size.cpu_per_iteration_ratio, 3),
+                None,
+                REPORTED,
+                "not judged: it explains the mean-wall row, which is this over the CPU share "
+                "(a throttled iteration's cost beyond its CPU share, or a reference measured in "
+                "one of the host's slow or fast spells)",
+            )
+        )
         if run.memory_mb in ref.MODE_SIZES:
             fraction, aws_fraction = run.near_20ms_fraction, ref.MODE_FRACTION_AWS[run.memory_mb]
             verdict, note = _verdict(
