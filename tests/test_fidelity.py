@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -147,11 +148,11 @@ def test_the_table_prints_one_line_per_row(tmp_path):
     from bench.results import read_document
     from tests.test_schema import GOLDEN
 
-    document = read_document(GOLDEN / "fidelity-v1.json")
+    document = read_document(GOLDEN / "fidelity-v2.json")
     lines = table_lines(document)
     assert len(lines) == len(document.rows) + 1
     assert document.summary.startswith(f"fidelity: {document.within}/{document.judged} within tolerance")
-    assert json.loads((GOLDEN / "fidelity-v1.json").read_text())["kind"] == "fidelity"
+    assert json.loads((GOLDEN / "fidelity-v2.json").read_text())["kind"] == "fidelity"
 
 
 @pytest.mark.slow
@@ -173,7 +174,10 @@ def test_quick_run_through_real_emulators_writes_a_readable_table(tmp_path):
     assert done.returncode in (0, 1), done.stderr
     document = read_document(results)
     figures = [row.figure for row in document.rows]
-    assert len(figures) == 5 * 2 + 2 + 1 + 2 * 2 + 2  # sizes x (ratio, share), 2 modes, stability, ...
+    # sizes x (ratio, share, CPU per iteration), 2 modes, stability, lambda-perf 2 x 2, scaling 2
+    assert len(figures) == 5 * 3 + 2 + 1 + 2 * 2 + 2
+    assert all(run.unthrottled_after_us for run in document.throttling)  # a reference on each side
+    assert all(len(round_.reference_us) == 2 for round_ in document.stability)
     assert done.stdout.rstrip().splitlines()[-1].startswith(document.summary)
     assert {row.verdict for row in document.rows} <= {PASS, FAIL, INVALID, REPORTED}
     assert [run.memory_mb for run in document.throttling] == [128, 256, 512, 1024, 1769]
@@ -184,3 +188,28 @@ def test_the_fibonacci_index_is_chosen_by_its_cost_here():
 
     short, long = calibrate_fib_index(1_000_000), calibrate_fib_index(25_000_000)
     assert 18 <= short < long <= 33  # a longer target never picks a smaller index
+
+
+def test_a_reference_that_drifts_around_a_loop_or_a_round_makes_its_speed_rows_invalid():
+    """The unthrottled iteration 3.6 ms before and 4.9 ms after (36 % apart): the host's speed
+    changed under the loop, so the wall and CPU-per-iteration rows cannot be judged; the CPU
+    share (speed-independent) still is. A stability round whose references drifted is left out."""
+    steady = ThrottleRun(128, 5.0, 80, LatencyRecorder("us").series(), 60_000.0, 0.0723, 1.0, 3_600.0,
+                         16.2, False, 3_700.0)  # fmt: skip
+    drifted = replace(steady, unthrottled_after_us=4_900.0)
+    assert all(row.verdict != INVALID for row in table.throttling_rows([steady]))
+    by = {row.figure: row for row in table.throttling_rows([drifted])}
+    assert by["128 MB: mean iteration wall / unthrottled"].verdict == INVALID
+    assert "3.60 ms of CPU before and 4.90 ms after" in by["128 MB: mean iteration wall / unthrottled"].note
+    assert by["128 MB: CPU per iteration / unthrottled"].verdict == REPORTED
+    assert "speed changed" in by["128 MB: CPU per iteration / unthrottled"].note
+    assert by["128 MB: CPU share"].verdict == PASS
+    aws = ref.stability_ratio()
+    rounds = [
+        StabilityRound(0, 1, 3, 500_000.0, 500_000.0 / aws, aws, 0, [3_600.0, 3_650.0]),
+        StabilityRound(0, 2, 3, 500_000.0, 50_000.0, 10.0, 0, [3_600.0, 5_000.0]),  # drifted: left out
+    ]
+    (row,) = table.stability_rows(rounds)
+    assert row.verdict == PASS and "1 round(s) left out (10.0)" in row.note
+    (only,) = table.stability_rows(rounds[1:])
+    assert only.verdict == INVALID and "every round" in only.note

@@ -11,6 +11,7 @@ import base64
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.coldstart.forcing import force_cold_start
@@ -62,11 +63,19 @@ def near_mode_fraction(walls_ns: list[int]) -> float:
     return near / len(walls_ns)
 
 
-def throttle_run(client, memory_mb: int, work: int, seconds: float, unthrottled_ns: float) -> ThrottleRun:
-    """The loop for ``seconds`` at ``memory_mb``, in a warm environment (one short call first)."""
+def throttle_run(
+    client, memory_mb: int, work: int, seconds: float, reference: Callable[[], float]
+) -> ThrottleRun:
+    """The loop for ``seconds`` at ``memory_mb``, in a warm environment (one short call first),
+    between two measurements of the unthrottled iteration (``reference()``, ns of CPU): the
+    ratio is over their geometric mean, and the two are kept (a drift between them is the host's
+    speed changing during the loop)."""
     function = name("loop", memory_mb)
     invoke(client, function, {"work": work, "iterations": 1})
+    before = reference()
     answer = invoke(client, function, {"work": work, "seconds": seconds})
+    after = reference()
+    unthrottled_ns = math.sqrt(before * after)
     result = answer.payload
     if not isinstance(result, dict):
         raise FunctionFailed(f"{function}: answered {result!r}")
@@ -85,16 +94,24 @@ def throttle_run(client, memory_mb: int, work: int, seconds: float, unthrottled_
         mean_iteration_us=round(mean_ns / 1e3, 1),
         cpu_share=round(result["cpu_ns"] / result["wall_ns"], 4),
         near_20ms_fraction=round(near_mode_fraction(walls), 4),
-        unthrottled_us=round(unthrottled_ns / 1e3, 1),
+        unthrottled_us=round(before / 1e3, 1),
         wall_ratio=round(mean_ns / unthrottled_ns, 3),
         contended=answer.contended,
+        unthrottled_after_us=round(after / 1e3, 1),
     )
 
 
 def stability_rounds(
-    client, emulator: int, rounds: int, invocations: int, work: int, iterations: int
+    client,
+    emulator: int,
+    rounds: int,
+    invocations: int,
+    work: int,
+    iterations: int,
+    reference: Callable[[], float] | None = None,
 ) -> list[StabilityRound]:
-    """The same job (``iterations`` loop iterations) at 128 and 1,769 MB, taking turns."""
+    """The same job (``iterations`` loop iterations) at 128 and 1,769 MB, taking turns; with
+    ``reference``, the unthrottled iteration measured before and after each round."""
     small, large = (name("loop", size) for size in ref.STABILITY_SIZES)
     job = {"work": work, "iterations": iterations}
     for function in (small, large):  # the cold start, and the first warm call
@@ -103,11 +120,13 @@ def stability_rounds(
     for number in range(1, rounds + 1):
         durations: dict[str, list[float]] = {small: [], large: []}
         contended = 0
+        references = [reference()] if reference is not None else []
         for _ in range(invocations):
             for function in (small, large):
                 answer = invoke(client, function, job)
                 durations[function].append(answer.duration_us)
                 contended += answer.contended
+        references += [reference()] if reference is not None else []
         mean_small = math.fsum(durations[small]) / invocations
         mean_large = math.fsum(durations[large]) / invocations
         results.append(
@@ -119,6 +138,7 @@ def stability_rounds(
                 duration_1769_us=round(mean_large, 1),
                 ratio=round(mean_small / mean_large, 3),
                 contended=contended,
+                reference_us=[round(ns / 1e3, 1) for ns in references],
             )
         )
     return results

@@ -35,6 +35,12 @@ MODE_PERIOD_MS = 20.0
 STABILITY_TOLERANCE = 0.10  # the 128/1,769 MB Duration ratio of one job, each round
 COLD_DURATION_TOLERANCE = 0.30  # cold invocation Duration vs lambda-perf's x the host factor
 SCALING_TOLERANCE = 0.15  # warm Duration at a size over at 3,008 MB
+# Not a fidelity tolerance: a validity check. The unthrottled iteration is measured just before
+# and just after each size's loop and each stability round; when the two differ by more than
+# this, the host's own speed changed during the measurement (this VM's CPU ran the same loop
+# 1.6x slower in spells of seconds to minutes: docs/benchmarks.md, "Is the new version
+# slower?"), and the rows that depend on CPU speed read INVALID rather than PASS or FAIL.
+REFERENCE_DRIFT_LIMIT = 0.10
 
 
 @dataclass(frozen=True)
@@ -152,3 +158,10 @@ SCALING_WARM_INVOCATIONS = 5  # as epsagon's benchmark.py (INVOCATIONS_COUNT), a
 
 def scaling_ratio(memory_mb: int) -> float:
     return SCALING_DURATION_MS[memory_mb] / SCALING_DURATION_MS[SCALING_BASE_MB]
+
+
+def reference_drift(before: float, after: float | None) -> float:
+    """How far apart the references before and after are (0.0 when there is no second one)."""
+    if after is None or before <= 0 or after <= 0:
+        return 0.0
+    return max(before, after) / min(before, after) - 1.0

@@ -1,9 +1,10 @@
 """One ``python -m bench.fidelity`` run: the emulators, the measurements in order, the results file.
 
 Order, so that what the host does to one figure it does to its neighbours: the loop's
-unthrottled iteration is measured in a plain child process (no cgroup) right before each size's
-run, sizes from 128 MB up; the stability job takes turns between 128 and 1,769 MB in each round;
-then the cold starts and the Fibonacci sizes. Every emulator is stopped at the end, whatever
+unthrottled iteration is measured in a plain child process (no cgroup) right before and right
+after each size's run (and each stability round), sizes from 128 MB up; the stability job
+takes turns between 128 and 1,769 MB in each round; then the cold starts and the Fibonacci
+sizes. Every emulator is stopped at the end, whatever
 happens (``bench.process``).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from bench.fidelity import functions as fn
@@ -28,6 +30,7 @@ from handler.local.cputick import ENV_VAR
 
 SHIELD_SHARES = 10240  # ten processes' worth: measured to give a 1,769 MB environment 91-97 %
 STABILITY_ITERATIONS = 10  # the job: ten 3.6 ms iterations, about 36 ms of CPU
+ROUND_REFERENCE_S = 0.3  # the unthrottled iteration before and after each stability round
 
 
 @dataclass(frozen=True)
@@ -130,18 +133,23 @@ def measure_all(config: FidelityConfig, log_dir: Path, echo: Callable[[str], Non
     scaling: list[ScalingSize] = []
     try:
         client = emulators.start(0)
-        for size in config.sizes:
-            cpu_ns, wall_ns = fn.unthrottled_iteration(work, config.baseline_seconds)
+
+        def reference(seconds: float = config.baseline_seconds) -> float:
+            cpu_ns, wall_ns = fn.unthrottled_iteration(work, seconds)
             baselines.append(cpu_ns)
             baseline_walls.append(wall_ns)
-            throttling.append(measure.throttle_run(client, size, work, config.seconds, baselines[-1]))
+            return cpu_ns
+
+        for size in config.sizes:
+            throttling.append(measure.throttle_run(client, size, work, config.seconds, reference))
             run = throttling[-1]
             echo(
                 f"  {size} MB: {run.iterations} iterations, mean {run.mean_iteration_us / 1e3:.1f} ms "
                 f"({run.wall_ratio:.2f}x), CPU share {run.cpu_share:.1%}, "
                 f"near k x 20 ms {run.near_20ms_fraction:.0%}"
             )
-        args = (config.invocations, work, STABILITY_ITERATIONS)
+        round_reference = partial(reference, min(config.baseline_seconds, ROUND_REFERENCE_S))
+        args = (config.invocations, work, STABILITY_ITERATIONS, round_reference)
         stability += measure.stability_rounds(client, 0, config.rounds, *args)
         cold = measure.cold_starts(client, config.cold_trials)
         scaling = [measure.scaling_size(client, size, fib_index) for size in config.scaling_sizes]

@@ -8,6 +8,7 @@ A judged row PASSes when ``|local / aws - 1| <= tolerance`` (the tolerances of
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from bench.fidelity import reference as ref
 from bench.results.fidelity import (
@@ -50,40 +51,63 @@ def _judged(
     )  # fmt: skip
 
 
+DRIFTED = (
+    "INVALID: the host's own speed changed during {what}: the unthrottled iteration cost {before} "
+    "of CPU before and {after} after (more than {limit:.0%} apart); run again, or on a quieter host; "
+)
+
+
+def _drifted(row: FidelityRow, what: str, before: float, after: float | None) -> FidelityRow:
+    """``row`` INVALID with the reason when the references around it drifted apart."""
+    if row.verdict == INVALID or ref.reference_drift(before, after) <= ref.REFERENCE_DRIFT_LIMIT:
+        return row
+    note = DRIFTED.format(what=what, before=f"{before / 1e3:.2f} ms", after=f"{(after or 0) / 1e3:.2f} ms",
+                          limit=ref.REFERENCE_DRIFT_LIMIT) + row.note  # fmt: skip
+    return replace(row, verdict=INVALID if row.verdict != REPORTED else REPORTED, note=note)
+
+
 def throttling_rows(runs: list[ThrottleRun]) -> list[FidelityRow]:
     aws = {size.memory_mb: size for size in ref.THROTTLING}
     rows = []
     for run in runs:
         size, src = aws[run.memory_mb], ref.THROTTLING_SOURCE
-        base = (
-            f"unthrottled {run.unthrottled_us / 1e3:.2f} ms here, {ref.THROTTLING_UNTHROTTLED_MS:.2f} on AWS"
-        )
+        after = run.unthrottled_after_us
+        base = f"unthrottled {run.unthrottled_us / 1e3:.2f} ms here"
+        base += f" before, {after / 1e3:.2f} after" if after is not None else ""
+        base += f", {ref.THROTTLING_UNTHROTTLED_MS:.2f} on AWS"
+        what = f"the {run.memory_mb} MB loop"
+        counts = f"{run.iterations} in {run.seconds:g} s ({size.iterations} in 5 s on AWS)"
         rows.append(
-            _judged("throttling", f"{run.memory_mb} MB: mean iteration wall / unthrottled", "x",
-                    size.wall_ratio, src, run.wall_ratio, ref.THROTTLE_RATIO_TOLERANCE,
-                    f"{run.iterations} in {run.seconds:g} s ({size.iterations} in 5 s on AWS); {base}",
-                    contended=run.contended)
+            _drifted(_judged("throttling", f"{run.memory_mb} MB: mean iteration wall / unthrottled", "x",
+                             size.wall_ratio, src, run.wall_ratio, ref.THROTTLE_RATIO_TOLERANCE,
+                             f"{counts}; {base}", contended=run.contended), what, run.unthrottled_us, after)
         )  # fmt: skip
         rows.append(
             _judged("throttling", f"{run.memory_mb} MB: CPU share", "%", size.cpu_share * 100, src,
                     run.cpu_share * 100, ref.CPU_SHARE_TOLERANCE, contended=run.contended)
         )  # fmt: skip
-        cpu_per_iteration = run.mean_iteration_us * run.cpu_share / run.unthrottled_us
+        reference_us = math.sqrt(run.unthrottled_us * after) if after else run.unthrottled_us
+        cpu_per_iteration = run.mean_iteration_us * run.cpu_share / reference_us
         rows.append(
-            FidelityRow(
-                "throttling",
-                f"{run.memory_mb} MB: CPU per iteration / unthrottled",
-                "x",
-                round(size.cpu_per_iteration_ratio, 4),
-                _source(src),
-                src.date,
-                round(cpu_per_iteration, 4),
-                round(cpu_per_iteration / size.cpu_per_iteration_ratio, 3),
-                None,
-                REPORTED,
-                "not judged: it explains the mean-wall row, which is this over the CPU share "
-                "(a throttled iteration's cost beyond its CPU share, or a reference measured in "
-                "one of the host's slow or fast spells)",
+            _drifted(
+                FidelityRow(
+                    "throttling",
+                    f"{run.memory_mb} MB: CPU per iteration / unthrottled",
+                    "x",
+                    round(size.cpu_per_iteration_ratio, 4),
+                    _source(src),
+                    src.date,
+                    round(cpu_per_iteration, 4),
+                    round(cpu_per_iteration / size.cpu_per_iteration_ratio, 3),
+                    None,
+                    REPORTED,
+                    "not judged: it explains the mean-wall row, which is this over the CPU share "
+                    "(a throttled iteration's cost beyond its CPU share, or a reference measured in "
+                    "one of the host's slow or fast spells)",
+                ),
+                what,
+                run.unthrottled_us,
+                after,
             )
         )
         if run.memory_mb in ref.MODE_SIZES:
@@ -120,14 +144,29 @@ def stability_rows(rounds: list[StabilityRound]) -> list[FidelityRow]:
     ):
         if not chosen:
             continue
-        worst = max(chosen, key=lambda r: abs(r.ratio / aws - 1))
         ratios = ", ".join(f"{r.ratio:.1f}" for r in chosen)
-        inside = all(abs(r.ratio / aws - 1) <= ref.STABILITY_TOLERANCE for r in chosen)
+        # A round whose references drifted apart measured a host changing speed under it (the
+        # 1,769 MB side's CPU-bound job felt it, the 128 MB side's quota-bound one less): it is
+        # left out of the verdict, and said so; with none left the row cannot be judged.
+        drifted = [
+            r
+            for r in chosen
+            if len(r.reference_us) == 2 and ref.reference_drift(*r.reference_us) > ref.REFERENCE_DRIFT_LIMIT
+        ]
+        judged = [r for r in chosen if r not in drifted] or chosen
+        worst = max(judged, key=lambda r: abs(r.ratio / aws - 1))
+        inside = all(abs(r.ratio / aws - 1) <= ref.STABILITY_TOLERANCE for r in judged)
         contended = sum(r.contended for r in chosen)
-        verdict, note = _verdict(
-            inside, contended, f"{contended} of the invocations",
-            f"each round: {ratios}; AWS: the 128 and 1,769 MB mean-wall ratios' quotient",
-        )  # fmt: skip
+        note = f"each round: {ratios}; AWS: the 128 and 1,769 MB mean-wall ratios' quotient"
+        if drifted:
+            left_out = ", ".join(f"{r.ratio:.1f}" for r in drifted)
+            note += (
+                f"; {len(drifted)} round(s) left out ({left_out}): the unthrottled iteration before "
+                f"and after drifted more than {ref.REFERENCE_DRIFT_LIMIT:.0%} apart"
+            )
+        verdict, note = _verdict(inside, contended, f"{contended} of the invocations", note)
+        if len(drifted) == len(chosen) and verdict != INVALID:
+            verdict, note = INVALID, "INVALID: the host's own speed changed during every round; " + note
         rows.append(
             FidelityRow(
                 "stability",

@@ -40,6 +40,8 @@ change; tests/golden/ holds a document of each kind and version):
   ``handler_init_us``, ``start_to_ready_us``, ``init_cpu_us``); the older versions of the first
   four are read with the field renamed (:meth:`Document.upgrade`), locust 2 is not (its
   ``init_us`` mixed two figures in one series).
+- fidelity 2: the unthrottled reference after each size's loop too (``unthrottled_after_us``)
+  and around each stability round (``reference_us``); version 1 is read with none.
 - compare 2: ``side_by_side`` (runs measured together, paired intervals); version 1 is read as
   False.
 

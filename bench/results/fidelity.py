@@ -9,7 +9,7 @@ Format history: ``fidelity`` 1 is the first version.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from bench.latency import Series
@@ -52,8 +52,9 @@ class ThrottleRun(Record):
     cpu_share: float  # the runtime's CPU time over the loop's wall time
     near_20ms_fraction: float  # iterations within the window of k x 20 ms (k >= 1)
     unthrottled_us: float  # the iteration's CPU time without a quota, measured just before
-    wall_ratio: float
+    wall_ratio: float  # over the geometric mean of the references before and after
     contended: bool  # the emulator flagged the invocation: the host's other work slowed it
+    unthrottled_after_us: float | None = None  # the same reference just after (version 1: none)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class StabilityRound(Record):
     duration_1769_us: float
     ratio: float
     contended: int  # invocations the emulator flagged as slowed by the host's other work
+    reference_us: list[float] = field(default_factory=list)  # the unthrottled iteration before, after
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,8 @@ class ScalingSize(Record):
 @dataclass(frozen=True)
 class FidelityRun(Document):
     KIND: ClassVar[str] = "fidelity"
-    SCHEMA_VERSION: ClassVar[int] = 1
+    SCHEMA_VERSION: ClassVar[int] = 2
+    READS_OLDER: ClassVar[tuple[int, ...]] = (1,)  # 1: one reference per size, none per round
 
     metadata: Metadata
     quick: bool
@@ -112,5 +115,5 @@ class FidelityRun(Document):
             more = f" and {len(failed) - 2} more" if len(failed) > 2 else ""
             parts.append(f"{len(failed)} outside ({'; '.join(failed[:2])}{more})")
         if invalid:
-            parts.append(f"{len(invalid)} cannot be judged (the host's other work slowed them)")
+            parts.append(f"{len(invalid)} cannot be judged (the host's other work or speed changes)")
         return "; ".join(parts)
