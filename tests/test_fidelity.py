@@ -209,7 +209,11 @@ def test_a_reference_that_drifts_around_a_loop_or_a_round_makes_its_speed_rows_i
         StabilityRound(0, 1, 3, 500_000.0, 500_000.0 / aws, aws, 0, [3_600.0, 3_650.0]),
         StabilityRound(0, 2, 3, 500_000.0, 50_000.0, 10.0, 0, [3_600.0, 5_000.0]),  # drifted: left out
     ]
-    (row,) = table.stability_rows(rounds)
-    assert row.verdict == PASS and "1 round(s) left out (10.0)" in row.note
+    (row,) = table.stability_rows([*rounds, replace(rounds[0], round=3)])
+    assert row.verdict == PASS and "1 round(s) left out (10.0)" in row.note  # 2 of 3 judged
+    (half,) = table.stability_rows(rounds)  # 1 of 2 left out: not more than half, judged
+    assert half.verdict == PASS
+    (minority,) = table.stability_rows([rounds[0], rounds[1], replace(rounds[1], round=3)])
+    assert minority.verdict == INVALID and "2 of 3 rounds" in minority.note
     (only,) = table.stability_rows(rounds[1:])
     assert only.verdict == INVALID and "every round" in only.note
