@@ -62,8 +62,10 @@ def read_side(inputs: list[Path]) -> list[Loaded]:
                 raise ResultsError(f"{path}: a folder with no results files (*.json)")
         else:
             files = [path]
-        loaded += [Loaded(file, read_document(file)) for file in files if file not in seen]
-        seen.update(files)  # a file named twice (a folder and a glob) is one run, not two
+        for file in files:  # a file named twice (a folder and a glob) is one run, not two
+            if file.resolve() not in seen:
+                seen.add(file.resolve())
+                loaded.append(Loaded(file, read_document(file)))
     return loaded
 
 

@@ -31,7 +31,9 @@ SHIELD_SHARES = 10240  # ten processes' worth: measured to give a 1,769 MB envir
 STABILITY_ITERATIONS = 10  # the job: ten 3.6 ms iterations, about 36 ms of CPU
 # The unthrottled iteration before and after each stability round is as long as each size's
 # (``baseline_seconds``): at 0.3 s, two references taken back to back differed by up to 40 %
-# (3.0 and 4.3 ms) and flagged every round; the 1 s ones around the sizes mostly agreed within 5 %.
+# (3.0 and 4.3 ms) and flagged every round. 1 s ones are steadier but not steady on this host:
+# around the sizes, four of five pairs agreed within 5 % in one run, three of five drifted
+# 13-50 % in the next (docs/benchmarks.md, "Fidelity").
 
 
 @dataclass(frozen=True)

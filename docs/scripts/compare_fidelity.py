@@ -69,16 +69,26 @@ def start_side(folder: Path, iterations: int, args: argparse.Namespace) -> proce
     return emulator
 
 
-def locust_run(emulator: process.EmulatorProcess, folder: Path, run: int, args: argparse.Namespace) -> None:
-    results = folder / f"locust-{FUNCTION}-steady-{run}.json"
+def locust_run(
+    emulator: process.EmulatorProcess,
+    folder: Path,
+    run: int,
+    args: argparse.Namespace,
+    paths: tuple[str, ...] = (f"staging/{FUNCTION}",),
+    name: str = f"{FUNCTION}-steady",
+) -> Path:
+    """One open-loop Locust run at ``--rate`` per function; its results file. Locust's own exit
+    code is its SLO verdict (1 FAIL, 3 INVALID), not this script's concern."""
+    results = folder / f"locust-{name}-{run}.json"
     command = LocustCommand(
-        emulator.base_url, (f"staging/{FUNCTION}",), results, users=1, spawn_rate=1,
-        run_time_s=args.seconds, arrival="open", rate=args.rate, target_ms=100,
+        emulator.base_url, paths, results, users=1, spawn_rate=1, run_time_s=args.seconds,
+        arrival="open", rate=args.rate * len(paths), target_ms=100,
     )  # fmt: skip
     log = folder / f"locust-{run}.log"
     completed = process.run_to_completion(command.argv(), log, args.seconds + 120, name="locust")
     if completed.returncode not in (0, 1, 3) or not results.is_file():
         raise RuntimeError(f"locust run {run} in {folder}: exit {completed.returncode} (log {log})")
+    return results
 
 
 def measure_pair(folder: Path, args: argparse.Namespace) -> dict[str, Path]:
@@ -117,16 +127,7 @@ def measure_side_by_side(folder: Path, args: argparse.Namespace) -> list[Path]:
             warm_up(emulator.base_url, f"{FUNCTION}-{side}", concurrency=2)
         paths = tuple(f"staging/{FUNCTION}-{side}" for side in work_of(args))
         for run in range(1, args.runs + 1):
-            results = folder / f"locust-side-by-side-{run}.json"
-            command = LocustCommand(
-                emulator.base_url, paths, results, users=1, spawn_rate=1, run_time_s=args.seconds,
-                arrival="open", rate=args.rate * len(paths), target_ms=100,
-            )  # fmt: skip
-            log = folder / f"locust-{run}.log"
-            completed = process.run_to_completion(command.argv(), log, args.seconds + 120, name="locust")
-            if completed.returncode not in (0, 1, 3) or not results.is_file():
-                raise RuntimeError(f"locust run {run} in {folder}: exit {completed.returncode} (log {log})")
-            runs.append(results)
+            runs.append(locust_run(emulator, folder, run, args, paths, "side-by-side"))
     finally:
         emulator.stop()
     return runs
