@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -15,7 +18,7 @@ import pytest
 
 from bench.compare.__main__ import main
 from bench.results import CompareRun, read_document
-from tests.conftest import run_module
+from tests.conftest import PROJECT_ROOT, run_module
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 LOCUST = json.loads((GOLDEN / "locust-v3.json").read_text(encoding="utf-8"))
@@ -92,6 +95,28 @@ def test_a_candidate_15_percent_slower_in_its_handler_exits_1_and_junit_names_th
     assert table[3].startswith("|---")
     assert any("in-handler p50" in row and "❌" in row for row in table)
     assert all(row.count("|") == 8 for row in table[2:] if row.startswith("| "))
+
+
+def test_a_reader_that_goes_away_costs_the_console_only(tmp_path):
+    """``bench.compare … | head -3``: stdout's reader is gone before anything is printed. No
+    traceback; the results and the JUnit XML are written and the exit code is the verdict."""
+    base = side(tmp_path, "base", [100.0, 101.0, 99.0])
+    new = side(tmp_path, "new", [115.0, 116.0, 114.0])
+    results, junit = tmp_path / "compare.json", tmp_path / "junit.xml"
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to stdout now fails with EPIPE
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "bench.compare", str(base), "--", str(new), "--fail-on-regression", "5%",
+             "--results", str(results), "--junit", str(junit)],
+            stdout=write_end, stderr=subprocess.PIPE, cwd=PROJECT_ROOT, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert completed.returncode == 1, completed.stderr
+    assert b"Traceback" not in completed.stderr and b"BrokenPipe" not in completed.stderr
+    assert read_document(results).status == "FAIL"
+    assert ET.parse(junit).getroot().get("failures") == "2"
 
 
 def test_an_improvement_is_reported_too(tmp_path):

@@ -33,6 +33,13 @@ RUN_ELSEWHERE = {
 }
 SETUP = (". .venv", "python3 -m venv", "pip install")  # the install steps: .ci/run does them
 RUN_HERE = {"python -m training --model my_model.joblib --sample sample.csv --out models-mine"}
+TWO = "staging/spin-main staging/spin-pr"
+SIDE_BY_SIDE = (  # run here, in order, word for word
+    "python -m bench.sidebyside --config examples/two-versions/emulator.toml "
+    f"{TWO} --out results/two-versions",
+    f'python -m bench.compare results/two-versions --side-by-side {TWO} --figure "in-handler p50" '
+    "--fail-on-regression 5%",
+)
 
 
 def readme_commands() -> list[str]:
@@ -54,7 +61,8 @@ def readme_commands() -> list[str]:
 def test_every_readme_command_is_run_by_a_test():
     commands = readme_commands()
     assert commands, "no command found in the README"
-    unknown = [command for command in commands if command not in RUN_ELSEWHERE and command not in RUN_HERE]
+    known = {*RUN_ELSEWHERE, *RUN_HERE, *SIDE_BY_SIDE}
+    unknown = [command for command in commands if command not in known]
     assert unknown == [], f"README commands no test runs: {unknown}"
     for where in RUN_ELSEWHERE.values():
         path = where.split(" ", 1)[0].split("::", 1)[0]
@@ -79,3 +87,20 @@ def test_the_readme_s_own_model_command_works_as_written(tmp_path: Path):
     assert completed.returncode == 0, completed.stderr
     written = {path.name for path in (tmp_path / "models-mine").iterdir()}
     assert {"manifest.json", "requests.jsonl", "reference.joblib", "model.onnx"} <= written, written
+
+
+@pytest.mark.slow
+def test_the_readme_s_side_by_side_commands_catch_the_example_s_slower_version(tmp_path: Path):
+    """The two commands of "Is my new version slower?", word for word, from a folder holding the
+    project's ``examples/``: three runs of both versions, then exit 1 naming the regression
+    (``spin-pr`` does 1.5 times ``spin-main``'s work: far above the 5 % threshold)."""
+    (tmp_path / "examples").symlink_to(PROJECT_ROOT / "examples")
+    measured, compared = (
+        run_command([sys.executable, *shlex.split(command)[1:]], cwd=tmp_path, timeout=300)
+        for command in SIDE_BY_SIDE
+    )
+    assert measured.returncode == 0, measured.stdout[-2000:] + measured.stderr[-2000:]
+    assert len(list((tmp_path / "results" / "two-versions").glob("locust-side-by-side-*.json"))) == 3
+    assert compared.returncode == 1, compared.stdout + compared.stderr
+    assert "paired run by run (side by side)" in compared.stdout
+    assert "in-handler p50" in compared.stdout and "slower (significant)" in compared.stdout

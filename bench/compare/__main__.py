@@ -17,6 +17,7 @@ for bad input (an unreadable file, nothing to pair) or an output that cannot be 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,7 +175,7 @@ def run(config: CompareConfig, argv: list[str]) -> int:
     except ResultsError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
-    print(console(document))
+    say(console(document))
     outputs = [(config.results, lambda path: write_json_atomic(path, document))]
     if config.junit is not None:
         outputs.append((config.junit, lambda path: write_atomic(path, junit(document))))
@@ -187,8 +188,18 @@ def run(config: CompareConfig, argv: list[str]) -> int:
             print(f"{PROG}: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
             return 2
         if path == config.results:
-            print(f"results: {config.results}")
+            say(f"results: {config.results}")
     return EXIT_CODES[document.status] if config.fail_on_regression is not None else 0
+
+
+def say(text: str) -> None:
+    """Print to stdout. A reader that has gone away (``… | head -3``) costs the console only:
+    the files are still written and the exit code is still the verdict (the recipe of Python's
+    ``signal`` docs, "Note on SIGPIPE": point stdout at devnull)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -250,7 +250,8 @@ def summarize_size(
     # reports none): never a 0 ms init among them. How many of the trials run: cold_trials_run.
     cold_trials = [trial for trial in samples.cold if trial.report.init_duration_ms is not None]
     reports = [trial.report for trial in cold_trials]
-    cold_ms = [(r.init_duration_ms or 0.0) + r.duration_ms for r in reports]
+    inits_ms = [r.init_duration_ms for r in reports if r.init_duration_ms is not None]  # every one
+    cold_ms = [init + r.duration_ms for init, r in zip(inits_ms, reports, strict=True)]
     warm_ms = [call.report.duration_ms for call in samples.warm if call.report is not None]
     warm_billed = [float(call.report.billed_duration_ms) for call in samples.warm if call.report is not None]
     cold_billed = [float(r.billed_duration_ms) for r in reports]
@@ -289,7 +290,7 @@ def summarize_size(
         cpu_share_vcpus=samples.cpu_share_vcpus,
         outcomes=samples.outcomes,
         cold_start_us=_series(cold_ms).series() if cold_ms else None,
-        init_duration_us=_series([r.init_duration_ms or 0.0 for r in reports]).series() if reports else None,
+        init_duration_us=_series(inits_ms).series() if inits_ms else None,
         cold_trials_run=samples.cold_run,
         init_cpu_us=_series(init_cpu).series() if init_cpu else None,
         cold_trials=cold_trials,

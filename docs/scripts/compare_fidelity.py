@@ -18,9 +18,11 @@ and writes ``summary.json`` in ``--out``. Every process started is stopped (by P
 
     python docs/scripts/compare_fidelity.py --pairs 10 --runs 3 --background-cpu 1
 
-``--side-by-side``: the three versions are three functions of one emulator and every Locust run
-sends to all three (``bench.compare --side-by-side``, paired run by run). ``--figure NAME``:
-only that figure is compared (``bench.compare --figure``).
+``--side-by-side``: as a user measures it (docs/compare.md, "Side by side"): for each of
+``same`` and ``slower``, ``python -m bench.sidebyside`` with ``base`` and that version as two
+functions of one emulator, every Locust run sending ``--rate`` req/s to each, then
+``bench.compare RUNS --side-by-side`` (paired run by run). ``--figure NAME``: only that figure
+is compared (``bench.compare --figure``).
 """
 
 from __future__ import annotations
@@ -69,20 +71,13 @@ def start_side(folder: Path, iterations: int, args: argparse.Namespace) -> proce
     return emulator
 
 
-def locust_run(
-    emulator: process.EmulatorProcess,
-    folder: Path,
-    run: int,
-    args: argparse.Namespace,
-    paths: tuple[str, ...] = (f"staging/{FUNCTION}",),
-    name: str = f"{FUNCTION}-steady",
-) -> Path:
-    """One open-loop Locust run at ``--rate`` per function; its results file. Locust's own exit
-    code is its SLO verdict (1 FAIL, 3 INVALID), not this script's concern."""
-    results = folder / f"locust-{name}-{run}.json"
+def locust_run(emulator: process.EmulatorProcess, folder: Path, run: int, args: argparse.Namespace) -> Path:
+    """One open-loop Locust run at ``--rate``; its results file. Locust's own exit code is its
+    SLO verdict (1 FAIL, 3 INVALID), not this script's concern."""
+    results = folder / f"locust-{FUNCTION}-steady-{run}.json"
     command = LocustCommand(
-        emulator.base_url, paths, results, users=1, spawn_rate=1, run_time_s=args.seconds,
-        arrival="open", rate=args.rate * len(paths), target_ms=100,
+        emulator.base_url, (f"staging/{FUNCTION}",), results, users=1, spawn_rate=1,
+        run_time_s=args.seconds, arrival="open", rate=args.rate, target_ms=100,
     )  # fmt: skip
     log = folder / f"locust-{run}.log"
     completed = process.run_to_completion(command.argv(), log, args.seconds + 120, name="locust")
@@ -110,26 +105,26 @@ def measure_pair(folder: Path, args: argparse.Namespace) -> dict[str, Path]:
     return {side: folder / side for side in work}
 
 
-def measure_side_by_side(folder: Path, args: argparse.Namespace) -> list[Path]:
-    """The three versions as three functions of one emulator (``spin-base``, ``spin-same``,
-    ``spin-slower``), every Locust run sending to all three, their requests interleaved at
-    random: each run measures the three together (duet benchmarking)."""
+def measure_side_by_side(folder: Path, side: str, args: argparse.Namespace) -> Path:
+    """``base`` and ``side`` (``same`` or ``slower``) as two functions of one emulator, measured
+    by ``python -m bench.sidebyside`` exactly as a user runs it: every Locust run sends to both,
+    their requests interleaved at random (duet benchmarking). The runs' folder."""
     folder.mkdir(parents=True, exist_ok=True)
+    work = work_of(args)
     text = 'stage = "staging"\nport = 0\n'
-    for side, iterations in work_of(args).items():
-        text += function_block(f"{FUNCTION}-{side}", iterations, args.memory_mb, args.timing)
-    config = folder / "emulator.toml"
+    for version in ("base", side):
+        text += function_block(f"{FUNCTION}-{version}", work[version], args.memory_mb, args.timing)
+    config = folder / f"base-{side}.toml"
     config.write_text(text, encoding="utf-8")
-    emulator = process.start_emulator(None, folder / "emulator.log", "--config", str(config))
-    runs = []
-    try:
-        for side in work_of(args):
-            warm_up(emulator.base_url, f"{FUNCTION}-{side}", concurrency=2)
-        paths = tuple(f"staging/{FUNCTION}-{side}" for side in work_of(args))
-        for run in range(1, args.runs + 1):
-            runs.append(locust_run(emulator, folder, run, args, paths, "side-by-side"))
-    finally:
-        emulator.stop()
+    runs = folder / f"base-{side}"
+    command = [sys.executable, "-m", "bench.sidebyside", "--config", str(config)]
+    command += [f"staging/{FUNCTION}-base", f"staging/{FUNCTION}-{side}", "--out", str(runs)]
+    command += ["--runs", str(args.runs), "--seconds", str(args.seconds), "--rate", f"{args.rate:g}"]
+    log = folder / f"base-{side}.log"
+    deadline_s = args.runs * (args.seconds + 120)
+    completed = process.run_to_completion(command, log, deadline_s, name="bench.sidebyside")
+    if completed.returncode != 0:
+        raise RuntimeError(f"bench.sidebyside in {folder}: exit {completed.returncode} (log {log})")
     return runs
 
 
@@ -137,9 +132,9 @@ def work_of(args: argparse.Namespace) -> dict[str, int]:
     return {"base": args.iterations, "same": args.iterations, "slower": round(args.iterations * args.slower)}
 
 
-def compare_command(base: Path | list[Path], new: Path | str, args: argparse.Namespace) -> list[str]:
-    if isinstance(base, list):  # side by side: the run files, and the two functions
-        command = [*map(str, base), "--side-by-side", f"staging/{FUNCTION}-base", f"staging/{FUNCTION}-{new}"]
+def compare_command(base: Path, new: Path | str, args: argparse.Namespace) -> list[str]:
+    if isinstance(new, str):  # side by side: the runs' folder, and the two functions
+        command = [str(base), "--side-by-side", f"staging/{FUNCTION}-base", f"staging/{FUNCTION}-{new}"]
     else:
         command = [str(base), "--", str(new)]
     for figure in args.figure:
@@ -147,7 +142,7 @@ def compare_command(base: Path | list[Path], new: Path | str, args: argparse.Nam
     return [sys.executable, "-m", "bench.compare", *command]
 
 
-def compare(base: Path | list[Path], new: Path | str, out: Path, args: argparse.Namespace) -> dict:
+def compare(base: Path, new: Path | str, out: Path, args: argparse.Namespace) -> dict:
     junit = out.with_suffix(".xml")
     command = compare_command(base, new, args)
     command += ["--fail-on-regression", args.fail_on_regression, "--junit", str(junit)]
@@ -169,8 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=positive_int, default=10)
     parser.add_argument("--runs", type=positive_int, default=3, help="Locust runs per side")
-    parser.add_argument("--seconds", type=positive_int, default=5, help="each Locust run's length")
-    parser.add_argument("--rate", type=positive_float, default=20.0, help="open-loop requests per second")
+    parser.add_argument("--seconds", type=positive_int, default=10, help="each Locust run's length")
+    parser.add_argument(
+        "--rate", type=positive_float, default=50.0, help="open-loop requests per second (to each function)"
+    )
     parser.add_argument("--iterations", type=positive_int, default=20_000, help="the baseline's work")
     parser.add_argument(
         "--slower", type=positive_float, default=1.15, help="the candidate's work / baseline's"
@@ -185,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--side-by-side",
         action="store_true",
-        help="the three versions as functions of one emulator, measured together in each run "
-        "(bench.compare --side-by-side); --rate is then each function's",
+        help="each version beside base, two functions of one emulator measured together in each run "
+        "(python -m bench.sidebyside, then bench.compare --side-by-side)",
     )
     parser.add_argument(
         "--figure", action="append", default=[], help="passed to bench.compare --figure (repeatable)"
@@ -204,13 +201,11 @@ def main(argv: list[str] | None = None) -> int:
             burners.append(process.start(burner, args.out / f"cpu-{index}.out", name="CPU-bound job"))
         for pair in range(1, args.pairs + 1):
             folder = args.out / f"pair-{pair}"
-            if args.side_by_side:
-                runs = measure_side_by_side(folder, args)
-                result = {
-                    "pair": pair,
-                    "same": compare(runs, "same", folder / "same-vs-base", args),
-                    "slower": compare(runs, "slower", folder / "slower-vs-base", args),
-                }
+            if args.side_by_side:  # same-vs-base first, then slower-vs-base, each its own emulator
+                result = {"pair": pair}
+                for side in ("same", "slower"):
+                    runs = measure_side_by_side(folder, side, args)
+                    result[side] = compare(runs, side, folder / f"{side}-vs-base", args)
             else:
                 sides = measure_pair(folder, args)
                 result = {

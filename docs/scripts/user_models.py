@@ -12,7 +12,7 @@ array; the sample's header names the columns).
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import joblib
@@ -66,4 +66,6 @@ def save(folder: Path, name: str, model: object, sample: pd.DataFrame) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "user-models"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", type=Path, default=Path("user-models"))
+    main(parser.parse_args().folder)
