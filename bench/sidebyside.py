@@ -22,19 +22,22 @@ Exit codes: 0 every run written; 1 a run failed (its log is named); 2 bad input.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bench.cli import positive_float, positive_int
 from bench.functions import FunctionsError
 from bench.functions import load as load_functions
 from bench.load.command import LocustCommand
 from bench.pipeline import LOCUST_OK, StageFailed, run_stage, warm_up
-from bench.process import running_emulator
+from bench.process import ChildError, running_emulator
 from bench.requests import RequestsFileError, read_requests
 from bench.results import utc_stamp
 
@@ -42,6 +45,9 @@ PROG = "python -m bench.sidebyside"
 # Two environments each (the open loop's bursts), warmed before the first run: the runs measure
 # warm environments, not cold starts sharing the host's CPUs (docs/load.md, "Warm-up").
 WARM_ENVIRONMENTS = 2
+# STAGE/NAME: a function name as Lambda's CreateFunction allows it (letters, digits, hyphens,
+# underscores; API reference, "FunctionName"), under a stage of the same characters
+FUNCTION_PATH = re.compile(r"[A-Za-z0-9_-]+/[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -83,30 +89,42 @@ def parse(argv: list[str]) -> SideBySide:
     parser.add_argument("--requests", type=Path, help="a requests file (docs/requests.md) for both")
     parser.add_argument("--out", type=Path, help="the runs' folder (default results/side-by-side-<UTC>)")
     args = parser.parse_args(argv)
-    functions = (args.baseline, args.new)
+    functions = (args.baseline.strip("/"), args.new.strip("/"))
     for function in functions:
-        stage, _, name = function.strip("/").partition("/")
-        if not stage or not name:
+        if not FUNCTION_PATH.fullmatch(function):
             parser.error(f"{function!r}: a function is STAGE/NAME, e.g. staging/model-main")
-    if args.baseline.strip("/") == args.new.strip("/"):
+    if functions[0] == functions[1]:
         parser.error("BASELINE_FUNCTION and NEW_FUNCTION are the same function")
+    if args.host is not None:
+        url = urlsplit(args.host)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            parser.error(f"--host {args.host!r}: not an http(s) URL, e.g. http://127.0.0.1:3000")
     try:
         if args.config is not None:
             deployed = load_functions(args.config)
             names = {f"{deployed.stage}/{function.name}" for function in deployed.functions}
-            missing = [function for function in functions if function.strip("/") not in names]
-            if missing:
+            if missing := [function for function in functions if function not in names]:
                 parser.error(
                     f"{args.config} has no function {', '.join(missing)} (it has {', '.join(sorted(names))})"
                 )
         if args.requests is not None:
-            read_requests(args.requests)
+            read_requests(args.requests).require_http(PROG)
     except (FunctionsError, RequestsFileError, OSError) as exc:
         parser.error(str(exc))
-    out = args.out or Path("results") / f"side-by-side-{utc_stamp()}"
+    # The children (emulator, Locust) run from the project's folder: every path made absolute.
+    out = (args.out or Path("results") / f"side-by-side-{utc_stamp()}").resolve()
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out {out}: not a folder")
+    if earlier := sorted(out.glob("locust-side-by-side-*.json")):
+        # bench.compare reads every results file of the folder: runs of an earlier measurement
+        # would be paired with these ones (and a failed run would leave a mixed set)
+        parser.error(
+            f"--out {out} already holds runs ({earlier[0].name}, …): remove them or choose another folder"
+        )
     return SideBySide(
-        tuple(function.strip("/") for function in functions),  # type: ignore[arg-type]
-        out, args.runs, args.seconds, args.rate, args.target_ms, args.config, args.host, args.requests,
+        functions, out, args.runs, args.seconds, args.rate, args.target_ms,
+        args.config.resolve() if args.config is not None else None, args.host,
+        args.requests.resolve() if args.requests is not None else None,
     )  # fmt: skip
 
 
@@ -145,12 +163,24 @@ def measure(plan: SideBySide) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """0 every run written; 1 a run or the emulator failed; 2 bad input; 130 on Ctrl-C or
+    SIGTERM (a cancelled CI job), every process stopped either way."""
     plan = parse(list(sys.argv[1:] if argv is None else argv))
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C: finally runs
     try:
         measure(plan)
     except StageFailed as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2 if exc.code == 2 else 1
+    except ChildError as exc:  # the emulator did not start (its log is named)
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; every process it started has been stopped", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(f"{plan.runs} runs in {plan.out}; compare them with:\n  {plan.compare_command()}")
     return 0
 

@@ -40,6 +40,7 @@ def two_versions(path: Path, slower: float = 3.0) -> Path:
         (["spin-base", "staging/spin-new"], "a function is STAGE/NAME"),
         (["staging/spin-base", "staging/spin-gone"], "has no function staging/spin-gone"),
         (["staging/spin-base", "staging/spin-new", "--runs", "0"], "must be at least 1"),
+        (["staging/spin-base", "staging/spin-new:3"], "a function is STAGE/NAME"),  # Locust's weight syntax
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
@@ -49,6 +50,31 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # nothing started, nothing written
+
+
+def test_earlier_runs_in_out_an_event_requests_file_or_a_host_without_scheme_are_bad_input(tmp_path, capsys):
+    config, out = two_versions(tmp_path / "both.toml"), tmp_path / "runs"
+    out.mkdir()
+    earlier = out / "locust-side-by-side-4.json"
+    earlier.write_text("{}", encoding="utf-8")
+    functions = ["staging/spin-base", "staging/spin-new"]
+    with pytest.raises(SystemExit) as exited:  # bench.compare would pair them with the new runs
+        main([*functions, "--config", str(config), "--out", str(out)])
+    assert (
+        exited.value.code == 2 and "already holds runs (locust-side-by-side-4.json" in capsys.readouterr().err
+    )
+    assert earlier.read_text(encoding="utf-8") == "{}"
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"event": {"ms": 1}}\n', encoding="utf-8")
+    with pytest.raises(SystemExit) as exited:
+        main([*functions, "--config", str(config), "--requests", str(events), "--out", str(tmp_path / "e")])
+    assert (
+        exited.value.code == 2
+        and "an 'event' line is for a directly invoked function" in capsys.readouterr().err
+    )
+    with pytest.raises(SystemExit) as exited:
+        main([*functions, "--host", "127.0.0.1:3000"])
+    assert exited.value.code == 2 and "not an http(s) URL" in capsys.readouterr().err
 
 
 def test_neither_config_nor_host_is_bad_input(capsys):
