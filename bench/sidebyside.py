@@ -16,7 +16,8 @@ This module measures and writes the runs' results files (``locust-side-by-side-<
 judges nothing and prints the ``bench.compare`` command that does. Every process it starts is
 stopped in a ``finally``.
 
-Exit codes: 0 every run written; 1 a run failed (its log is named); 2 bad input.
+Exit codes: 0 every run written; 1 a run or the emulator failed (its log is named); 2 bad input
+(or Locust refused its options); 130 Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -96,7 +97,10 @@ def parse(argv: list[str]) -> SideBySide:
     if functions[0] == functions[1]:
         parser.error("BASELINE_FUNCTION and NEW_FUNCTION are the same function")
     if args.host is not None:
-        url = urlsplit(args.host)
+        try:
+            url = urlsplit(args.host)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            url = urlsplit("")
         if url.scheme not in ("http", "https") or not url.hostname:
             parser.error(f"--host {args.host!r}: not an http(s) URL, e.g. http://127.0.0.1:3000")
     try:
@@ -115,12 +119,16 @@ def parse(argv: list[str]) -> SideBySide:
     out = (args.out or Path("results") / f"side-by-side-{utc_stamp()}").resolve()
     if out.exists() and not out.is_dir():
         parser.error(f"--out {out}: not a folder")
-    if earlier := sorted(out.glob("locust-side-by-side-*.json")):
+    if earlier := sorted(out.glob("*.json")):
         # bench.compare reads every results file of the folder: runs of an earlier measurement
         # would be paired with these ones (and a failed run would leave a mixed set)
         parser.error(
-            f"--out {out} already holds runs ({earlier[0].name}, …): remove them or choose another folder"
+            f"--out {out} already holds results files ({earlier[0].name}, …): "
+            "remove them or choose another folder"
         )
+    if args.runs < 3:
+        print(f"{PROG}: warning: {args.runs} run(s): bench.compare needs at least 3 to judge (exit 3)",
+              file=sys.stderr)  # fmt: skip
     return SideBySide(
         functions, out, args.runs, args.seconds, args.rate, args.target_ms,
         args.config.resolve() if args.config is not None else None, args.host,

@@ -61,7 +61,8 @@ def test_earlier_runs_in_out_an_event_requests_file_or_a_host_without_scheme_are
     with pytest.raises(SystemExit) as exited:  # bench.compare would pair them with the new runs
         main([*functions, "--config", str(config), "--out", str(out)])
     assert (
-        exited.value.code == 2 and "already holds runs (locust-side-by-side-4.json" in capsys.readouterr().err
+        exited.value.code == 2
+        and "already holds results files (locust-side-by-side-4.json" in capsys.readouterr().err
     )
     assert earlier.read_text(encoding="utf-8") == "{}"
     events = tmp_path / "events.jsonl"
@@ -127,3 +128,15 @@ def test_a_host_that_does_not_answer_is_one_line_and_exit_1(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "warm-up a" in err and f"127.0.0.1:{port}/staging/a" in err
     assert not list((tmp_path / "r").glob("*.json"))
+
+
+def test_fewer_than_three_runs_are_measured_with_a_warning(tmp_path, capsys, monkeypatch):
+    from bench.sidebyside import parse
+
+    config = two_versions(tmp_path / "both.toml")
+    monkeypatch.chdir(tmp_path)  # relative paths, as a user types them
+    plan = parse(
+        ["staging/spin-base", "staging/spin-new", "--config", "both.toml", "--runs", "2", "--out", "r"]
+    )
+    assert plan.runs == 2 and "needs at least 3 to judge (exit 3)" in capsys.readouterr().err
+    assert plan.config == config.resolve() and plan.out == (tmp_path / "r").resolve()  # made absolute

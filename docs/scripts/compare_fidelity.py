@@ -40,6 +40,7 @@ from bench import process  # noqa: E402
 from bench.cli import positive_float, positive_int  # noqa: E402
 from bench.load.command import LocustCommand  # noqa: E402
 from bench.pipeline import warm_up  # noqa: E402
+from bench.results import utc_stamp  # noqa: E402
 
 SPIN_DIR = ROOT / "bench" / "compare" / "spinfunction"
 FUNCTION = "spin"
@@ -191,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail-on-regression", default="5%")
     parser.add_argument("--confidence", type=float, default=0.95)
     parser.add_argument("--background-cpu", type=int, default=0, help="CPU-bound processes to run meanwhile")
-    parser.add_argument("--out", type=Path, default=Path("results/compare-fidelity"))
+    parser.add_argument("--out", type=Path, help="default: results/compare-fidelity-<UTC>")
     args = parser.parse_args(argv)
+    args.out = args.out or Path("results") / f"compare-fidelity-{utc_stamp()}"
     burners = []
     pairs = []
     try:

@@ -43,13 +43,13 @@ def main() -> int:
     parser.add_argument("--cpus", help="two vCPUs to pin the two processes to, e.g. 0,1")
     args = parser.parse_args()
     pins = [["taskset", "-c", cpu] for cpu in args.cpus.split(",")] if args.cpus else [[], []]
-    children = [
-        subprocess.Popen(
-            [*pin, sys.executable, "-c", LOOP, str(args.work), str(args.seconds)], stdout=subprocess.PIPE
-        )
-        for pin in pins
-    ]
+    if len(pins) != 2 or args.seconds < 2:
+        parser.error("--cpus takes two vCPUs (e.g. 0,1) and --seconds at least 2")
+    children: list[subprocess.Popen] = []
     try:
+        for pin in pins:
+            command = [*pin, sys.executable, "-c", LOOP, str(args.work), str(args.seconds)]
+            children.append(subprocess.Popen(command, stdout=subprocess.PIPE))
         runs = [json.loads(child.communicate(timeout=args.seconds + 60)[0]) for child in children]
     finally:
         for child in children:
