@@ -140,3 +140,28 @@ def test_fewer_than_three_runs_are_measured_with_a_warning(tmp_path, capsys, mon
     )
     assert plan.runs == 2 and "needs at least 3 to judge (exit 3)" in capsys.readouterr().err
     assert plan.config == config.resolve() and plan.out == (tmp_path / "r").resolve()  # made absolute
+
+
+def test_the_printed_figure_is_end_to_end_when_a_handler_sends_no_server_timing(tmp_path):
+    """A function that reports no handler time (no ``Server-Timing``, as ``examples/sleepy``):
+    the printed comparison gates on the end-to-end p50, which every run has."""
+    import copy
+
+    from bench.sidebyside import SideBySide
+
+    golden = json.loads((PROJECT_ROOT / "tests" / "golden" / "locust-v3.json").read_text(encoding="utf-8"))
+    (endpoint,) = golden["endpoints"].values()
+    plan = SideBySide(("staging/a", "staging/b"), tmp_path, runs=3)
+    for timed in (True, False):
+        for run in (1, 2, 3):
+            document = copy.deepcopy(golden)
+            document["endpoints"] = {
+                "staging/a": copy.deepcopy(endpoint),
+                "staging/b": copy.deepcopy(endpoint),
+            }
+            if not timed and run == 2:
+                document["endpoints"]["staging/b"]["handler_us"]["count"] = 0
+            plan.run_file(run).write_text(json.dumps(document), encoding="utf-8")
+        expected = "in-handler p50" if timed else "end-to-end p50"
+        assert plan.figure() == expected
+        assert f"--figure '{expected}'" in plan.compare_command(plan.figure())
