@@ -45,9 +45,7 @@ class Environment:
     """One execution environment: a process running AWS's runtime client."""
 
     def __init__(self, pool: Pool, function: FunctionState, init_phase: InitPhase = InitPhase.INIT) -> None:
-        self.pool = pool
-        self.function = function
-        self.config = function.config
+        self.pool, self.function, self.config = pool, function, function.config
         self.generation = function.generation
         self.id = uuid.uuid4().hex[:12]
         self.function_arn = f"arn:aws:lambda:{pool.config.region}:{ACCOUNT_ID}:function:{self.config.name}"
@@ -95,8 +93,10 @@ class Environment:
             resources.close()
             raise
         resources.started(self.process.pid)
-        self._init_timer = self._timer(init_deadline_ns, self._init_timer_fired)
         self._tasks = [asyncio.create_task(self._watch_exit())]
+        if self.lifecycle.state.terminal:  # stopped while it was being spawned (a shutdown)
+            return self.process.kill()
+        self._init_timer = self._timer(init_deadline_ns, self._init_timer_fired)
 
     def _timer(self, deadline_ns: int, callback: Callable[..., None], *args) -> asyncio.TimerHandle:
         delay_s = self.lifecycle.seconds_until(deadline_ns)

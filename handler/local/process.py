@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -158,7 +159,7 @@ class RuntimeProcess:
 
     def __init__(
         self,
-        process: asyncio.subprocess.Process,
+        process: ChildProcess,
         output_fd: int,
         on_line: Callable[[str], None],
         memory: MemoryMeter,
@@ -242,29 +243,117 @@ async def spawn(
     preexec: Callable[[], None] | None = None,
     meter: Callable[[int], MemoryMeter] = PeakRss,
 ) -> RuntimeProcess:
-    """Start ``python -m awslambdaric handler``; ``on_line`` gets each line it writes."""
+    """Start ``python -m awslambdaric handler``; ``on_line`` gets each line it writes.
+
+    The fork and exec run in a worker thread, never on the event loop: a spawn waits for the
+    child's exec (its error pipe), and with ``preexec`` the child first moves itself into its
+    cgroups, where the first write to a v1 ``cgroup.procs`` waits for an RCU grace period
+    (``cgroup_threadgroup_rwsem``): 10-11 ms here when idle, 50-300 ms beside a CPU-bound job.
+    On the loop that wait held up every invocation in flight, which opened more environments,
+    whose spawns held it up again (docs/benchmarks.md, "The spawn held the event loop").
+    Lambda starts an environment without pausing the others. Where there is no pidfd (not
+    Linux, or a kernel before 5.3) the loop spawns it as before."""
     # Our own pipe rather than asyncio's, so that output can be drained synchronously when
     # the response arrives: a line printed before the handler returned is in the pipe by
     # then, and belongs in that invocation's log tail.
     read_fd, write_fd = os.pipe()
     os.set_blocking(read_fd, False)
+    argv = (sys.executable, "-m", "awslambdaric", handler)
+    options = {
+        "cwd": cwd,
+        "env": dict(env),
+        "stdin": subprocess.DEVNULL,
+        "stdout": write_fd,
+        "stderr": write_fd,
+        "start_new_session": True,
+        "preexec_fn": _child_setup(preexec),
+    }
     try:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "awslambdaric",
-            handler,
-            cwd=cwd,
-            env=dict(env),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=write_fd,
-            stderr=write_fd,
-            start_new_session=True,
-            preexec_fn=_child_setup(preexec),
-        )
+        if hasattr(os, "pidfd_open"):
+            process: ChildProcess = await _spawn_in_thread(argv, options, write_fd)
+        else:  # pragma: no cover - not Linux
+            try:
+                process = await asyncio.create_subprocess_exec(*argv, **options)
+            finally:
+                os.close(write_fd)
     except BaseException:
         os.close(read_fd)
         raise
-    finally:
-        os.close(write_fd)
     return RuntimeProcess(process, read_fd, on_line, meter(process.pid))
+
+
+class ChildProcess(Protocol):
+    """What :class:`RuntimeProcess` needs of a child (``asyncio.subprocess.Process`` has it)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def kill(self) -> None: ...
+
+    async def wait(self) -> int: ...
+
+
+async def _spawn_in_thread(argv: tuple[str, ...], options: dict, write_fd: int) -> PidfdProcess:
+    """``subprocess.Popen`` in the loop's default executor; ``write_fd`` is closed once it
+    returns. Cancelled meanwhile: the child, once started, is killed and reaped off the loop."""
+    loop = asyncio.get_running_loop()
+
+    def start() -> subprocess.Popen:
+        try:
+            return subprocess.Popen(argv, **options)
+        finally:
+            os.close(write_fd)
+
+    started = loop.run_in_executor(None, start)
+    try:
+        popen = await asyncio.shield(started)
+    except asyncio.CancelledError:
+        started.add_done_callback(_discard)
+        raise
+    return PidfdProcess(popen)
+
+
+def _discard(started: asyncio.Future) -> None:
+    """A child started for a spawn that was cancelled: SIGKILL, and reap it in a thread."""
+    if started.cancelled() or started.exception() is not None:
+        return
+    popen = started.result()
+    with contextlib.suppress(ProcessLookupError):
+        popen.kill()
+    asyncio.get_running_loop().run_in_executor(None, popen.wait)
+
+
+class PidfdProcess:
+    """A ``subprocess.Popen`` child whose exit the event loop hears through a pidfd (Linux 5.3+,
+    ``pidfd_open(2)``: readable once the process has exited); it is reaped then, at once."""
+
+    def __init__(self, popen: subprocess.Popen) -> None:
+        self._popen = popen
+        loop = asyncio.get_running_loop()
+        self._exited: asyncio.Future[int] = loop.create_future()
+        self._pidfd = os.pidfd_open(popen.pid)  # a zombie still has one: it is not reaped yet
+        loop.add_reader(self._pidfd, self._on_exit)
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.returncode
+
+    def _on_exit(self) -> None:
+        asyncio.get_running_loop().remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        code = self._popen.wait()  # it has exited: no wait
+        if not self._exited.done():
+            self._exited.set_result(code)
+
+    def kill(self) -> None:
+        self._popen.kill()
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._exited)
