@@ -1,24 +1,34 @@
-"""handler.local.process.spawn: an environment's process is started off the event loop (a fork
-and exec in a worker thread), heard from through a pidfd, and never left behind by a cancelled
-spawn. Real children of ``python -m awslambdaric`` against a socket that never answers."""
+"""handler.local.spawner (through handler.local.process.spawn): an environment's process is
+started off the event loop, heard from through a pidfd, and never left behind by a spawn that
+was cancelled or could not watch it. Real children of ``python -m awslambdaric`` against a
+socket that never answers, on asyncio's loop and on uvloop (the emulator's)."""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import select
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import uvloop
 
+from handler.local import spawner
 from handler.local.process import spawn
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="spawns off the loop only with pidfd")
+pytestmark = pytest.mark.skipif(not spawner.usable(), reason="spawns go off the loop only with a pidfd")
 GATE_TIMEOUT_S = 10.0  # a child waits this long for the loop to open its gate, then fails
+RUNNERS = {"asyncio": asyncio.run, "uvloop": uvloop.run}
+
+
+@pytest.fixture(params=sorted(RUNNERS))
+def run(request) -> Callable:
+    return RUNNERS[request.param]
 
 
 @pytest.fixture
@@ -31,8 +41,17 @@ def silent_runtime_api() -> Iterator[str]:
         yield f"127.0.0.1:{server.getsockname()[1]}"
 
 
+@pytest.fixture
+def pipes() -> Iterator[tuple[int, int, int, int]]:
+    """(gate read, gate write, pid read, pid write), all closed afterwards."""
+    fds = (*os.pipe(), *os.pipe())
+    yield fds
+    for fd in fds:
+        os.close(fd)
+
+
 def runtime_env(api: str) -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH", ""), "AWS_LAMBDA_RUNTIME_API": api, "_HANDLER": "os.getcwd"}
+    return {"PATH": os.environ.get("PATH", ""), "AWS_LAMBDA_RUNTIME_API": api}
 
 
 def gate_preexec(gate: int, pid_out: int):
@@ -52,97 +71,114 @@ def gone(pid: int) -> bool:
     return not Path(f"/proc/{pid}").exists()
 
 
-async def wait_for(condition, deadline_s: float = 10.0) -> bool:
+def wait_gone(pid: int, deadline_s: float = 10.0) -> bool:
     end = time.monotonic() + deadline_s
-    while not condition():
+    while not gone(pid):
         if time.monotonic() > end:
             return False
-        await asyncio.sleep(0.01)
+        time.sleep(0.01)
     return True
 
 
+async def read_pid(fd: int) -> int:
+    """The child's pid, once it has written it (it is between fork and exec then)."""
+    loop, readable = asyncio.get_running_loop(), asyncio.Event()
+    loop.add_reader(fd, readable.set)
+    try:
+        await asyncio.wait_for(readable.wait(), 10)
+    finally:
+        loop.remove_reader(fd)
+    return int(os.read(fd, 32))
+
+
 def test_the_event_loop_runs_while_a_child_is_being_spawned_and_its_exit_is_heard(
-    tmp_path: Path, silent_runtime_api: str
+    run, tmp_path: Path, silent_runtime_api: str, pipes
 ):
     """The child cannot exec until a callback on the loop opens its gate: a spawn that held
-    the loop until the exec would fail here after GATE_TIMEOUT_S."""
-    gate_r, gate_w = os.pipe()
-    pid_r, pid_w = os.pipe()
-    lines: list[str] = []
+    the loop until the exec fails here after GATE_TIMEOUT_S."""
+    gate_r, gate_w, pid_r, pid_w = pipes
 
-    async def main() -> tuple[int, int]:
-        loop = asyncio.get_running_loop()
-        loop.call_later(0.05, os.write, gate_w, b"open")
-        process = await spawn(
-            "os.getcwd",
-            tmp_path,
-            runtime_env(silent_runtime_api),
-            lines.append,
-            preexec=gate_preexec(gate_r, pid_w),
-        )
-        assert process.returncode is None
-        process.kill()
-        code = await asyncio.wait_for(process.wait(), 10)
-        process.close()
-        return process.pid, code
+    async def main() -> tuple[int, int, int]:
+        asyncio.get_running_loop().call_later(0.05, os.write, gate_w, b"open")
+        env = runtime_env(silent_runtime_api)
+        process = await spawn("os.getcwd", tmp_path, env, print, preexec=gate_preexec(gate_r, pid_w))
+        try:
+            assert process.returncode is None
+            process.kill()
+            code = await asyncio.wait_for(process.wait(), 10)
+        finally:
+            process.close()
+        return process.pid, code, int(os.read(pid_r, 32))
 
-    try:
-        pid, code = asyncio.run(main())
-    finally:
-        for fd in (gate_r, gate_w, pid_w):
-            os.close(fd)
-    assert int(os.read(pid_r, 32)) == pid
-    os.close(pid_r)
+    pid, code, pid_from_child = run(main())
+    assert pid_from_child == pid
     assert code == -signal.SIGKILL
     assert gone(pid)
 
 
-def test_a_spawn_cancelled_before_the_exec_kills_and_reaps_its_child(tmp_path: Path, silent_runtime_api: str):
-    gate_r, gate_w = os.pipe()
-    pid_r, pid_w = os.pipe()
+def test_a_cancelled_spawn_waits_for_the_exec_then_kills_and_reaps_its_child(
+    run, tmp_path: Path, silent_runtime_api: str, pipes
+):
+    """Cancelled between fork and exec, the spawn returns only once the child has exec'd (so
+    that its cgroup and /tmp are not torn down under it), and the child is then killed."""
+    gate_r, gate_w, pid_r, pid_w = pipes
+    opened: list[float] = []
+
+    def open_gate() -> None:
+        opened.append(time.monotonic())
+        os.write(gate_w, b"open")
 
     async def main() -> int:
-        task = asyncio.create_task(
-            spawn(
-                "os.getcwd",
-                tmp_path,
-                runtime_env(silent_runtime_api),
-                print,
-                preexec=gate_preexec(gate_r, pid_w),
-            )
+        env = runtime_env(silent_runtime_api)
+        task = asyncio.ensure_future(
+            spawn("os.getcwd", tmp_path, env, print, preexec=gate_preexec(gate_r, pid_w))
         )
-        loop = asyncio.get_running_loop()
-        readable = asyncio.Event()
-        loop.add_reader(pid_r, readable.set)
-        await asyncio.wait_for(readable.wait(), 10)  # the child is between fork and exec
-        loop.remove_reader(pid_r)
-        pid = int(os.read(pid_r, 32))
+        pid = await read_pid(pid_r)
         task.cancel()
+        asyncio.get_running_loop().call_later(0.2, open_gate)
         with pytest.raises(asyncio.CancelledError):
             await task
-        os.write(gate_w, b"open")  # it execs now, and is killed and reaped off the loop
-        assert await wait_for(lambda: gone(pid)), f"pid {pid} outlived its cancelled spawn"
+        assert opened, "the cancelled spawn returned before its child could exec"
         return pid
 
-    try:
-        asyncio.run(main())
-    finally:
-        for fd in (gate_r, gate_w, pid_r, pid_w):
-            os.close(fd)
+    pid = run(main())
+    assert wait_gone(pid), f"pid {pid} outlived its cancelled spawn"
 
 
-def test_a_runtime_that_exits_by_itself_is_reaped_with_its_status_and_last_lines(tmp_path: Path):
+def test_a_child_that_cannot_be_watched_is_killed_not_left_running(
+    run, tmp_path: Path, silent_runtime_api: str, pipes, monkeypatch
+):
+    gate_r, gate_w, pid_r, pid_w = pipes
+    os.write(gate_w, b"open")
+
+    def no_pidfd(pid: int) -> int:
+        raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+
+    async def main() -> None:
+        env = runtime_env(silent_runtime_api)
+        await spawn("os.getcwd", tmp_path, env, print, preexec=gate_preexec(gate_r, pid_w))
+
+    monkeypatch.setattr(spawner.os, "pidfd_open", no_pidfd)
+    with pytest.raises(OSError, match="Too many open files"):
+        run(main())
+    pid = int(os.read(pid_r, 32))
+    assert wait_gone(pid), f"pid {pid} was left running when its pidfd could not be opened"
+
+
+def test_a_runtime_that_exits_by_itself_is_reaped_with_its_status_and_last_lines(run, tmp_path: Path):
     """No Runtime API at all: awslambdaric fails and exits; what it wrote reaches ``on_line``."""
     lines: list[str] = []
     env = {"PATH": os.environ.get("PATH", ""), "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:1"}
 
     async def main() -> tuple[int, int]:
         process = await spawn("os.getcwd", tmp_path, env, lines.append)
-        code = await asyncio.wait_for(process.wait(), 30)
-        process.close()
+        try:
+            code = await asyncio.wait_for(process.wait(), 30)
+        finally:
+            process.close()
         return process.pid, code
 
-    pid, code = asyncio.run(main())
+    pid, code = run(main())
     assert code > 0, (code, lines)
     assert lines, "its error output was not delivered"
     assert gone(pid)

@@ -20,10 +20,14 @@ for i in $(seq 1 "$pairs"); do
     (cd "$root" && timeout 300 python -m bench.sidebyside --config examples/two-versions/emulator.toml \
         staging/spin-main staging/spin-pr --out "$dir" > "$dir.out" 2>&1) || rc=$?
     kill $hog; trap - EXIT
-    inits=$(grep -c "Init Duration" "$dir/emulator.log" || true)
-    failed=$(grep -ho "[0-9]* of [0-9]* requests failed" "$dir"/locust*.log | awk '{s+=$1} END{print s+0}')
-    worst=$(grep -o "Contended: invoke [0-9.]*x" "$dir/emulator.log" | sed 's/.* //; s/x//' | sort -n | tail -1)
-    verdicts=$(grep -h "^verdict" "$dir"/locust*.log | sed 's/verdict: //' | paste -sd, -)
+    # what is missing (no emulator log, no Locust log, nothing contended) reads 0 or "none"
+    inits=$(cat "$dir/emulator.log" 2>/dev/null | grep -c "Init Duration" || true)
+    failed=$(cat "$dir"/locust*.log 2>/dev/null | grep -o "[0-9]* of [0-9]* requests failed" \
+        | awk '{s+=$1} END{print s+0}' || true)
+    # "Contended: invoke 5.99x" or, on a cold start's line, "Contended: init 1.50x, invoke 5.99x"
+    worst=$(cat "$dir/emulator.log" 2>/dev/null | grep -o "Contended: [^	]*" | grep -o "invoke [0-9.]*x" \
+        | sed 's/invoke //; s/x//' | sort -n | tail -1 || true)
+    verdicts=$(cat "$dir"/locust*.log 2>/dev/null | grep "^verdict" | sed 's/verdict: //' | paste -sd, - || true)
     echo "$(date -u +%H:%M:%S) $side-$i exit=$rc $(( $(date +%s) - start ))s cold_starts=$inits failed=$failed worst_contended=${worst:-none} verdicts=$verdicts"
   done
 done

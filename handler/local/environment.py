@@ -80,23 +80,24 @@ class Environment:
         resources = self.resources
         resources.create()  # its group and /tmp, before the spawn
         init_deadline_ns = self.lifecycle.spawning()
+        preexec = resources.preexec if resources.needs_preexec else None
+        args = (self.config.handler, self.config.code_dir, self.environment_variables(), self._log)
+        spawning = asyncio.ensure_future(spawn(*args, preexec=preexec, meter=self._meter))
+        self._tasks = [spawning]  # a shutdown waits for it too (wait_closed)
         try:
-            self.process = await spawn(
-                self.config.handler,
-                self.config.code_dir,
-                self.environment_variables(),
-                self._log,
-                preexec=resources.preexec if resources.needs_preexec else None,
-                meter=lambda pid: KeptPeak(resources.meter(pid)),
-            )
+            self.process = await spawning
         except BaseException:
-            resources.close()
+            resources.close()  # its child, if one was forked, is gone (handler.local.spawner)
             raise
         resources.started(self.process.pid)
-        self._tasks = [asyncio.create_task(self._watch_exit())]
+        self._tasks.append(asyncio.create_task(self._watch_exit()))
         if self.lifecycle.state.terminal:  # stopped while it was being spawned (a shutdown)
-            return self.process.kill()
-        self._init_timer = self._timer(init_deadline_ns, self._init_timer_fired)
+            self.process.kill()
+        else:
+            self._init_timer = self._timer(init_deadline_ns, self._init_timer_fired)
+
+    def _meter(self, pid: int) -> KeptPeak:
+        return KeptPeak(self.resources.meter(pid))
 
     def _timer(self, deadline_ns: int, callback: Callable[..., None], *args) -> asyncio.TimerHandle:
         delay_s = self.lifecycle.seconds_until(deadline_ns)
@@ -116,8 +117,8 @@ class Environment:
         self.resources.thaw()  # a frozen process dies of its SIGKILL as it thaws, running no code
 
     async def wait_closed(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        while pending := [task for task in self._tasks if not task.done()]:  # a spawn adds one
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def _log(self, line: str) -> None:
         invocation = self.current or self.pending

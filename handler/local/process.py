@@ -3,7 +3,8 @@
 ``spawn`` starts ``python -m awslambdaric <module.function>`` in the function's task root with
 the variables it is given, stdin from ``/dev/null`` and stdout + stderr into one pipe of our
 own, in a session of its own, and (Linux) with PR_SET_PDEATHSIG so that the kernel kills it
-if the emulator dies (a frozen one only once thawed: ``handler.local.supervisor`` does that).
+if the emulator dies (a frozen one only once thawed: ``handler.local.supervisor`` does that;
+the signal follows the thread that forked it: ``handler.local.spawner``'s live as long).
 Its output is cut into lines for a callback; ``drain`` reads what has been written so far,
 synchronously. ``memory`` reads its peak RSS (Max Memory Used).
 
@@ -27,6 +28,8 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
+
+from handler.local import spawner
 
 READ_BYTES = 65_536  # one os.read; also the longest line kept whole (a longer one is cut)
 
@@ -245,14 +248,8 @@ async def spawn(
 ) -> RuntimeProcess:
     """Start ``python -m awslambdaric handler``; ``on_line`` gets each line it writes.
 
-    The fork and exec run in a worker thread, never on the event loop: a spawn waits for the
-    child's exec (its error pipe), and with ``preexec`` the child first moves itself into its
-    cgroups, where the first write to a v1 ``cgroup.procs`` waits for an RCU grace period
-    (``cgroup_threadgroup_rwsem``): 10-11 ms here when idle, 50-300 ms beside a CPU-bound job.
-    On the loop that wait held up every invocation in flight, which opened more environments,
-    whose spawns held it up again (docs/benchmarks.md, "The spawn held the event loop").
-    Lambda starts an environment without pausing the others. Where there is no pidfd (not
-    Linux, or a kernel before 5.3) the loop spawns it as before."""
+    Started off the event loop where a pidfd can be opened (``handler.local.spawner``: until
+    its exec a spawn held every invocation in flight), else on the loop."""
     # Our own pipe rather than asyncio's, so that output can be drained synchronously when
     # the response arrives: a line printed before the handler returned is in the pipe by
     # then, and belongs in that invocation's log tail.
@@ -269,9 +266,9 @@ async def spawn(
         "preexec_fn": _child_setup(preexec),
     }
     try:
-        if hasattr(os, "pidfd_open"):
-            process: ChildProcess = await _spawn_in_thread(argv, options, write_fd)
-        else:  # pragma: no cover - not Linux
+        if spawner.usable():
+            process: ChildProcess = await spawner.spawn(argv, options, write_fd)
+        else:  # pragma: no cover - no pidfd here
             try:
                 process = await asyncio.create_subprocess_exec(*argv, **options)
             finally:
@@ -294,66 +291,3 @@ class ChildProcess(Protocol):
     def kill(self) -> None: ...
 
     async def wait(self) -> int: ...
-
-
-async def _spawn_in_thread(argv: tuple[str, ...], options: dict, write_fd: int) -> PidfdProcess:
-    """``subprocess.Popen`` in the loop's default executor; ``write_fd`` is closed once it
-    returns. Cancelled meanwhile: the child, once started, is killed and reaped off the loop."""
-    loop = asyncio.get_running_loop()
-
-    def start() -> subprocess.Popen:
-        try:
-            return subprocess.Popen(argv, **options)
-        finally:
-            os.close(write_fd)
-
-    started = loop.run_in_executor(None, start)
-    try:
-        popen = await asyncio.shield(started)
-    except asyncio.CancelledError:
-        started.add_done_callback(_discard)
-        raise
-    return PidfdProcess(popen)
-
-
-def _discard(started: asyncio.Future) -> None:
-    """A child started for a spawn that was cancelled: SIGKILL, and reap it in a thread."""
-    if started.cancelled() or started.exception() is not None:
-        return
-    popen = started.result()
-    with contextlib.suppress(ProcessLookupError):
-        popen.kill()
-    asyncio.get_running_loop().run_in_executor(None, popen.wait)
-
-
-class PidfdProcess:
-    """A ``subprocess.Popen`` child whose exit the event loop hears through a pidfd (Linux 5.3+,
-    ``pidfd_open(2)``: readable once the process has exited); it is reaped then, at once."""
-
-    def __init__(self, popen: subprocess.Popen) -> None:
-        self._popen = popen
-        loop = asyncio.get_running_loop()
-        self._exited: asyncio.Future[int] = loop.create_future()
-        self._pidfd = os.pidfd_open(popen.pid)  # a zombie still has one: it is not reaped yet
-        loop.add_reader(self._pidfd, self._on_exit)
-
-    @property
-    def pid(self) -> int:
-        return self._popen.pid
-
-    @property
-    def returncode(self) -> int | None:
-        return self._popen.returncode
-
-    def _on_exit(self) -> None:
-        asyncio.get_running_loop().remove_reader(self._pidfd)
-        os.close(self._pidfd)
-        code = self._popen.wait()  # it has exited: no wait
-        if not self._exited.done():
-            self._exited.set_result(code)
-
-    def kill(self) -> None:
-        self._popen.kill()
-
-    async def wait(self) -> int:
-        return await asyncio.shield(self._exited)
