@@ -1,10 +1,14 @@
 """bench.compare on real runs: sides of three separate Locust runs against a real function
 through the emulator (``docs/scripts/compare_fidelity.py`` at the smallest scale: one pair).
 
-Same-vs-same must exit 0; a candidate whose handler does three times the CPU work must exit 1
+Same-vs-same must exit 0; a candidate whose handler does ten times the CPU work must exit 1
 with the JUnit XML naming the in-handler figure. The function reports its handler's thread
 CPU time (``SPIN_TIMING=cpu``): on this shared machine the wall time of the same work swings
-4x between runs, and this test checks the machinery, not the machine. (The 15 % case needs
+4x between runs, and this test checks the machinery, not the machine. Even the CPU time
+moves with the host's speed spells: in a CI rehearsal (2026-12-07) one handler's p50 read
+978, 1,083 and 1,483 µs in its three runs and the 3x candidate's 3,033, 3,007 and 4,475 µs,
+which widened the interval to 0.87x-10.1x, and 3x was not told apart. At 10x a spell of up to
+about 2x in one run still leaves the interval above the 5 % gate. (The 15 % case needs
 many pairs to measure a rate: that is the script's job; its counts are in docs/benchmarks.md.)
 The family confidence is 99 % here, so that a correct same-vs-same comparison fails this test
 at most 0.5 % of the time when the method's assumptions hold.
@@ -26,14 +30,14 @@ SCRIPT = PROJECT_ROOT / "docs" / "scripts" / "compare_fidelity.py"
 def test_same_versus_same_exits_0_and_a_slower_handler_exits_1_naming_the_figure(tmp_path):
     out = tmp_path / "fidelity"
     command = [sys.executable, str(SCRIPT), "--pairs", "1", "--runs", "3", "--seconds", "3"]
-    command += ["--slower", "3", "--confidence", "0.99", "--timing", "cpu", "--out", str(out)]
+    command += ["--slower", "10", "--confidence", "0.99", "--timing", "cpu", "--out", str(out)]
     completed = run_command(command, timeout=600)
     assert completed.returncode == 0, completed.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     (pair,) = summary["results"]
     assert pair["same"]["exit"] == 0, pair["same"]["console"]
     assert pair["slower"]["exit"] == 1, pair["slower"]["console"]
-    # The handler is 3x slower: an in-handler figure must be the one named (p50 or p99: on a busy
+    # The handler is 10x slower: an in-handler figure must be the one named (p50 or p99: on a busy
     # host one of the two intervals can be too wide at 3 runs a side).
     failed = pair["slower"]["failed_figures"]
     assert any(figure.startswith("in-handler") for figure in failed), pair["slower"]["console"]
