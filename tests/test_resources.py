@@ -28,7 +28,7 @@ import psutil
 import pytest
 
 from bench.reportline import parse_report
-from handler.local import cgroups, resources, supervisor
+from handler.local import cgroups, resources, spawner, supervisor
 from handler.local.config import EmulatorConfig
 from handler.local.contention import Phase, contention
 from handler.local.ephemeral import TmpRoot
@@ -162,6 +162,9 @@ def test_the_host_model_says_the_cpu_ticker_is_off_and_why():
     finally:
         model.close()
     assert described["cpu_tick_us"] == 0 and "host model" in described["cpu_tick_reason"]
+    # where environments are started is part of what produced the figures (handler.local.spawner)
+    expected = "off the event loop" if spawner.usable() else "on the event loop (no pidfd)"
+    assert described["spawn"] == expected
 
 
 def _sleeper() -> subprocess.Popen:

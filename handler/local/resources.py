@@ -3,19 +3,18 @@
 **Enforced** (where cgroups work, ``handler.local.cgroups``; the host model enforces nothing):
 
 - **Memory**: ``memory_mb``, by two rules, and over it the invocation fails as on AWS with
-  ``Runtime.OutOfMemory`` (``handler.local.environment``). The kernel limits what it charges
-  the group (anonymous memory, the page cache the environment brings in) and
-  OOM-kills the runtime over it (page cache it reclaims first: a full /tmp never OOM-kills).
-  It does not charge the environment for pages of shared
-  libraries that another process brought into the host's page cache first (cgroup memory
-  charges "on the basis of the first touch approach", kernel docs, cgroup-v1 memory); on
-  Lambda each environment has a page cache of its own, so they are its memory (here the lean
-  function is charged 8 MB and has 19 MB resident; the tutorial's, 103 and 166 MB). So the
-  runtime's peak resident set (VmHWM, which counts them) is held against the limit as well: at
-  the end of each init and each invocation, and every 0.1 s while one runs (``Pool``); over
-  it, the environment is killed, with the same error. REPORT's Max Memory Used is the larger of
-  the two peaks, at most the memory size, less the group's file cache (:class:`EnvMemory`): /tmp
-  is storage on Lambda, not memory.
+  ``Runtime.OutOfMemory`` (``handler.local.environment``). The kernel limits what it charges the
+  group (anonymous memory, the page cache the environment brings in) and OOM-kills the runtime
+  over it (page cache it reclaims first: a full /tmp never OOM-kills). It does not charge the
+  environment for pages of shared libraries that another process brought into the host's page
+  cache first (cgroup memory charges "on the basis of the first touch approach", kernel docs,
+  cgroup-v1 memory); on Lambda each environment has a page cache of its own, so they are its
+  memory (here the lean function is charged 8 MB and has 19 MB resident; the tutorial's, 103 and
+  166 MB). So the runtime's peak resident set (VmHWM, which counts them) is held against the
+  limit as well: at the end of each init and each invocation, and every 0.1 s while one runs
+  (``Pool``); over it, the environment is killed, with the same error. REPORT's Max Memory Used
+  is the larger of the two peaks, at most the memory size, less the group's file cache
+  (:class:`EnvMemory`): /tmp is storage on Lambda, not memory.
 - **CPU share during an invocation**: ``memory_mb / 1769`` vCPU ("At 1,769 MB, a function has the
   equivalent of one vCPU", AWS Lambda DG, configuration-memory), a CFS quota; at most 6 vCPUs
   (Lambda's top, "Functions with Up to 10 GB of Memory and 6 vCPUs", AWS News Blog, 2020;
@@ -46,7 +45,7 @@ import contextlib
 import math
 import os
 
-from handler.local import cgroups
+from handler.local import cgroups, spawner
 from handler.local.config import INIT_CPU_POLICIES, EmulatorConfig, FunctionConfig
 from handler.local.contention import Phase, Pressure, contention, process_cpu_ns, runqueue_wait_ns
 from handler.local.ephemeral import EnvTmp, TmpRoot
@@ -176,6 +175,7 @@ class ResourceModel:
             "cpu_period_us": cgroups.PERIOD_US if self.enforced else None,
             "cpu_tick_us": tick_us,  # the quota checked every N µs (handler.local.cputick); 0: at ticks
             "cpu_tick_reason": tick_reason or None,
+            "spawn": "off the event loop" if spawner.usable() else "on the event loop (no pidfd)",
             "mb_per_vcpu": cgroups.MB_PER_VCPU,
             "max_vcpus": min(MAX_VCPUS, float(self.cpus)),
             "host_cpus": self.cpus,
