@@ -75,7 +75,7 @@ def throttle_run(
     before = reference()
     answer = invoke(client, function, {"work": work, "seconds": seconds})
     after = reference()
-    unthrottled_ns = math.sqrt(before * after)
+    unthrottled_ns = ref.unthrottled(before, after)
     result = answer.payload
     if not isinstance(result, dict):
         raise FunctionFailed(f"{function}: answered {result!r}")

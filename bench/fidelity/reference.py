@@ -24,6 +24,7 @@ emulator's own formula. The tolerances were fixed before anything was measured a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 # -- tolerances (fractions of the AWS figure), fixed before measuring -------------------------
@@ -165,3 +166,9 @@ def reference_drift(before: float, after: float | None) -> float:
     if after is None or before <= 0 or after <= 0:
         return 0.0
     return max(before, after) / min(before, after) - 1.0
+
+
+def unthrottled(before: float, after: float | None) -> float:
+    """The unthrottled iteration a throttled run is held against: the geometric mean of the
+    references measured just before and just after it (the one before alone, without an after)."""
+    return math.sqrt(before * after) if after else before

@@ -86,7 +86,7 @@ def throttling_rows(runs: list[ThrottleRun]) -> list[FidelityRow]:
             _judged("throttling", f"{run.memory_mb} MB: CPU share", "%", size.cpu_share * 100, src,
                     run.cpu_share * 100, ref.CPU_SHARE_TOLERANCE, contended=run.contended)
         )  # fmt: skip
-        reference_us = math.sqrt(run.unthrottled_us * after) if after else run.unthrottled_us
+        reference_us = ref.unthrottled(run.unthrottled_us, after)
         cpu_per_iteration = run.mean_iteration_us * run.cpu_share / reference_us
         rows.append(
             _drifted(
