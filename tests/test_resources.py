@@ -162,9 +162,19 @@ def test_the_host_model_says_the_cpu_ticker_is_off_and_why():
     finally:
         model.close()
     assert described["cpu_tick_us"] == 0 and "host model" in described["cpu_tick_reason"]
-    # where environments are started is part of what produced the figures (handler.local.spawner)
-    expected = "off the event loop" if spawner.usable() else "on the event loop (no pidfd)"
-    assert described["spawn"] == expected
+
+
+@pytest.mark.parametrize(
+    ("pidfd", "spawn"), [(True, "off the event loop"), (False, "on the event loop (no pidfd)")]
+)
+def test_the_resource_model_says_where_environments_are_spawned(monkeypatch, pidfd, spawn):
+    """Part of what produced the figures (handler.local.spawner): recorded in every results file."""
+    monkeypatch.setattr(spawner, "usable", lambda: pidfd)
+    model = ResourceModel.host("unit test")
+    try:
+        assert model.describe([])["spawn"] == spawn
+    finally:
+        model.close()
 
 
 def _sleeper() -> subprocess.Popen:

@@ -24,6 +24,7 @@ from handler.local.process import spawn
 pytestmark = pytest.mark.skipif(not spawner.usable(), reason="spawns go off the loop only with a pidfd")
 GATE_TIMEOUT_S = 10.0  # a child waits this long for the loop to open its gate, then fails
 RUNNERS = {"asyncio": asyncio.run, "uvloop": uvloop.run}
+PDEATHSIG_WINDOW_S = 1.0  # a SIGKILLed child blocked in recv() exits within ms
 
 
 @pytest.fixture(params=sorted(RUNNERS))
@@ -163,6 +164,25 @@ def test_a_child_that_cannot_be_watched_is_killed_not_left_running(
         run(main())
     pid = int(os.read(pid_r, 32))
     assert wait_gone(pid), f"pid {pid} was left running when its pidfd could not be opened"
+
+
+def test_a_child_outlives_the_loops_default_executor(run, tmp_path: Path, silent_runtime_api: str):
+    """PR_SET_PDEATHSIG follows the thread that forked the child: spawned from the loop's
+    default executor, it would be killed when that executor's threads end (as ``asyncio.run``
+    ends them); the spawner's own threads live on."""
+
+    async def main() -> None:
+        process = await spawn("os.getcwd", tmp_path, runtime_env(silent_runtime_api), print)
+        try:
+            await asyncio.get_running_loop().shutdown_default_executor()
+            with pytest.raises(asyncio.TimeoutError):  # killed, it would exit within the window
+                await asyncio.wait_for(process.wait(), PDEATHSIG_WINDOW_S)
+        finally:
+            process.kill()
+            await asyncio.wait_for(process.wait(), 10)
+            process.close()
+
+    run(main())
 
 
 def test_a_runtime_that_exits_by_itself_is_reaped_with_its_status_and_last_lines(run, tmp_path: Path):

@@ -87,7 +87,7 @@ class Environment:
         try:
             self.process = await spawning
         except BaseException:
-            resources.close()  # its child, if one was forked, is gone (handler.local.spawner)
+            resources.close()  # its child, if forked, was killed (handler.local.spawner)
             raise
         resources.started(self.process.pid)
         self._tasks.append(asyncio.create_task(self._watch_exit()))

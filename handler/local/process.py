@@ -84,10 +84,15 @@ class PeakRss:
             os.close(fd)
 
 
+# Loaded here, not between fork and exec: a dlopen in a child forked beside other threads could
+# find the loader's lock held by one of them (handler.local.spawner forks in threads).
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Linux: the environment is killed if the emulator dies, so none is ever orphaned."""
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        _LIBC.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _child_setup(preexec: Callable[[], None] | None) -> Callable[[], None] | None:

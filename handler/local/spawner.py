@@ -19,9 +19,12 @@ the kernel fires when the *thread* that forked them exits (prctl(2)), so a pool 
 its threads (or the loop's default executor, shut down when ``asyncio.run`` ends) would kill
 live environments.
 
-A spawn cancelled before the exec waits for it (at most the exec's time), then kills and reaps
-the child, so that the caller's cleanup (its cgroup, its /tmp image) never runs under a child
-still moving in. ``usable()`` is False where there is no pidfd (not Linux, a kernel before 5.3,
+A spawn cancelled before the exec waits for it (for the child's steps before the exec, which
+run at its low CPU weight: unbounded in principle, 18-290 ms measured), then kills the child
+(reaped in a thread), so that the caller's cleanup (its cgroup, its /tmp image) never runs
+under a child still moving in; cancelled a second time meanwhile, it leaves the kill to a
+callback and the cleanup may run first (a cgroup's removal then kills what moved in).
+``usable()`` is False where there is no pidfd (not Linux, a kernel before 5.3,
 a seccomp filter that refuses the call): callers then spawn on the loop as before.
 """
 
@@ -35,9 +38,19 @@ import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-THREADS = 4  # spawns at once; a burst of cold starts queues behind them for a few ms each
+THREADS = 4  # spawns at once; a burst of cold starts queues behind them (18-290 ms a spawn here)
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+
+
+def _forget_threads() -> None:
+    """In a forked child: the parent's threads are not here; start new ones on first use."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_threads)
 
 
 @functools.cache
@@ -121,7 +134,11 @@ class PidfdProcess:
         loop = asyncio.get_running_loop()
         self._exited: asyncio.Future[int] = loop.create_future()
         self._pidfd: int | None = os.pidfd_open(popen.pid)  # a zombie has one: not reaped yet
-        loop.add_reader(self._pidfd, self._on_exit)
+        try:
+            loop.add_reader(self._pidfd, self._on_exit)
+        except BaseException:
+            os.close(self._pidfd)
+            raise
 
     @property
     def pid(self) -> int:
