@@ -19,13 +19,14 @@ the kernel fires when the *thread* that forked them exits (prctl(2)), so a pool 
 its threads (or the loop's default executor, shut down when ``asyncio.run`` ends) would kill
 live environments.
 
-A spawn cancelled before the exec waits for it (for the child's steps before the exec, which
-run at its low CPU weight: unbounded in principle, 18-290 ms measured), then kills the child
-(reaped in a thread), so that the caller's cleanup (its cgroup, its /tmp image) never runs
-under a child still moving in; cancelled a second time meanwhile, it leaves the kill to a
-callback and the cleanup may run first (a cgroup's removal then kills what moved in).
-``usable()`` is False where there is no pidfd (not Linux, a kernel before 5.3,
-a seccomp filter that refuses the call): callers then spawn on the loop as before.
+A spawn cancelled before the exec waits for it (for the child's steps before the exec, which run
+at its low CPU weight: unbounded in principle; a whole spawn took 18-26 ms here beside one
+CPU-bound job, up to 290 beside two), then kills the child (reaped in a thread), so that the
+caller's cleanup (its cgroup, its /tmp image) never runs under a child still moving in;
+cancelled a second time meanwhile, it leaves the kill to a callback and the cleanup may run
+first (a cgroup's removal then kills what moved in). ``usable()`` is False where there is no
+pidfd (not Linux, a kernel before 5.3, a seccomp filter that refuses the call): callers then
+spawn on the loop as before.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-THREADS = 4  # spawns at once; a burst of cold starts queues behind them (18-290 ms a spawn here)
+THREADS = 4  # spawns at once; a burst of cold starts queues behind them (a spawn: 18-290 ms here)
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
