@@ -102,6 +102,40 @@ def test_stability_rows_name_the_farthest_round_and_pass_only_if_every_round_is_
     assert many.verdict == FAIL and many.local == 12.0 and "15.5, 12.0" in many.note
 
 
+def test_the_same_rounds_are_held_against_each_published_quotient():
+    """pwrdrvr's 15.7 (one 5 s run a size) and cebert's 13.1 (300 warm invocations a size,
+    python3.11 x86_64) are AWS's figures for the same quotient, 16 % apart: more than the
+    tolerance, so a round can PASS against one and FAIL against the other, and each row names
+    its source."""
+    assert round(ref.modern_ratio(128), 2) == 13.15 and ref.modern_ratio(1769) == 1.0
+    assert ref.stability_ratio() / ref.modern_ratio(128) - 1 > ref.STABILITY_TOLERANCE
+    rounds = [StabilityRound(0, n, 3, 500_000.0, 500_000.0 / r, r, 0) for n, r in enumerate((13.0, 13.6))]
+    (pwrdrvr,) = table.stability_rows(rounds)
+    (cebert,) = table.modern_stability_rows(rounds)
+    assert pwrdrvr.verdict == FAIL and "pwrdrvr" in pwrdrvr.figure and pwrdrvr.local == 13.0
+    assert cebert.verdict == PASS and "cebert" in cebert.figure and cebert.aws == 13.145
+    assert "cebert" in cebert.aws_source and cebert.aws_date == "2025-11-30"
+
+
+def test_modern_scaling_rows_divide_each_loop_by_the_1769_mb_loop_not_by_a_reference():
+    def loop(memory_mb: int, mean_us: float, after_us: float = 3_600.0, contended=False) -> ThrottleRun:
+        return ThrottleRun(memory_mb, 5.0, 10, LatencyRecorder("us").series(), mean_us, 0.5, 0.0,
+                           3_600.0, 1.0, contended, after_us)  # fmt: skip
+
+    base = loop(1769, 3_700.0)
+    rows = table.modern_scaling_rows([loop(128, 49_000.0), loop(1024, 9_000.0), base])
+    by = {row.figure.split(" MB")[0]: row for row in rows}
+    assert set(by) == {"128", "1024"}  # the base is not a row of its own
+    assert by["128"].local == pytest.approx(49_000 / 3_700, abs=1e-4) and by["128"].verdict == PASS
+    assert by["1024"].verdict == FAIL  # 2.43 against 596.54 / 336.93 = 1.77
+    assert "49.00 / 3.70 ms a loop iteration here; 4428.99 / 336.93 ms a job on AWS" in by["128"].note
+    assert table.modern_scaling_rows([loop(128, 49_000.0)]) == []  # no 1,769 MB loop
+    (drifted,) = table.modern_scaling_rows([loop(128, 49_000.0), loop(1769, 3_700.0, after_us=4_900.0)])
+    assert drifted.verdict == INVALID and "the 1769 MB loop" in drifted.note
+    (contended,) = table.modern_scaling_rows([loop(128, 49_000.0, contended=True), base])
+    assert contended.verdict == INVALID
+
+
 def test_lambda_perf_reports_the_host_factor_and_judges_the_cold_duration_scaled_by_it():
     # Init 2x lambda-perf's python3.12 mean; the cold Duration 2x theirs: exactly as predicted.
     init_us = ref.LAMBDA_PERF[0].init_mean_ms * 2 * 1000
@@ -174,8 +208,10 @@ def test_quick_run_through_real_emulators_writes_a_readable_table(tmp_path):
     assert done.returncode in (0, 1), done.stderr
     document = read_document(results)
     figures = [row.figure for row in document.rows]
-    # sizes x (ratio, share, CPU per iteration), 2 modes, stability, lambda-perf 2 x 2, scaling 2
-    assert len(figures) == 5 * 3 + 2 + 1 + 2 * 2 + 2
+    # sizes x (ratio, share, CPU per iteration), 2 modes, stability against 2 sources,
+    # lambda-perf 2 x 2, scaling 2 (epsagon's) + 4 (cebert's, from the loops)
+    assert len(figures) == 5 * 3 + 2 + 2 + 2 * 2 + 2 + 4
+    assert len(set(figures)) == len(figures)  # every row says which source it is held against
     assert all(run.unthrottled_after_us for run in document.throttling)  # a reference on each side
     assert all(len(round_.reference_us) == 2 for round_ in document.stability)
     assert done.stdout.rstrip().splitlines()[-1].startswith(document.summary)

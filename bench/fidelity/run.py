@@ -18,7 +18,14 @@ from pathlib import Path
 from bench.fidelity import functions as fn
 from bench.fidelity import measure
 from bench.fidelity import reference as ref
-from bench.fidelity.table import lambda_perf_rows, scaling_rows, stability_rows, throttling_rows
+from bench.fidelity.table import (
+    lambda_perf_rows,
+    modern_scaling_rows,
+    modern_stability_rows,
+    scaling_rows,
+    stability_rows,
+    throttling_rows,
+)
 from bench.machine import collect_metadata
 from bench.process import start_emulator
 from bench.results import utc_stamp
@@ -164,8 +171,8 @@ def measure_all(config: FidelityConfig, log_dir: Path, echo: Callable[[str], Non
         emulators.close()
     loads.append(_loadavg())
     python = platform.python_version()
-    rows = throttling_rows(throttling) + stability_rows(stability)
-    rows += lambda_perf_rows(cold, python) + scaling_rows(scaling)
+    rows = throttling_rows(throttling) + stability_rows(stability) + modern_stability_rows(stability)
+    rows += lambda_perf_rows(cold, python) + scaling_rows(scaling) + modern_scaling_rows(throttling)
     judged = [row for row in rows if row.verdict != REPORTED]
     options = {
         **config.options(),

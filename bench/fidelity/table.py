@@ -134,10 +134,30 @@ def throttling_rows(runs: list[ThrottleRun]) -> list[FidelityRow]:
     return rows
 
 
-def stability_rows(rounds: list[StabilityRound]) -> list[FidelityRow]:
+PWRDRVR_BASIS = (
+    "AWS: the 128 and 1,769 MB mean-wall ratios' quotient, one 5 s run a size (Node.js); "
+    "cebert's 300 warm invocations a size (python3.11 x86_64) give the same quotient as 13.1"
+)
+CEBERT_BASIS = "AWS: mean warm Duration at 128 MB over at 1,769 MB, 300 invocations each (SHA-256 loop)"
+
+
+def _who(source: ref.Source) -> str:
+    """A source's short name in a figure: its GitHub owner."""
+    return source.name.split("/")[0]
+
+
+def stability_rows(
+    rounds: list[StabilityRound],
+    aws: float | None = None,
+    source: ref.Source = ref.THROTTLING_SOURCE,
+    basis: str = PWRDRVR_BASIS,
+) -> list[FidelityRow]:
     """One row per setting (rounds in one emulator; one round in each of several emulators): the
-    round farthest from AWS's ratio, every round's ratio in the note; PASS if all are within."""
-    aws, rows = ref.stability_ratio(), []
+    round farthest from AWS's ratio, every round's ratio in the note; PASS if all are within.
+
+    ``aws`` is the AWS quotient the rounds are held against (default: pwrdrvr's, the issue's;
+    :func:`modern_stability_rows` holds the same rounds against cebert's)."""
+    aws, rows = (ref.stability_ratio() if aws is None else aws), []
     for label, chosen in (
         ("round(s) in one emulator", [r for r in rounds if r.emulator == 0]),
         ("emulators, one round each", [r for r in rounds if r.emulator > 0]),
@@ -158,7 +178,7 @@ def stability_rows(rounds: list[StabilityRound]) -> list[FidelityRow]:
         worst = max(judged, key=lambda r: abs(r.ratio / aws - 1))
         inside = all(abs(r.ratio / aws - 1) <= ref.STABILITY_TOLERANCE for r in judged)
         contended = sum(r.contended for r in chosen)
-        note = f"each round: {ratios}; AWS: the 128 and 1,769 MB mean-wall ratios' quotient"
+        note = f"each round: {ratios}; {basis}"
         if drifted:
             left_out = ", ".join(f"{r.ratio:.1f}" for r in drifted)
             note += (
@@ -174,11 +194,11 @@ def stability_rows(rounds: list[StabilityRound]) -> list[FidelityRow]:
         rows.append(
             FidelityRow(
                 "stability",
-                f"128/1769 MB job Duration, {len(chosen)} {label} (the farthest)",
+                f"128/1769 MB job Duration, {len(chosen)} {label} (farthest; {_who(source)})",
                 "x",
                 round(aws, 3),
-                _source(ref.THROTTLING_SOURCE),
-                ref.THROTTLING_SOURCE.date,
+                _source(source),
+                source.date,
                 worst.ratio,
                 round(worst.ratio / aws, 3),
                 ref.STABILITY_TOLERANCE,
@@ -187,6 +207,11 @@ def stability_rows(rounds: list[StabilityRound]) -> list[FidelityRow]:
             )
         )
     return rows
+
+
+def modern_stability_rows(rounds: list[StabilityRound]) -> list[FidelityRow]:
+    """The same rounds held against cebert's 128/1,769 MB quotient (2025-11-30, python3.11)."""
+    return stability_rows(rounds, ref.modern_ratio(128), ref.MODERN_SOURCE, CEBERT_BASIS)
 
 
 def host_factors(trials: list[ColdStartTrial]) -> dict[str, float]:
@@ -245,4 +270,31 @@ def scaling_rows(sizes: list[ScalingSize]) -> list[FidelityRow]:
                     f"{ref.SCALING_DURATION_MS[size.memory_mb]:g} / 25.15 ms on AWS (python2.7)",
                     contended=size.contended + base.contended)
         )  # fmt: skip
+    return rows
+
+
+def modern_scaling_rows(runs: list[ThrottleRun]) -> list[FidelityRow]:
+    """The throttling loop's mean iteration wall at each size over at 1,769 MB, against cebert's
+    quotient of mean warm Durations. No unthrottled reference enters it (both sides ran in the
+    emulator), so a reference measured in one of the host's spells cannot move it; a drift of the
+    host's speed during either loop still makes it INVALID."""
+    by_size = {run.memory_mb: run for run in runs}
+    base = by_size.get(ref.MODERN_BASE_MB)
+    if base is None:
+        return []
+    rows = []
+    for run in runs:
+        if run is base or run.memory_mb not in ref.MODERN_DURATION_MS:
+            continue
+        note = (
+            f"{run.mean_iteration_us / 1e3:.2f} / {base.mean_iteration_us / 1e3:.2f} ms a loop iteration "
+            f"here; {ref.MODERN_DURATION_MS[run.memory_mb]:g} / "
+            f"{ref.MODERN_DURATION_MS[ref.MODERN_BASE_MB]:g} ms a job on AWS"
+        )
+        figure = f"{run.memory_mb} MB / 1769 MB CPU-bound loop wall ({_who(ref.MODERN_SOURCE)})"
+        row = _judged("scaling", figure, "x", ref.modern_ratio(run.memory_mb), ref.MODERN_SOURCE,
+                      run.mean_iteration_us / base.mean_iteration_us, ref.SCALING_TOLERANCE, note,
+                      contended=run.contended + base.contended)  # fmt: skip
+        row = _drifted(row, f"the {run.memory_mb} MB loop", run.unthrottled_us, run.unthrottled_after_us)
+        rows.append(_drifted(row, "the 1769 MB loop", base.unthrottled_us, base.unthrottled_after_us))
     return rows
