@@ -63,12 +63,13 @@ def config_from(args: argparse.Namespace) -> FidelityConfig:
 
 def table_lines(run: FidelityRun) -> list[str]:
     """The table as text: figure, AWS, here, ratio, verdict (the source in the results file)."""
-    lines = [f"{'figure':<66} {'AWS':>9} {'here':>9} {'ratio':>6}  verdict"]
+    width = max([66, *(len(row.figure) for row in run.rows)])
+    lines = [f"{'figure':<{width}} {'AWS':>9} {'here':>9} {'ratio':>6}  verdict"]
     for row in run.rows:
         local = "-" if row.local is None else f"{row.local:.3g}"
         ratio = "-" if row.ratio is None else f"{row.ratio:.2f}"
         tolerance = f" (±{row.tolerance:.0%})" if row.tolerance is not None else ""
-        lines.append(f"{row.figure:<66} {row.aws:>9.3g} {local:>9} {ratio:>6}  {row.verdict}{tolerance}")
+        lines.append(f"{row.figure:<{width}} {row.aws:>9.3g} {local:>9} {ratio:>6}  {row.verdict}{tolerance}")
     return lines
 
 

@@ -159,7 +159,7 @@ def stability_rows(
     :func:`modern_stability_rows` holds the same rounds against cebert's)."""
     aws, rows = (ref.stability_ratio() if aws is None else aws), []
     for label, chosen in (
-        ("round(s) in one emulator", [r for r in rounds if r.emulator == 0]),
+        ("rounds in one emulator", [r for r in rounds if r.emulator == 0]),
         ("emulators, one round each", [r for r in rounds if r.emulator > 0]),
     ):
         if not chosen:
