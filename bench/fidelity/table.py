@@ -159,8 +159,8 @@ def stability_rows(
     :func:`modern_stability_rows` holds the same rounds against cebert's)."""
     aws, rows = (ref.stability_ratio() if aws is None else aws), []
     for label, chosen in (
-        ("rounds in one emulator", [r for r in rounds if r.emulator == 0]),
-        ("emulators, one round each", [r for r in rounds if r.emulator > 0]),
+        ("round{s} in one emulator", [r for r in rounds if r.emulator == 0]),
+        ("emulator{s}, one round each", [r for r in rounds if r.emulator > 0]),
     ):
         if not chosen:
             continue
@@ -194,7 +194,8 @@ def stability_rows(
         rows.append(
             FidelityRow(
                 "stability",
-                f"128/1769 MB job Duration, {len(chosen)} {label} (farthest; {_who(source)})",
+                f"128/1769 MB job Duration, {len(chosen)} {label.format(s='s' if len(chosen) > 1 else '')}"
+                f" (farthest; {_who(source)})",
                 "x",
                 round(aws, 3),
                 _source(source),
