@@ -114,7 +114,13 @@ def test_the_same_rounds_are_held_against_each_published_quotient():
     (cebert,) = table.modern_stability_rows(rounds)
     assert pwrdrvr.verdict == FAIL and "pwrdrvr" in pwrdrvr.figure and pwrdrvr.local == 13.0
     assert cebert.verdict == PASS and "cebert" in cebert.figure and cebert.aws == 13.145
+    assert cebert.local == 13.6  # the farthest from 13.145 (13.0 is nearer): not pwrdrvr's farthest
     assert "cebert" in cebert.aws_source and cebert.aws_date == "2025-11-30"
+    assert "300 invocations" in cebert.note and "mean-wall ratios' quotient" in pwrdrvr.note
+    assert "2 rounds in one emulator" in cebert.figure
+    fresh = [StabilityRound(1, 1, 3, 500_000.0, 500_000.0 / 14.9, 14.9, 0)]  # one fresh emulator
+    (one,) = table.modern_stability_rows(fresh)
+    assert "1 emulator, one round each" in one.figure and one.verdict == FAIL  # 14.9 / 13.145 = 1.13
 
 
 def test_modern_scaling_rows_divide_each_loop_by_the_1769_mb_loop_not_by_a_reference():
@@ -123,17 +129,42 @@ def test_modern_scaling_rows_divide_each_loop_by_the_1769_mb_loop_not_by_a_refer
                            3_600.0, 1.0, contended, after_us)  # fmt: skip
 
     base = loop(1769, 3_700.0)
-    rows = table.modern_scaling_rows([loop(128, 49_000.0), loop(1024, 9_000.0), base])
+    rows = table.modern_scaling_rows([loop(128, 49_000.0), loop(1024, 9_000.0), base, replace(base)])
     by = {row.figure.split(" MB")[0]: row for row in rows}
-    assert set(by) == {"128", "1024"}  # the base is not a row of its own
+    assert len(rows) == 2 and set(by) == {"128", "1024"}  # the base (even twice) is no row of its own
     assert by["128"].local == pytest.approx(49_000 / 3_700, abs=1e-4) and by["128"].verdict == PASS
     assert by["1024"].verdict == FAIL  # 2.43 against 596.54 / 336.93 = 1.77
     assert "49.00 / 3.70 ms a loop iteration here; 4428.99 / 336.93 ms a job on AWS" in by["128"].note
     assert table.modern_scaling_rows([loop(128, 49_000.0)]) == []  # no 1,769 MB loop
     (drifted,) = table.modern_scaling_rows([loop(128, 49_000.0), loop(1769, 3_700.0, after_us=4_900.0)])
-    assert drifted.verdict == INVALID and "the 1769 MB loop" in drifted.note
+    assert drifted.verdict == INVALID and "during the 1769 MB loop" in drifted.note
+    (drifted,) = table.modern_scaling_rows([loop(128, 49_000.0, after_us=4_900.0), base])
+    assert drifted.verdict == INVALID and "during the 128 MB loop" in drifted.note
+    # each loop steady, but the host 30 % slower during the 128 MB loop than during the 1,769 MB one
+    slow = replace(loop(128, 49_000.0), unthrottled_us=4_700.0, unthrottled_after_us=4_700.0)
+    (between,) = table.modern_scaling_rows([slow, base])
+    assert between.verdict == INVALID and "the 128 MB loop and the 1769 MB loop after it" in between.note
     (contended,) = table.modern_scaling_rows([loop(128, 49_000.0, contended=True), base])
     assert contended.verdict == INVALID
+    (contended,) = table.modern_scaling_rows([loop(128, 49_000.0), loop(1769, 3_700.0, contended=True)])
+    assert contended.verdict == INVALID
+
+
+def test_the_summary_counts_each_source_apart():
+    """The sources were added at different times and disagree in places: the line says how each
+    fared, so a count that grew with a later source does not hide an earlier one's FAILs."""
+
+    def row(source: str, verdict: str) -> FidelityRow:
+        return FidelityRow("g", f"{source} {verdict}", "x", 1.0, f"{source}/repo (url)", "d", 1.0, 1.0,
+                           0.1, verdict)  # fmt: skip
+
+    from bench.results import read_document
+    from tests.test_schema import GOLDEN
+
+    rows = [row("pwrdrvr", PASS), row("pwrdrvr", FAIL), row("cebert", PASS), row("maxday", REPORTED)]
+    document = replace(read_document(GOLDEN / "fidelity-v2.json"), rows=rows, within=2, judged=3)
+    assert document.by_source() == {"pwrdrvr": (1, 2), "cebert": (1, 1)}
+    assert document.summary.startswith("fidelity: 2/3 within tolerance (pwrdrvr 1/2, cebert 1/1); 1 outside")
 
 
 def test_lambda_perf_reports_the_host_factor_and_judges_the_cold_duration_scaled_by_it():
@@ -246,7 +277,7 @@ def test_a_reference_that_drifts_around_a_loop_or_a_round_makes_its_speed_rows_i
         StabilityRound(0, 2, 3, 500_000.0, 50_000.0, 10.0, 0, [3_600.0, 5_000.0]),  # drifted: left out
     ]
     (row,) = table.stability_rows([*rounds, replace(rounds[0], round=3)])
-    assert row.verdict == PASS and "1 round(s) left out (10.0)" in row.note  # 2 of 3 judged
+    assert row.verdict == PASS and "1 round left out (10.0)" in row.note  # 2 of 3 judged
     (half,) = table.stability_rows(rounds)  # 1 of 2 left out: not more than half, judged
     assert half.verdict == PASS
     (minority,) = table.stability_rows([rounds[0], rounds[1], replace(rounds[1], round=3)])

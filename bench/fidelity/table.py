@@ -135,8 +135,8 @@ def throttling_rows(runs: list[ThrottleRun]) -> list[FidelityRow]:
 
 
 PWRDRVR_BASIS = (
-    "AWS: the 128 and 1,769 MB mean-wall ratios' quotient, one 5 s run a size (Node.js); "
-    "cebert's 300 warm invocations a size (python3.11 x86_64) give the same quotient as 13.1"
+    "AWS: the 128 and 1,769 MB mean-wall ratios' quotient, one 5 s run a size (nodejs20); "
+    f"cebert's 300 warm invocations a size (python3.11 x86_64) give {ref.modern_ratio(128):.1f}"
 )
 CEBERT_BASIS = "AWS: mean warm Duration at 128 MB over at 1,769 MB, 300 invocations each (SHA-256 loop)"
 
@@ -182,7 +182,8 @@ def stability_rows(
         if drifted:
             left_out = ", ".join(f"{r.ratio:.1f}" for r in drifted)
             note += (
-                f"; {len(drifted)} round(s) left out ({left_out}): the unthrottled iteration before "
+                f"; {len(drifted)} round{'s' if len(drifted) > 1 else ''} left out ({left_out}): "
+                "the unthrottled iteration before "
                 f"and after drifted more than {ref.REFERENCE_DRIFT_LIMIT:.0%} apart"
             )
         verdict, note = _verdict(inside, contended, f"{contended} of the invocations", note)
@@ -276,16 +277,16 @@ def scaling_rows(sizes: list[ScalingSize]) -> list[FidelityRow]:
 
 def modern_scaling_rows(runs: list[ThrottleRun]) -> list[FidelityRow]:
     """The throttling loop's mean iteration wall at each size over at 1,769 MB, against cebert's
-    quotient of mean warm Durations. No unthrottled reference enters it (both sides ran in the
-    emulator), so a reference measured in one of the host's spells cannot move it; a drift of the
-    host's speed during either loop still makes it INVALID."""
+    quotient of mean warm Durations. No unthrottled reference enters the ratio (both sides ran in
+    the emulator). The references still judge the host's speed: a drift during either loop, or
+    between the two loops (they run up to half a minute apart), makes the row INVALID."""
     by_size = {run.memory_mb: run for run in runs}
     base = by_size.get(ref.MODERN_BASE_MB)
     if base is None:
         return []
     rows = []
     for run in runs:
-        if run is base or run.memory_mb not in ref.MODERN_DURATION_MS:
+        if run.memory_mb == ref.MODERN_BASE_MB or run.memory_mb not in ref.MODERN_DURATION_MS:
             continue
         note = (
             f"{run.mean_iteration_us / 1e3:.2f} / {base.mean_iteration_us / 1e3:.2f} ms a loop iteration "
@@ -297,5 +298,8 @@ def modern_scaling_rows(runs: list[ThrottleRun]) -> list[FidelityRow]:
                       run.mean_iteration_us / base.mean_iteration_us, ref.SCALING_TOLERANCE, note,
                       contended=run.contended + base.contended)  # fmt: skip
         row = _drifted(row, f"the {run.memory_mb} MB loop", run.unthrottled_us, run.unthrottled_after_us)
-        rows.append(_drifted(row, "the 1769 MB loop", base.unthrottled_us, base.unthrottled_after_us))
+        row = _drifted(row, "the 1769 MB loop", base.unthrottled_us, base.unthrottled_after_us)
+        here = ref.unthrottled(run.unthrottled_us, run.unthrottled_after_us)
+        there = ref.unthrottled(base.unthrottled_us, base.unthrottled_after_us)
+        rows.append(_drifted(row, f"the {run.memory_mb} MB loop and the 1769 MB loop after it", here, there))
     return rows
