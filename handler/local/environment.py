@@ -27,7 +27,7 @@ from handler.local.invocation import (
     init_report_line,
     timeout_payload,
 )
-from handler.local.lifecycle import EnvState, Fired, InitPhase, Lifecycle, Timeouts
+from handler.local.lifecycle import EnvState, Fired, IllegalTransition, InitPhase, Lifecycle, Timeouts
 from handler.local.process import RuntimeProcess, exit_reason, lambda_variables, spawn
 
 if TYPE_CHECKING:
@@ -76,18 +76,23 @@ class Environment:
         return {**variables, **self.resources.variables(), **self.config.env}
 
     async def start(self) -> None:
+        """Its endpoint, group and /tmp, then its process. Stopped or failing before the process
+        exists, it leaves none of them open (once the process exists: ``_watch_exit``)."""
         self.port = await self.pool.runtime.open_endpoint(self)
         resources = self.resources
-        resources.create()  # its group and /tmp, before the spawn
-        init_deadline_ns = self.lifecycle.spawning()
-        preexec = resources.preexec if resources.needs_preexec else None
-        args = (self.config.handler, self.config.code_dir, self.environment_variables(), self._log)
-        spawning = asyncio.ensure_future(spawn(*args, preexec=preexec, meter=self._meter))
-        self._tasks = [spawning]  # a shutdown waits for it too (wait_closed)
         try:
+            if self.lifecycle.state.terminal:  # stopped while its endpoint opened (a shutdown)
+                raise IllegalTransition(f"environment {self.id} was stopped before its spawn")
+            resources.create()  # its group and /tmp, before the spawn
+            init_deadline_ns = self.lifecycle.spawning()
+            preexec = resources.preexec if resources.needs_preexec else None
+            args = (self.config.handler, self.config.code_dir, self.environment_variables(), self._log)
+            spawning = asyncio.ensure_future(spawn(*args, preexec=preexec, meter=self._meter))
+            self._tasks.append(spawning)  # a shutdown waits for it too (wait_closed)
             self.process = await spawning
         except BaseException:
-            resources.close()  # its child, if forked, was killed (handler.local.spawner)
+            resources.close()  # none made, or its child, if forked, was killed (handler.local.spawner)
+            self._tasks.append(asyncio.ensure_future(self.pool.runtime.close_endpoint(self.port)))
             raise
         resources.started(self.process.pid)
         self._tasks.append(asyncio.create_task(self._watch_exit()))
@@ -243,16 +248,9 @@ class Environment:
         self.replaced_by = replacement
         self.function.environments.add(replacement)
         replacement.pending, invocation.init_duration_ms = invocation, None
-        self._tasks.append(asyncio.get_running_loop().create_task(replacement._start_for(invocation)))
-
-    async def _start_for(self, invocation: Invocation) -> None:
-        try:
-            await self.start()
-        except Exception as error:  # as Pool.invoke answers a start that failed: with the error
-            self.pending = None
-            self.stop()
-            if not invocation.future.done():
-                invocation.future.set_exception(error)
+        self._tasks.append(
+            asyncio.get_running_loop().create_task(self.pool.start_for(replacement, invocation))
+        )
 
     def _invocation_timer_fired(self, invocation: Invocation, dispatch: int) -> None:
         fired = self.lifecycle.invocation_timer(dispatch)

@@ -94,8 +94,10 @@ class EnvTmp:
             self._pool.refill()
 
     def remove(self) -> None:
-        if self.image is not None:
-            self.image.close()
+        """Idempotent: a failed start may remove it twice (``EnvResources.create``, then ``close``)."""
+        image, self.image = self.image, None
+        if image is not None:
+            image.close()
             if self._pool is not None:
                 self._pool.refill()  # should the spawn have failed before ``started``
         shutil.rmtree(self.directory, ignore_errors=True)

@@ -200,6 +200,17 @@ class Pool:
             guard.cancel()
             self.in_flight -= 1
 
+    async def start_for(self, environment: Environment, invocation: Invocation) -> None:
+        """Start ``environment`` for ``invocation`` (a retried init); a failure answers it, as
+        :meth:`invoke` answers a start that failed: with the error."""
+        try:
+            await environment.start()
+        except Exception as error:
+            environment.pending = None
+            environment.stop()
+            if not invocation.future.done():
+                invocation.future.set_exception(error)
+
     def _guard_expired(self, environment: Environment, invocation: Invocation, caller_deadline: bool) -> None:
         if invocation.future.done():
             return
