@@ -16,7 +16,8 @@ import pytest
 from handler.local.config import EmulatorConfig, FunctionConfig
 from handler.local.environment import Environment
 from handler.local.ephemeral import EnvTmp
-from handler.local.lifecycle import IllegalTransition
+from handler.local.invocation import Invocation
+from handler.local.lifecycle import IllegalTransition, InitPhase
 from handler.local.logs import LogSink
 from handler.local.pool import Pool
 from handler.local.resources import EnvResources, ResourceModel
@@ -59,6 +60,7 @@ def run_with_pool(tmp_path: Path, body: Callable) -> None:
         finally:
             await pool.close()
             await runtime.close()
+            pool.resources.close()
 
     asyncio.run(main())
 
@@ -84,7 +86,13 @@ def test_an_environment_stopped_while_its_endpoint_opens_makes_no_group_or_tmp(t
     """A shutdown that arrives while the endpoint is being opened: before, the start went on
     to make the group and /tmp, then failed at the spawn and left them (and the endpoint) open."""
     created: list[str] = []
-    monkeypatch.setattr(EnvResources, "create", lambda self: created.append(self.env_id))
+    real_create = EnvResources.create
+
+    def create(self: EnvResources) -> None:
+        created.append(self.env_id)
+        real_create(self)
+
+    monkeypatch.setattr(EnvResources, "create", create)
 
     async def body(pool: Pool, runtime: RuntimeApi, opened: list) -> None:
         real_open = runtime.open_endpoint
@@ -101,6 +109,61 @@ def test_an_environment_stopped_while_its_endpoint_opens_makes_no_group_or_tmp(t
         await asyncio.wait_for(environment.wait_closed(), DEADLINE_S)
         assert created == [] and refused(port)
         assert not environment.resources.tmp.directory.exists()
+
+    run_with_pool(tmp_path, body)
+
+
+def test_a_shutdown_while_an_endpoint_opens_waits_for_that_start_to_close_it(tmp_path):
+    """``Pool.close`` (the emulator's shutdown) arriving while a cold start's endpoint opens: the
+    close returns only once that start has closed the endpoint, before the Runtime API closes,
+    and nothing fails unseen on the loop ("Task exception was never retrieved")."""
+    closing: list[asyncio.Future] = []
+    unseen: list[dict] = []
+    shutdown_waits: list[bool] = []
+
+    async def body(pool: Pool, runtime: RuntimeApi, opened: list) -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: unseen.append(context))
+        real_open = runtime.open_endpoint
+
+        async def open_during_shutdown(environment: Environment) -> int:
+            port = await real_open(environment)
+            closing.append(asyncio.ensure_future(pool.close()))
+            for _ in range(20):  # loop turns enough for a shutdown that waits for nothing to end
+                await asyncio.sleep(0)
+            assert environment.lifecycle.state.terminal  # the shutdown stopped this environment
+            shutdown_waits.append(not closing[0].done())  # ... and waits for this start
+            return port
+
+        runtime.open_endpoint = open_during_shutdown  # type: ignore[method-assign]
+        with pytest.raises(IllegalTransition):
+            await pool.invoke("f", b"{}")
+        ((_, port),) = opened
+        await asyncio.wait_for(closing[0], DEADLINE_S)
+        assert refused(port)  # closed by the start itself, not by the Runtime API's close
+
+    run_with_pool(tmp_path, body)
+    assert shutdown_waits == [True] and unseen == []
+
+
+def test_a_retried_init_whose_start_fails_answers_its_invocation_with_the_error(tmp_path, monkeypatch):
+    def no_space(self: EnvResources) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(EnvResources, "create", no_space)
+
+    async def body(pool: Pool, runtime: RuntimeApi, opened: list) -> None:
+        state = pool.function("f")
+        replacement = Environment(pool, state, InitPhase.INVOKE)
+        state.environments.add(replacement)
+        invocation = Invocation(b"{}", asyncio.get_running_loop())
+        replacement.pending = invocation
+        await asyncio.wait_for(pool.start_for(replacement, invocation), DEADLINE_S)
+        with pytest.raises(OSError, match="No space left"):
+            invocation.future.result()
+        assert replacement.pending is None and state.environments == set()
+        await asyncio.wait_for(replacement.wait_closed(), DEADLINE_S)
+        ((_, port),) = opened
+        assert refused(port)
 
     run_with_pool(tmp_path, body)
 

@@ -14,17 +14,20 @@ is gone (``KeptPeak``), an init over the limit retried at the invocation (:meth:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bench.results.reportline import ReportLine
 from handler.local.invocation import (
+    MAX_RESPONSE_BYTES,
     Invocation,
     KeptPeak,
     Outcome,
     error_payload,
     init_report_line,
+    oversize_payload,
     timeout_payload,
 )
 from handler.local.lifecycle import EnvState, Fired, IllegalTransition, InitPhase, Lifecycle, Timeouts
@@ -35,7 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ACCOUNT_ID", "MAX_LOG_LINES", "MAX_RESPONSE_BYTES", "Environment", "Invocation", "error_payload"]
 
-MAX_RESPONSE_BYTES = 6_291_556  # Lambda's synchronous response limit
 MAX_LOG_LINES = 200
 ACCOUNT_ID = "123456789012"
 OUT_OF_MEMORY = "Runtime.OutOfMemory"
@@ -61,7 +63,7 @@ class Environment:
         self.next_waiter: asyncio.Future[Invocation] | None = None
         self.exit_reason: str | None = None
         self._init_timer: asyncio.TimerHandle | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Future] = []
         self.replaced_by: Environment | None = None  # the environment its init is retried in
         self.resources = pool.resources.environment(self.id, self.config)
 
@@ -76,8 +78,12 @@ class Environment:
         return {**variables, **self.resources.variables(), **self.config.env}
 
     async def start(self) -> None:
-        """Its endpoint, group and /tmp, then its process. Stopped or failing before the process
-        exists, it leaves none of them open (once the process exists: ``_watch_exit``)."""
+        """Its endpoint, group and /tmp, then its process; stopped or failing before it, none stays open."""
+        starting = asyncio.ensure_future(self._start())
+        self._tasks.append(starting)  # a shutdown waits for the start itself, from its first step
+        await starting
+
+    async def _start(self) -> None:
         self.port = await self.pool.runtime.open_endpoint(self)
         resources = self.resources
         try:
@@ -88,11 +94,12 @@ class Environment:
             preexec = resources.preexec if resources.needs_preexec else None
             args = (self.config.handler, self.config.code_dir, self.environment_variables(), self._log)
             spawning = asyncio.ensure_future(spawn(*args, preexec=preexec, meter=self._meter))
-            self._tasks.append(spawning)  # a shutdown waits for it too (wait_closed)
+            self._tasks.append(spawning)
             self.process = await spawning
         except BaseException:
+            with contextlib.suppress(RuntimeError):  # the Runtime API is closed: nothing listens
+                await self.pool.runtime.close_endpoint(self.port)  # never suspends (aiohttp)
             resources.close()  # none made, or its child, if forked, was killed (handler.local.spawner)
-            self._tasks.append(asyncio.ensure_future(self.pool.runtime.close_endpoint(self.port)))
             raise
         resources.started(self.process.pid)
         self._tasks.append(asyncio.create_task(self._watch_exit()))
@@ -292,14 +299,9 @@ class Environment:
         if self.process is not None:
             self.process.drain()
         size = len(payload) if size is None else size
-        oversize = function_error is None and size > MAX_RESPONSE_BYTES
-        if oversize:
-            message = (
-                f"Response payload size ({size} bytes) exceeded maximum allowed "
-                f"payload size ({MAX_RESPONSE_BYTES} bytes)."
-            )
-            payload = error_payload("Function.ResponseSizeTooLarge", message)
-            function_error = "Unhandled"
+        too_large = oversize_payload(size) if function_error is None else None
+        if oversize := too_large is not None:
+            payload, function_error = too_large, "Unhandled"
         self.current = None
         if invocation.timer is not None:
             invocation.timer.cancel()

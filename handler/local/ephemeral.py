@@ -87,14 +87,16 @@ class EnvTmp:
             self.image.mount_in_new_namespace(self.mount_at)
 
     def started(self) -> None:
-        """After the spawn: the environment's namespace holds the mount; let go of ours."""
-        if self.image is not None:
-            self.image.close()
+        """After the spawn: the environment's namespace holds the mount; let go of ours (once)."""
+        image, self.image = self.image, None
+        if image is not None:
+            image.close()
         if self._pool is not None:
             self._pool.refill()
 
     def remove(self) -> None:
-        """Idempotent: a failed start may remove it twice (``EnvResources.create``, then ``close``)."""
+        """Idempotent: a failed start may remove it twice (``EnvResources.create``, then ``close``);
+        after ``started`` the image is the environment's, and the pool was refilled then."""
         image, self.image = self.image, None
         if image is not None:
             image.close()

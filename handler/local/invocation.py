@@ -67,6 +67,20 @@ def error_payload(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 
+MAX_RESPONSE_BYTES = 6_291_556  # Lambda's synchronous response limit
+
+
+def oversize_payload(size: int) -> bytes | None:
+    """Lambda's error for a synchronous response of ``size`` bytes over its limit (None within)."""
+    if size <= MAX_RESPONSE_BYTES:
+        return None
+    message = (
+        f"Response payload size ({size} bytes) exceeded maximum allowed "
+        f"payload size ({MAX_RESPONSE_BYTES} bytes)."
+    )
+    return error_payload("Function.ResponseSizeTooLarge", message)
+
+
 TIMED_OUT = "Sandbox.Timedout"
 
 
